@@ -1,0 +1,267 @@
+"""Routes and event handlers: parse the request, call one domain function, shape the answer.
+
+Everything else lives in `chalicelib/`: accounts, payments, uploads, worker, admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice, Rate
+from chalice.app import Response, SQSEvent
+
+from chalicelib import accounts, activity, admin, dashboard, health, openapi, payments, uploads, web, worker
+from chalicelib.config import settings
+from chalicelib.pagination import parse_limit
+
+app = Chalice(app_name="paidupload")
+app.register_middleware(web.request_context_middleware, "http")
+ANY = web.ANY_CONTENT_TYPE
+
+
+def _request() -> Any:
+    return app.current_request
+
+
+def _caller() -> accounts.Principal:
+    return accounts.authenticate(web.bearer_token(_request()))
+
+
+def _paging() -> tuple[int, str | None]:
+    params = web.query(_request())
+    return parse_limit(params.get("limit")), params.get("cursor") or None
+
+
+# --- health and docs -------------------------------------------------------------------
+
+
+@app.route("/api/health", methods=["GET"])
+@web.endpoint
+def health_check() -> Response:
+    return web.json_response(health.check())
+
+
+@app.route("/api/openapi.json", methods=["GET"])
+@web.endpoint
+def openapi_document() -> Response:
+    return web.json_response(openapi.document(web.public_base_url(_request())))
+
+
+# --- accounts --------------------------------------------------------------------------
+
+
+@app.route("/api/register", methods=["POST"], content_types=ANY)
+@web.endpoint
+def register() -> Response:
+    user = accounts.register(web.json_body(_request()))
+    return web.json_response({"user": accounts.user_view(user)}, 201)
+
+
+@app.route("/api/login", methods=["POST"], content_types=ANY)
+@web.endpoint
+def login() -> Response:
+    return web.json_response(accounts.login(web.json_body(_request())))
+
+
+@app.route("/api/refresh", methods=["POST"], content_types=ANY)
+@web.endpoint
+def refresh() -> Response:
+    return web.json_response(accounts.refresh(web.json_body(_request())))
+
+
+@app.route("/api/logout", methods=["POST"], content_types=ANY)
+@web.endpoint
+def logout() -> Response:
+    accounts.logout(_caller(), web.json_body(_request(), optional=True))
+    return web.no_content()
+
+
+@app.route("/api/me", methods=["GET"])
+@web.endpoint
+def me() -> Response:
+    return web.json_response({"user": accounts.user_view(_caller().user)})
+
+
+@app.route("/api/activity", methods=["GET"])
+@web.endpoint
+def my_activity() -> Response:
+    page = activity.list_for_user(_caller().user_id, *_paging())
+    return web.json_response(page.render(activity.view))
+
+
+# --- payments --------------------------------------------------------------------------
+
+
+@app.route("/api/initiate-payment", methods=["POST"], content_types=ANY)
+@web.endpoint
+def initiate_payment() -> Response:
+    request = _request()
+    payment = payments.initiate(
+        _caller(),
+        web.json_body(request, optional=True),
+        idempotency_key=request.headers.get("idempotency-key"),
+        base_url=web.public_base_url(request),
+    )
+    return web.json_response(payment, 201)
+
+
+def _gateway_return(kind: str, form: dict[str, str]) -> Response:
+    request = _request()
+    outcome = payments.handle_return(kind, form)
+    if web.wants_json(request):
+        if not outcome.valid:
+            return web.json_response(web.error_body("invalid_callback", outcome.message), 400)
+        return web.json_response({"transaction_id": outcome.transaction_id, "status": outcome.status})
+    return web.redirect(outcome.dashboard_url(web.public_base_url(request)))
+
+
+@app.route("/api/payment/success", methods=["POST"], content_types=ANY)
+@web.endpoint
+def payment_success() -> Response:
+    return _gateway_return("success", web.form_body(_request()))
+
+
+@app.route("/api/payment/fail", methods=["POST"], content_types=ANY)
+@web.endpoint
+def payment_fail() -> Response:
+    return _gateway_return("fail", web.form_body(_request()))
+
+
+@app.route("/api/payment/cancel", methods=["GET"])
+@web.endpoint
+def payment_cancel() -> Response:
+    return _gateway_return("cancel", web.query(_request()))
+
+
+@app.route("/api/transactions", methods=["GET"])
+@web.endpoint
+def my_transactions() -> Response:
+    page = payments.list_for_user(_caller().user_id, *_paging())
+    return web.json_response(page.render(payments.payment_view))
+
+
+@app.route("/api/transactions/{transaction_id}", methods=["GET"])
+@web.endpoint
+def my_transaction(transaction_id: str) -> Response:
+    return web.json_response(payments.get_for_user(_caller().user_id, transaction_id))
+
+
+# --- files -----------------------------------------------------------------------------
+
+
+@app.route("/api/upload", methods=["POST"], content_types=ANY)
+@web.endpoint
+def request_upload() -> Response:
+    return web.json_response(uploads.request_upload(_caller(), web.json_body(_request())), 201)
+
+
+@app.route("/api/files", methods=["GET"])
+@web.endpoint
+def my_files() -> Response:
+    page = uploads.list_for_user(_caller().user_id, *_paging())
+    return web.json_response(page.render(uploads.file_view))
+
+
+@app.route("/api/files/{file_id}", methods=["GET"])
+@web.endpoint
+def my_file(file_id: str) -> Response:
+    return web.json_response(uploads.get_for_user(_caller().user_id, file_id))
+
+
+# --- admin -----------------------------------------------------------------------------
+
+
+def _staff_list(lister: Any) -> Response:
+    caller = admin.require_staff(_caller())
+    return web.json_response(lister(caller, web.query(_request()), *_paging()))
+
+
+@app.route("/api/admin/users", methods=["GET"])
+@web.endpoint
+def admin_users() -> Response:
+    return _staff_list(admin.list_users)
+
+
+@app.route("/api/admin/transactions", methods=["GET"])
+@web.endpoint
+def admin_transactions() -> Response:
+    return _staff_list(admin.list_payments)
+
+
+@app.route("/api/admin/files", methods=["GET"])
+@web.endpoint
+def admin_files() -> Response:
+    return _staff_list(admin.list_files)
+
+
+@app.route("/api/admin/activity", methods=["GET"])
+@web.endpoint
+def admin_activity() -> Response:
+    return _staff_list(admin.list_activity)
+
+
+@app.route("/api/admin/stats", methods=["GET"])
+@web.endpoint
+def admin_stats() -> Response:
+    admin.require_staff(_caller())
+    return web.json_response(admin.stats())
+
+
+@app.route("/api/admin/files/{file_id}/reprocess", methods=["POST"], content_types=ANY)
+@web.endpoint
+def admin_reprocess(file_id: str) -> Response:
+    caller = admin.require_superuser(_caller())
+    return web.json_response(admin.reprocess_file(caller, file_id), 202)
+
+
+@app.route("/api/admin/transactions/{transaction_id}/verify", methods=["POST"], content_types=ANY)
+@web.endpoint
+def admin_verify(transaction_id: str) -> Response:
+    caller = admin.require_superuser(_caller())
+    return web.json_response(admin.verify_payment(caller, transaction_id))
+
+
+@app.route("/api/admin/users/{user_id}/staff", methods=["POST"], content_types=ANY)
+@web.endpoint
+def admin_set_staff(user_id: str) -> Response:
+    caller = admin.require_superuser(_caller())
+    user = admin.set_staff(caller, user_id, web.json_body(_request()))
+    return web.json_response({"user": accounts.user_view(user)})
+
+
+# --- dashboard -------------------------------------------------------------------------
+
+
+@app.route("/", methods=["GET"])
+def root() -> Response:
+    return web.redirect("dashboard/", status=302)
+
+
+@app.route("/dashboard", methods=["GET"])
+@web.endpoint
+def dashboard_page() -> Response:
+    return web.static_response(*dashboard.asset("index.html"))
+
+
+@app.route("/dashboard/{asset}", methods=["GET"])
+@web.endpoint
+def dashboard_asset(asset: str) -> Response:
+    return web.static_response(*dashboard.asset(asset))
+
+
+# --- background work -------------------------------------------------------------------
+
+
+@app.on_sqs_message(queue=settings().upload_queue, batch_size=1)
+def process_upload_events(event: SQSEvent) -> None:
+    worker.handle_records([record.to_dict() for record in event])
+
+
+@app.on_sqs_message(queue=settings().upload_dead_letter_queue, batch_size=1)
+def process_dead_upload_events(event: SQSEvent) -> None:
+    worker.handle_dead_letters([record.to_dict() for record in event])
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def reconcile_payments(event: Any) -> None:
+    payments.reconcile_pending()

@@ -1,0 +1,38 @@
+"""Time and id helpers: one place decides the wire format of both."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 UTC with millisecond precision and a `Z`: sorts as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def now_iso() -> str:
+    return iso(now())
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def day_of(timestamp: str) -> str:
+    """The `YYYY-MM-DD` shard of an ISO timestamp (global feeds are partitioned by day)."""
+    return timestamp[:10]
+
+
+def epoch() -> int:
+    return int(time.time())
+
+
+def new_id() -> str:
+    """An unguessable 128-bit id (UUID4, 32 hex characters: fits aamarPay's tran_id)."""
+    return uuid.uuid4().hex

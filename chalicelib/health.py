@@ -1,0 +1,26 @@
+"""Readiness: the service answers `ok` only when it can reach its tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.exceptions import PynamoDBException
+
+from chalicelib import errors, logs
+from chalicelib.models import Counter
+
+log = logs.get("health")
+
+
+class Unavailable(errors.ApiError):
+    status, code = 503, "unavailable"
+
+
+def check() -> dict[str, Any]:
+    """One cheap read (a counter item) proves the table store answers with our credentials."""
+    try:
+        Counter.count("users", limit=1)
+    except PynamoDBException:
+        log.exception("health check failed")
+        raise Unavailable("The service cannot reach its database.") from None
+    return {"status": "ok"}

@@ -1,0 +1,177 @@
+"""DynamoDB tables (pynamodb models): the single source of truth for every key and index.
+
+The local bootstrap creates tables from these classes and `infra/template.py` renders
+the CloudFormation resources from them, so the two cannot disagree.
+
+Listing rules (no Scan anywhere):
+- a user's own records: the `by_user` index (or the activity table's hash key);
+- global admin feeds: the `by_day` index, one partition per UTC day, walked newest first;
+- status/action filters: `by_status_day` / `by_action_day`, also sharded per day.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.clock import day_of
+from chalicelib.config import settings
+
+PAY_PER_REQUEST = "PAY_PER_REQUEST"
+
+
+def _meta(short_name: str) -> type:
+    class Meta:
+        table_name = settings().resource_name(short_name)
+        billing_mode = PAY_PER_REQUEST
+        max_retry_attempts = 3
+        connect_timeout_seconds = 2
+        read_timeout_seconds = 5
+
+    return Meta
+
+
+def _index(name: str, hash_key: str, range_key: str) -> GlobalSecondaryIndex:
+    """A fully projected GSI; one helper so every index is declared the same way."""
+    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+    attrs: dict[str, Any] = {
+        "Meta": meta,
+        hash_key: UnicodeAttribute(hash_key=True),
+        range_key: UnicodeAttribute(range_key=True),
+    }
+    return type(f"{name}_index", (GlobalSecondaryIndex,), attrs)()
+
+
+def status_day(status: str, created_at: str) -> str:
+    return f"{status}#{day_of(created_at)}"
+
+
+class User(Model):
+    Meta = _meta("users")
+    id = UnicodeAttribute(hash_key=True)
+    username = UnicodeAttribute()
+    email = UnicodeAttribute()
+    password_hash = UnicodeAttribute()
+    is_staff = BooleanAttribute(default=False)
+    is_superuser = BooleanAttribute(default=False)
+    has_paid = BooleanAttribute(default=False)
+    created_at = UnicodeAttribute()
+    day = UnicodeAttribute()
+    by_day = _index("by_day", "day", "created_at")
+
+
+class Claim(Model):
+    """A unique value owned by one record: `username#alice`, `email#a@b.c`, `idem#<user>#<key>`.
+
+    Claims are written in the same transaction as their owner, which makes uniqueness
+    race-free without reading first.
+    """
+
+    Meta = _meta("claims")
+    key = UnicodeAttribute(hash_key=True)
+    owner_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class RevokedToken(Model):
+    """A JWT id that must no longer be accepted (logout, used refresh token)."""
+
+    Meta = _meta("revoked-tokens")
+    jti = UnicodeAttribute(hash_key=True)
+    expires_at = TTLAttribute()
+
+
+class RateLimit(Model):
+    """A fixed-window counter (failed logins, gateway re-checks)."""
+
+    Meta = _meta("rate-limits")
+    key = UnicodeAttribute(hash_key=True)
+    count = NumberAttribute(default=0)
+    expires_at = TTLAttribute()
+
+
+class Payment(Model):
+    Meta = _meta("payments")
+    transaction_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    amount = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    gateway_transaction_id = UnicodeAttribute(null=True)
+    payment_url = UnicodeAttribute(null=True)
+    failure_reason = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    last_checked_at = UnicodeAttribute(null=True)
+    day = UnicodeAttribute()
+    status_day = UnicodeAttribute()
+    by_user = _index("by_user", "user_id", "created_at")
+    by_day = _index("by_day", "day", "created_at")
+    by_status_day = _index("by_status_day", "status_day", "created_at")
+
+
+class File(Model):
+    Meta = _meta("files")
+    id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    filename = UnicodeAttribute()
+    size = NumberAttribute()
+    content_type = UnicodeAttribute()
+    object_key = UnicodeAttribute()
+    status = UnicodeAttribute()
+    word_count = NumberAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    day = UnicodeAttribute()
+    status_day = UnicodeAttribute()
+    by_user = _index("by_user", "user_id", "created_at")
+    by_day = _index("by_day", "day", "created_at")
+    by_status_day = _index("by_status_day", "status_day", "created_at")
+
+
+class Activity(Model):
+    """Append-only audit entries; `sk` = `<created_at>#<id>` sorts newest last."""
+
+    Meta = _meta("activity")
+    user_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    id = UnicodeAttribute()
+    action = UnicodeAttribute()
+    actor_id = UnicodeAttribute(null=True)
+    metadata = JSONAttribute(default=dict)
+    created_at = UnicodeAttribute()
+    day = UnicodeAttribute()
+    action_day = UnicodeAttribute()
+    by_day = _index("by_day", "day", "sk")
+    by_action_day = _index("by_action_day", "action_day", "sk")
+
+
+class Counter(Model):
+    """One atomically incremented number per statistic (`users`, `payments#success`, …)."""
+
+    Meta = _meta("counters")
+    name = UnicodeAttribute(hash_key=True)
+    value = NumberAttribute(default=0)
+    since = UnicodeAttribute(null=True)  # on `users`: the first day anything was recorded
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    User,
+    Claim,
+    RevokedToken,
+    RateLimit,
+    Payment,
+    File,
+    Activity,
+    Counter,
+)

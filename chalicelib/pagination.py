@@ -1,0 +1,115 @@
+"""Opaque, signed list cursors and the two list shapes: one key, or a day-sharded feed.
+
+A cursor is bound to its listing's scope (which list, whose partition, which filter):
+a cursor taken from one list or user and replayed elsewhere is refused with a 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from chalicelib import errors
+from chalicelib.config import app_secrets
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+# (last evaluated key, page size) -> the items of one query page; `.last_evaluated_key` after.
+QueryFn = Callable[[dict[str, Any] | None, int], Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+    def render(self, item_view: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        return {"items": [item_view(i) for i in self.items], "next_cursor": self.next_cursor}
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise errors.ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}.", code="invalid_limit")
+    return int(raw)
+
+
+def _mac(scope: str, payload: bytes) -> bytes:
+    key = hashlib.sha256(b"cursor:" + app_secrets().jwt_signing_key.encode()).digest()
+    return hmac.new(key, scope.encode() + b"\0" + payload, hashlib.sha256).digest()[:16]
+
+
+def encode_cursor(scope: str, state: dict[str, Any]) -> str:
+    payload = json.dumps(state, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(_mac(scope, payload) + payload).decode().rstrip("=")
+
+
+def decode_cursor(scope: str, token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        mac, payload = raw[:16], raw[16:]
+        if hmac.compare_digest(mac, _mac(scope, payload)):
+            state = json.loads(payload)
+            if isinstance(state, dict):
+                return state
+    except (ValueError, json.JSONDecodeError):
+        pass
+    raise errors.ValidationError("The cursor is invalid for this list.", code="invalid_cursor")
+
+
+def query_page(scope: str, cursor: str | None, limit: int, query: QueryFn) -> Page:
+    """One page of a single-partition query, newest first."""
+    state = decode_cursor(scope, cursor)
+    results = query(state["k"] if state else None, limit)
+    items = list(results)
+    lek = results.last_evaluated_key
+    return Page(items, encode_cursor(scope, {"k": lek}) if lek else None)
+
+
+def days_back(newest: date, oldest: date) -> Iterator[date]:
+    day = newest
+    while day >= oldest:
+        yield day
+        day -= timedelta(days=1)
+
+
+def day_feed_page(
+    scope: str,
+    cursor: str | None,
+    limit: int,
+    *,
+    newest: date,
+    oldest: date,
+    query_day: Callable[[str, dict[str, Any] | None, int], Any],
+) -> Page:
+    """One page of a feed partitioned by UTC day, walking days newest first.
+
+    Each day is its own partition (no hot key for writes); the cursor remembers the day
+    and the position inside it. `oldest` bounds the walk (the first day anything exists).
+    """
+    state = decode_cursor(scope, cursor)
+    start = date.fromisoformat(state["d"]) if state else newest
+    lek = state.get("k") if state else None
+    items: list[Any] = []
+    for day in days_back(start, oldest):
+        results = query_day(day.isoformat(), lek, limit - len(items))
+        items.extend(results)
+        lek = results.last_evaluated_key
+        if len(items) >= limit:
+            if lek:
+                return Page(items, encode_cursor(scope, {"d": day.isoformat(), "k": lek}))
+            previous = day - timedelta(days=1)
+            more = previous >= oldest
+            return Page(items, encode_cursor(scope, {"d": previous.isoformat()}) if more else None)
+        lek = None
+    return Page(items, None)

@@ -1,0 +1,68 @@
+"""Typed field extraction from JSON bodies, collecting every field error at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import errors
+
+_MISSING = object()
+
+
+class Fields:
+    """Read fields from a request body; `done()` raises one 400 listing every problem."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self.problems: dict[str, str] = {}
+
+    def _get(self, name: str, required: bool) -> Any:
+        value = self.body.get(name, _MISSING)
+        if value is _MISSING or value is None:
+            if required:
+                self.problems[name] = "This field is required."
+            return _MISSING
+        return value
+
+    def string(self, name: str, *, required: bool = True, max_length: int = 1000) -> str | None:
+        value = self._get(name, required)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, str):
+            self.problems[name] = "Must be a string."
+            return None
+        if required and not value.strip():
+            self.problems[name] = "This field may not be blank."
+            return None
+        if len(value) > max_length:
+            self.problems[name] = f"At most {max_length} characters."
+            return None
+        return value
+
+    def integer(self, name: str, *, minimum: int = 0, required: bool = True) -> int | None:
+        value = self._get(name, required)
+        if value is _MISSING:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problems[name] = "Must be an integer."
+            return None
+        if value < minimum:
+            self.problems[name] = f"Must be at least {minimum}."
+            return None
+        return value
+
+    def boolean(self, name: str, *, required: bool = True) -> bool | None:
+        value = self._get(name, required)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, bool):
+            self.problems[name] = "Must be true or false."
+            return None
+        return value
+
+    def fail(self, name: str, message: str) -> None:
+        self.problems.setdefault(name, message)
+
+    def done(self) -> None:
+        if self.problems:
+            raise errors.ValidationError("Some fields are invalid.", details=self.problems)

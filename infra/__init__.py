@@ -1,0 +1,1 @@
+"""Resource descriptions shared by the local bootstrap and the AWS template."""

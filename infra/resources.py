@@ -1,0 +1,56 @@
+"""What the app needs besides its functions: one description for local and AWS.
+
+Tables come from `chalicelib.models` (their keys and indexes); the bucket and queues are
+described here. `local/bootstrap.py` creates them through the AWS APIs (moto, LocalStack,
+or an account) and `infra/template.py` renders them as CloudFormation; a test checks that
+both agree with what the code uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from chalicelib.config import Settings
+
+UPLOAD_PREFIX = "uploads/"
+WORKER_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    visibility_timeout: int
+    retention_seconds: int
+    dead_letter: str | None = None
+    max_receive_count: int = 3
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    name: str
+    notify_queue: str
+    notify_prefix: str = UPLOAD_PREFIX
+    cors_methods: tuple[str, ...] = ("POST", "GET", "HEAD")
+    cors_allowed_headers: tuple[str, ...] = ("*",)
+    cors_expose_headers: tuple[str, ...] = ("ETag", "Location")
+    cors_max_age: int = 3000
+    cors_origins: tuple[str, ...] = field(default=("*",))
+
+
+def queues(config: Settings) -> list[QueueSpec]:
+    # Visibility timeout six times the worker's timeout, as AWS recommends for Lambda sources.
+    return [
+        QueueSpec(
+            config.upload_dead_letter_queue, visibility_timeout=WORKER_TIMEOUT_SECONDS * 6, retention_seconds=14 * 86400
+        ),
+        QueueSpec(
+            config.upload_queue,
+            visibility_timeout=WORKER_TIMEOUT_SECONDS * 6,
+            retention_seconds=4 * 86400,
+            dead_letter=config.upload_dead_letter_queue,
+        ),
+    ]
+
+
+def bucket(config: Settings, cors_origins: tuple[str, ...] = ("*",)) -> BucketSpec:
+    return BucketSpec(name=config.upload_bucket, notify_queue=config.upload_queue, cors_origins=cors_origins)

@@ -1,0 +1,1 @@
+"""Local development stack: emulators, bootstrap, runners. Never shipped to Lambda."""

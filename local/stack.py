@@ -1,0 +1,160 @@
+"""`make run`: the whole local stack in one foreground process; Ctrl-C stops all of it.
+
+Parts (each honours the contract's environment variables):
+- the AWS emulator (moto server on 127.0.0.1:4566), unless `AWS_ENDPOINT_URL` or
+  `LOCALSTACK_HOST` points elsewhere; resources are created there if missing;
+- the aamarPay sandbox emulator (127.0.0.1:8001), unless `AAMARPAY_BASE_URL` is set;
+- the API and dashboard (Chalice's local server) on `API_PORT` (8000);
+- the SQS worker and the scheduled jobs, run as Lambda would run them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from local import env
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _configure_environment() -> dict[str, str]:
+    """Fill in local defaults; returns which endpoints are external (not started here)."""
+    env.apply_defaults()
+    os.environ.setdefault("API_PORT", "8000")
+    os.environ.setdefault("JWT_SIGNING_KEY", secrets.token_urlsafe(48))
+    external: dict[str, str] = {}
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        external["aws"] = os.environ["AWS_ENDPOINT_URL"]
+    if os.environ.get("AAMARPAY_BASE_URL"):
+        external["aamarpay"] = os.environ["AAMARPAY_BASE_URL"]
+    return external
+
+
+def _quiet_http_logs() -> None:
+    for name in ("werkzeug", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+class Stack:
+    """Start and stop every part; usable from tests as well as from `make run`."""
+
+    def __init__(self, *, schedule_seconds: float, visibility_timeout: int) -> None:
+        self.schedule_seconds = schedule_seconds
+        self.visibility_timeout = visibility_timeout
+        self._stoppers: list[Any] = []
+        self.server: Any = None
+
+    def start(self) -> dict[str, str]:
+        external = _configure_environment()
+        _quiet_http_logs()
+        where: dict[str, str] = {}
+        if "aws" not in external:
+            from moto.server import ThreadedMotoServer
+
+            port = int(os.environ.get("EMULATOR_PORT", "4566"))
+            moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            moto.start()
+            self._stoppers.append(moto.stop)
+            os.environ["AWS_ENDPOINT_URL"] = env.emulator_url()
+        where["AWS endpoint"] = os.environ["AWS_ENDPOINT_URL"] + ("" if "aws" not in external else " (external)")
+        if "aamarpay" not in external:
+            from local.sandbox import SandboxServer
+
+            sandbox = SandboxServer(port=int(os.environ.get("SANDBOX_PORT", "8001")))
+            sandbox.start()
+            self._stoppers.append(sandbox.stop)
+            os.environ["AAMARPAY_BASE_URL"] = sandbox.url
+        where["aamarPay"] = os.environ["AAMARPAY_BASE_URL"] + ("" if "aamarpay" not in external else " (external)")
+
+        from local import bootstrap
+
+        created = bootstrap.ensure_all(visibility_timeout=self.visibility_timeout)
+        self._start_background(created["queues"])
+        self._create_server()
+        where["API"] = f"http://localhost:{self.server.port}/api/"
+        where["Dashboard"] = f"http://localhost:{self.server.port}/dashboard/"
+        return where
+
+    def _start_background(self, queue_urls: dict[str, str]) -> None:
+        import app as application
+        from chalicelib.config import settings
+        from local.runner import Scheduler, SqsPoller
+
+        config = settings()
+        workers: list[Any] = [
+            SqsPoller(queue_urls[config.upload_queue], application.process_upload_events, name="upload-worker"),
+            SqsPoller(
+                queue_urls[config.upload_dead_letter_queue],
+                application.process_dead_upload_events,
+                name="upload-dead-letters",
+            ),
+            Scheduler(
+                application.reconcile_payments, name="reconcile-payments", interval_seconds=self.schedule_seconds
+            ),
+        ]
+        for worker in workers:
+            worker.start()
+            self._stoppers.append(worker.stop)
+
+    def _create_server(self) -> None:
+        from chalice.cli.factory import CLIFactory
+        from chalice.local import create_local_server
+
+        import app as application
+
+        factory = CLIFactory(str(PROJECT_DIR))
+        config = factory.create_config_obj(chalice_stage_name="local")
+        host = os.environ.get("API_HOST", "127.0.0.1")
+        self.server = create_local_server(application.app, config, host, int(os.environ["API_PORT"]))
+        self._stoppers.append(self.server.server.server_close)
+
+    def serve_forever(self) -> None:
+        self.server.server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+        for stop in reversed(self._stoppers):
+            try:
+                stop()
+            except Exception as error:  # keep stopping the rest
+                print(f"stop failed: {error}", file=sys.stderr)
+        self._stoppers.clear()
+
+
+def _interrupt(*_: Any) -> None:
+    """SIGTERM stops the stack exactly like Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--schedule-seconds", type=float, default=float(os.environ.get("SCHEDULE_SECONDS", "30")))
+    parser.add_argument("--visibility-timeout", type=int, default=int(os.environ.get("QUEUE_VISIBILITY_TIMEOUT", "30")))
+    args = parser.parse_args(argv)
+    stack = Stack(schedule_seconds=args.schedule_seconds, visibility_timeout=args.visibility_timeout)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        where = stack.start()
+        for part, url in where.items():
+            print(f"{part:<13} {url}", flush=True)
+        print("Ready. Press Ctrl-C to stop.", flush=True)
+        stack.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        print("Stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Test-wide environment: set before any `chalicelib` import reads its settings."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.update(
+    {
+        "STAGE": "test",
+        "RESOURCE_PREFIX": "paidupload-test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "BCRYPT_ROUNDS": "4",
+        "JWT_SIGNING_KEY": "unit-test-signing-key-not-secret-0123456789",
+        "PUBLIC_BASE_URL": "http://testserver",
+        "LOGIN_MAX_FAILURES": "5",
+    }
+)
+# mock_aws() is silently bypassed when an endpoint override is present.
+for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") or n == "LOCALSTACK_HOST"]:
+    del os.environ[name]
