@@ -156,7 +156,7 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
         )
     user = _get_user(owner_id) if owner_id else None
     if not passwords.verify(password, user.password_hash if user else None):
-        ratelimit.hit(failure_key, config.login_lockout_seconds)
+        ratelimit.hit(failure_key, config.login_lockout_seconds, window_is_open=failures > 0)
         activity.record(
             "login_failed",
             user.id if user else None,

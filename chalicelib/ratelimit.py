@@ -12,8 +12,14 @@ from chalicelib.db import conditional_failed
 from chalicelib.models import RateLimit
 
 
-def hit(key: str, window_seconds: int) -> None:
-    """Add one hit to the live window, or open a new window with this hit."""
+def hit(key: str, window_seconds: int, *, window_is_open: bool = True) -> None:
+    """Add one hit to the live window, or open a new window with this hit.
+
+    Callers that just read the counter pass `window_is_open=False` when none was live,
+    saving the add that would fail.
+    """
+    if not window_is_open and start_window(key, window_seconds):
+        return
     for _ in range(2):  # a concurrent caller may open the window between our two writes
         try:
             RateLimit(key).update(actions=[RateLimit.count.add(1)], condition=RateLimit.expires_at > clock.now())

@@ -18,6 +18,20 @@ def increment(name: str, by: int | Decimal = 1) -> None:
     Counter(name).update(actions=[Counter.value.add(by)])
 
 
+def status_key(kind: str, status: str) -> str:
+    """Counter name for "how many <kind> are in <status> now", e.g. `payments#success`."""
+    return f"{kind}#{status}"
+
+
+def moved(kind: str, from_status: str | None, to_status: str) -> None:
+    """Keep per-status counts current after a committed transition (two atomic adds)."""
+    if from_status == to_status:
+        return
+    if from_status is not None:
+        increment(status_key(kind, from_status), -1)
+    increment(status_key(kind, to_status))
+
+
 def user_created() -> None:
     """Count a user and remember the first day: global day-sharded feeds start there."""
     today = clock.now().date().isoformat()

@@ -20,3 +20,16 @@ os.environ.update(
 # mock_aws() is silently bypassed when an endpoint override is present.
 for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") or n == "LOCALSTACK_HOST"]:
     del os.environ[name]
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    """One real local stack (moto server, sandbox, API, worker, scheduler) per test session."""
+    from tests.stack import start_stack
+
+    running = start_stack(tmp_path_factory.mktemp("stack") / "stack.log")
+    yield running
+    running.stop()

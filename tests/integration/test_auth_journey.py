@@ -1,0 +1,43 @@
+"""The real local stack over HTTP: register → login → me → refresh → logout."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+
+def test_auth_journey_over_http(stack) -> None:
+    session = requests.Session()
+    credentials = {"username": "journey", "password": "journey password"}
+    registered = session.post(stack.url("/api/register/"), json={**credentials, "email": "journey@example.com"})
+    assert registered.status_code == 201, registered.text
+    assert registered.headers["Content-Type"].startswith("application/json")
+
+    tokens = session.post(stack.url("/api/login/"), json=credentials).json()
+    bearer = {"Authorization": f"Bearer {tokens['access']}"}
+    me = session.get(stack.url("/api/me/"), headers=bearer)
+    assert me.status_code == 200
+    assert me.json()["user"]["username"] == "journey"
+
+    rotated = session.post(stack.url("/api/refresh/"), json={"refresh": tokens["refresh"]})
+    assert rotated.status_code == 200
+    assert session.post(stack.url("/api/refresh/"), json={"refresh": tokens["refresh"]}).status_code == 401
+
+    new_bearer = {"Authorization": f"Bearer {rotated.json()['access']}"}
+    logout = session.post(stack.url("/api/logout/"), json={"refresh": rotated.json()["refresh"]}, headers=new_bearer)
+    assert logout.status_code == 204
+    assert session.get(stack.url("/api/me/"), headers=new_bearer).status_code == 401
+
+
+def test_logs_are_json_lines_without_secrets(stack) -> None:
+    password = "a-very-secret-password"
+    requests.post(stack.url("/api/register/"), json={"username": "logcheck", "email": "l@example.com", "password": password})
+    tokens = requests.post(stack.url("/api/login/"), json={"username": "logcheck", "password": password}).json()
+    requests.get(stack.url("/api/me/"), headers={"Authorization": f"Bearer {tokens['access']}"})
+    logs = stack.logs()
+    assert password not in logs
+    assert tokens["access"] not in logs
+    assert tokens["refresh"] not in logs
+    assert '"message": "request"' in logs and '"request_id"' in logs
