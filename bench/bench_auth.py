@@ -125,8 +125,10 @@ def main() -> None:
 
     app_ms, app_modules = import_times("import app", args.runs)
     floor_ms, _ = import_times("import chalice, botocore", args.runs)
-    print(f"cold start: import app {app_ms:.0f} ms vs import chalice, botocore {floor_ms:.0f} ms "
-          f"(ratio {app_ms / floor_ms:.2f}, median of {args.runs})")
+    print(
+        f"cold start: import app {app_ms:.0f} ms vs import chalice, botocore {floor_ms:.0f} ms "
+        f"(ratio {app_ms / floor_ms:.2f}, median of {args.runs})"
+    )
     print("heaviest imports under app (cumulative, up to two levels deep):")
     for name, ms in sorted(app_modules.items(), key=lambda item: -item[1])[1:11]:
         print(f"  {ms:7.1f} ms  {name}")

@@ -131,7 +131,7 @@ class Stack:
 
 
 def _interrupt(*_: Any) -> None:
-    """SIGTERM stops the stack exactly like Ctrl-C."""
+    """SIGTERM (and SIGINT, even where a parent shell ignores it) stops the stack like Ctrl-C."""
     raise KeyboardInterrupt
 
 
@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--visibility-timeout", type=int, default=int(os.environ.get("QUEUE_VISIBILITY_TIMEOUT", "30")))
     args = parser.parse_args(argv)
     stack = Stack(schedule_seconds=args.schedule_seconds, visibility_timeout=args.visibility_timeout)
-    signal.signal(signal.SIGTERM, _interrupt)
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _interrupt)
     try:
         where = stack.start()
         for part, url in where.items():

@@ -15,7 +15,14 @@ import requests
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Variables tests/conftest.py sets for in-process unit tests; the stack gets its own.
-UNIT_ONLY = {"STAGE", "RESOURCE_PREFIX", "PUBLIC_BASE_URL", "JWT_SIGNING_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+UNIT_ONLY = {
+    "STAGE",
+    "RESOURCE_PREFIX",
+    "PUBLIC_BASE_URL",
+    "JWT_SIGNING_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+}
 
 
 def free_port() -> int:

@@ -33,7 +33,9 @@ def test_auth_journey_over_http(stack) -> None:
 
 def test_logs_are_json_lines_without_secrets(stack) -> None:
     password = "a-very-secret-password"
-    requests.post(stack.url("/api/register/"), json={"username": "logcheck", "email": "l@example.com", "password": password})
+    requests.post(
+        stack.url("/api/register/"), json={"username": "logcheck", "email": "l@example.com", "password": password}
+    )
     tokens = requests.post(stack.url("/api/login/"), json={"username": "logcheck", "password": password}).json()
     requests.get(stack.url("/api/me/"), headers={"Authorization": f"Bearer {tokens['access']}"})
     logs = stack.logs()

@@ -1,0 +1,338 @@
+"""aamarPay over HTTP: initiate a payment, search a transaction. Knows the wire format, not our tables.
+
+Every quirk of /work/shared/aamarpay-protocol.md is parsed here so callers see three outcomes
+only: a value, `None` ("the gateway has no usable record"), or a `GatewayFailure`.
+
+The signature key travels in the search URL's query string, so nothing here ever puts a URL, a
+`requests` exception text or a response body that could echo the key into a log line or an
+exception message; urllib3's own debug line (which prints the URL) is redacted by a filter.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from chalicelib import logs
+
+if TYPE_CHECKING:
+    import requests
+
+log = logs.get("gateway")
+
+MAX_TRAN_ID_LENGTH = 32
+# The gateway's own filler for empty values (see `opt_a` in the search reply): sent for customer
+# fields aamarPay requires but our users may not have given us.
+NOT_AVAILABLE = "Not-Available"
+_REASON_LIMIT = 200
+_NOT_FOUND_WORDS = ("not found", "no data", "no record", "no transaction", "does not exist", "not exist")
+
+
+class GatewayFailure(Exception):
+    """The gateway refused or answered nonsense; `reason` is short and safe to show and log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class GatewayTimeout(GatewayFailure):
+    """No answer within the connect or read timeout: the request may or may not have landed."""
+
+
+@dataclass(frozen=True)
+class Customer:
+    """The payer as aamarPay wants it; unknown fields get `Not-Available` (country: Bangladesh).
+
+    aamarPay is a Bangladeshi gateway, so its default market stands in for an unknown country.
+    Nothing else is invented (no placeholder phone numbers or addresses): a user who wants real
+    values on the hosted page sends them with the initiate request.
+    """
+
+    name: str
+    email: str
+    phone: str = NOT_AVAILABLE
+    add1: str = NOT_AVAILABLE
+    add2: str = NOT_AVAILABLE
+    city: str = NOT_AVAILABLE
+    state: str = NOT_AVAILABLE
+    postcode: str = NOT_AVAILABLE
+    country: str = "Bangladesh"
+
+    def fields(self) -> dict[str, str]:
+        """The `cus_*` body fields; blank values become the filler (the gateway rejects blanks)."""
+        values = {
+            "cus_name": self.name,
+            "cus_email": self.email,
+            "cus_phone": self.phone,
+            "cus_add1": self.add1,
+            "cus_add2": self.add2,
+            "cus_city": self.city,
+            "cus_state": self.state,
+            "cus_postcode": self.postcode,
+            "cus_country": self.country,
+        }
+        return {key: value.strip() or NOT_AVAILABLE for key, value in values.items()}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One search-API record. Only `is_successful` plus matching amount/currency/store/id is proof."""
+
+    mer_txnid: str
+    pay_status: str
+    status_code: str
+    amount: Decimal | None
+    currency: str
+    store_id: str
+    pg_txnid: str
+    raw: dict[str, str]
+
+    @property
+    def is_successful(self) -> bool:
+        return self.pay_status == "Successful" and self.status_code == "2"
+
+
+def parse_amount(value: str) -> Decimal | None:
+    """`"100"`, `"100.0"`, `"100.00"` → Decimal; anything else (symbols, separators, NaN) → None."""
+    try:
+        amount = Decimal(value.strip())
+    except (InvalidOperation, AttributeError):
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
+
+
+class AamarPayClient:
+    """One merchant store on one aamarPay host; a pooled session reused across warm invocations."""
+
+    def __init__(
+        self,
+        base_url: str,
+        store_id: str,
+        signature_key: str,
+        *,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10,
+        search_attempts: int = 3,
+        retry_backoff: float = 0.25,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.store_id = store_id
+        self._signature_key = signature_key
+        self.timeout = (connect_timeout, read_timeout)
+        self.search_attempts = max(1, search_attempts)
+        self.retry_backoff = retry_backoff
+        self._http: requests.Session | None = None
+
+    def __repr__(self) -> str:  # the key must not show up in a traceback's locals either
+        return f"AamarPayClient(base_url={self.base_url!r}, store_id={self.store_id!r})"
+
+    # --- initiate ------------------------------------------------------------------------
+
+    def initiate(
+        self,
+        *,
+        tran_id: str,
+        amount: Decimal,
+        currency: str,
+        desc: str,
+        customer: Customer,
+        success_url: str,
+        fail_url: str,
+        cancel_url: str,
+    ) -> str:
+        """Create the gateway transaction and return the hosted page's URL. Never retried:
+        a timeout may still have created it (the search API tells later)."""
+        if not 0 < len(tran_id) <= MAX_TRAN_ID_LENGTH:
+            raise ValueError(f"tran_id must be 1 to {MAX_TRAN_ID_LENGTH} characters")
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError("amount must be positive")
+        body = {
+            "store_id": self.store_id,
+            "signature_key": self._signature_key,
+            "tran_id": tran_id,
+            "amount": f"{amount.quantize(Decimal('0.01'))}",
+            "currency": currency,
+            "desc": desc,
+            **customer.fields(),
+            "success_url": success_url,
+            "fail_url": fail_url,
+            "cancel_url": cancel_url,
+            "type": "json",
+        }
+        try:
+            reply = self._send("POST", "/jsonpost.php", json=body)
+            payment_url = self._payment_url(_decode(reply))
+        except GatewayFailure as failure:
+            logs.event(log, "aamarpay initiate failed", logging.WARNING, tran_id=tran_id, reason=failure.reason)
+            raise
+        logs.event(log, "aamarpay initiate ok", tran_id=tran_id)
+        return payment_url
+
+    def _payment_url(self, data: Any) -> str:
+        """Success is `result` "true" (the string; a JSON true is taken too) plus an http(s) URL."""
+        if isinstance(data, str):
+            raise GatewayFailure(self._reason(f"gateway refused: {data}"))
+        if not isinstance(data, dict):
+            raise GatewayFailure("gateway answered an unexpected JSON value")
+        if str(data.get("result", "")).lower() != "true":
+            details = "; ".join(f"{key}: {value}" for key, value in data.items() if key != "result")
+            raise GatewayFailure(self._reason(f"gateway refused: {details or 'no reason given'}"))
+        url = data.get("payment_url")
+        if not isinstance(url, str) or not _is_web_url(url):
+            raise GatewayFailure("gateway answered without a usable payment_url")
+        return url
+
+    # --- search --------------------------------------------------------------------------
+
+    def search(self, tran_id: str) -> SearchResult | None:
+        """The gateway's record of `tran_id` (our `mer_txnid`), or None when it has none.
+
+        Retried on timeouts, unreachable host and 5xx (an idempotent GET), with a short backoff.
+        """
+        params = {
+            "request_id": tran_id,
+            "store_id": self.store_id,
+            "signature_key": self._signature_key,
+            "type": "json",
+        }
+        try:
+            result = self._parse_search(_decode(self._search_with_retries(params)))
+        except GatewayFailure as failure:
+            logs.event(log, "aamarpay search failed", logging.WARNING, tran_id=tran_id, reason=failure.reason)
+            raise
+        outcome = "not found" if result is None else f"{result.pay_status}/{result.status_code}"
+        logs.event(log, "aamarpay search", tran_id=tran_id, outcome=outcome)
+        return result
+
+    def _search_with_retries(self, params: dict[str, str]) -> requests.Response:
+        attempt = 1
+        while True:
+            try:
+                reply = self._send("GET", "/api/v1/trxcheck/request.php", params=params)
+                if reply.status_code < 500 or attempt >= self.search_attempts:
+                    return reply
+            except GatewayFailure:
+                if attempt >= self.search_attempts:
+                    raise
+            time.sleep(self.retry_backoff * 2 ** (attempt - 1))
+            attempt += 1
+
+    def _parse_search(self, data: Any) -> SearchResult | None:
+        """`{}`, `[]`, `""`, null and "not found" words → None; one object (bare or in a list) → a result."""
+        if isinstance(data, list):
+            records = [item for item in data if item]
+            if len(records) > 1:
+                raise GatewayFailure(f"gateway answered {len(records)} records for one transaction")
+            data = records[0] if records else None
+        if not data:
+            return None
+        if isinstance(data, str):
+            if any(words in data.lower() for words in _NOT_FOUND_WORDS):
+                return None
+            raise GatewayFailure(self._reason(f"gateway refused: {data}"))
+        if not isinstance(data, dict):
+            raise GatewayFailure("gateway answered an unexpected JSON value")
+        raw = {str(key): _text(value) for key, value in data.items()}
+        if "pay_status" not in raw and "mer_txnid" not in raw:
+            details = "; ".join(f"{key}: {value}" for key, value in raw.items())
+            raise GatewayFailure(self._reason(f"gateway answered no transaction record ({details})"))
+        return SearchResult(
+            mer_txnid=raw.get("mer_txnid", ""),
+            pay_status=raw.get("pay_status", ""),
+            status_code=raw.get("status_code", ""),
+            amount=parse_amount(raw.get("amount", "")),
+            currency=raw.get("currency", ""),
+            store_id=raw.get("store_id", ""),
+            pg_txnid=raw.get("pg_txnid", ""),
+            raw=raw,
+        )
+
+    # --- transport -----------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        if self._http is None:
+            import requests
+
+            _redact_urllib3_debug_log()
+            self._http = requests.Session()
+        return self._http
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One HTTP exchange of any status; transport errors become gateway errors with no URL in them.
+
+        `from None` drops the `requests` exception (its text carries the URL, hence the key).
+        Redirects are not followed: the key must never be re-sent to a host we did not choose.
+        """
+        import requests
+
+        try:
+            reply = self._session().request(
+                method, self.base_url + path, timeout=self.timeout, allow_redirects=False, **kwargs
+            )
+        except requests.ConnectTimeout:
+            raise GatewayTimeout("gateway did not accept the connection in time") from None
+        except requests.Timeout:
+            raise GatewayTimeout("gateway did not answer in time") from None
+        except requests.RequestException as error:
+            raise GatewayFailure(f"gateway unreachable ({type(error).__name__})") from None
+        return reply
+
+    def _reason(self, text: str) -> str:
+        """A gateway-provided message, shortened and with the key cut should it ever be echoed."""
+        text = " ".join(text.split())
+        if self._signature_key:
+            text = text.replace(self._signature_key, "***")
+        return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 1] + "…"
+
+
+def _decode(reply: requests.Response) -> Any:
+    """The JSON value of a 200 reply; 5xx, HTML and other garbage become `GatewayFailure`."""
+    if reply.status_code != 200:
+        raise GatewayFailure(f"gateway answered HTTP {reply.status_code}")
+    try:
+        return json.loads(reply.content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        kind = reply.headers.get("content-type", "unknown").split(";")[0].strip() or "unknown"
+        raise GatewayFailure(f"gateway answered non-JSON ({kind})") from None
+
+
+def _text(value: Any) -> str:
+    """The protocol says every value is a string; tolerate numbers and nulls without guessing more."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _is_web_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in url)
+
+
+class _RedactUrlFilter(logging.Filter):
+    """urllib3 logs `GET /path?query` at DEBUG: format it, then cut `signature_key=…`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = logs.redact(record.getMessage())
+        record.args = None
+        return True
+
+
+@functools.cache
+def _redact_urllib3_debug_log() -> None:
+    logging.getLogger("urllib3.connectionpool").addFilter(_RedactUrlFilter())
+
+
+@functools.lru_cache(maxsize=1)
+def client() -> AamarPayClient:
+    """The configured client, one per container (its connection pool survives warm invocations)."""
+    from chalicelib.config import app_secrets, settings
+
+    secrets = app_secrets()
+    return AamarPayClient(settings().aamarpay_base_url, secrets.aamarpay_store_id, secrets.aamarpay_signature_key)
