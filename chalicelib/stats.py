@@ -15,7 +15,9 @@ USERS = "users"
 
 
 def increment(name: str, by: int | Decimal = 1) -> None:
-    Counter(name).update(actions=[Counter.value.add(by)])
+    # NumberAttribute serializes with json.dumps, which refuses Decimal. A money amount's float
+    # repr is its exact decimal text ("100.1"), and DynamoDB adds number strings exactly.
+    Counter(name).update(actions=[Counter.value.add(float(by) if isinstance(by, Decimal) else by)])
 
 
 def status_key(kind: str, status: str) -> str:

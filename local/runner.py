@@ -10,6 +10,7 @@ EventBridge for `@app.schedule` handlers.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -133,6 +134,8 @@ class Scheduler(threading.Thread):
                 "id": uuid.uuid4().hex,
                 "detail-type": "Scheduled Event",
                 "source": "aws.events",
+                "account": "123456789012",  # chalice's CloudWatchEvent requires account and region
+                "region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
                 "time": clock.now_iso(),
                 "resources": [],
                 "detail": {},

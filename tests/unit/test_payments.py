@@ -1,0 +1,938 @@
+"""Payments: the return form is a hint, the search API the only authority, success final.
+
+Runs against moto (the `api`/`aws_resources` fixtures) and the aamarPay sandbox emulator on a
+free port, with its fault switches for timeouts, 5xx, garbage and mismatching answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from moto.dynamodb.responses import DynamoHandler
+
+from chalicelib import accounts, activity, clock, db, errors, payments, stats
+from chalicelib.config import app_secrets, settings
+from chalicelib.gateway import aamarpay
+from chalicelib.models import ALL_MODELS, Activity, Claim, Payment, RateLimit, User
+from local.sandbox import Sandbox, SandboxServer
+from tests.aamarpay_browser import GatewayReturn, press
+from tests.unit.conftest import Api
+
+SUCCESS_URL = "http://testserver/api/payment/success/"
+FAIL_URL = "http://testserver/api/payment/fail/"
+CANCEL_URL = "http://testserver/api/payment/cancel/"
+
+
+# --- fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox_server() -> Iterator[SandboxServer]:
+    server = SandboxServer(port=0, delay_seconds=3.0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gateway(aws_resources: dict[str, Any], sandbox_server: SandboxServer) -> Iterator[Sandbox]:
+    """The app configured for the sandbox (AAMARPAY_BASE_URL), with short client timeouts.
+
+    `settings()` and `client()` are cached per process: cleared here and again afterwards so
+    no other test sees this sandbox. The configured client's 10 s read timeout (x3 attempts)
+    would make every timeout case take half a minute, hence the same client with shorter ones.
+    """
+    configured_client = aamarpay.client
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AAMARPAY_BASE_URL", sandbox_server.url)
+        settings.cache_clear()
+        configured_client.cache_clear()
+        configured = configured_client()
+        assert configured.base_url == sandbox_server.url
+        fast = aamarpay.AamarPayClient(
+            configured.base_url,
+            configured.store_id,
+            app_secrets().aamarpay_signature_key,
+            connect_timeout=1,
+            read_timeout=1.5,  # generous: the machine may be busy; the sandbox stalls 3 s
+            search_attempts=1,  # retries are the client's own business (tests/unit/test_gateway.py)
+        )
+        patch.setattr(aamarpay, "client", lambda: fast)
+        sandbox_server.sandbox.reset()
+        yield sandbox_server.sandbox
+    settings.cache_clear()
+    configured_client.cache_clear()
+
+
+@pytest.fixture
+def gateway_calls(gateway: Sandbox, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every HTTP exchange our client has with the gateway ("GET /api/v1/trxcheck/request.php")."""
+    calls: list[str] = []
+    client = aamarpay.client()
+    send = client._send
+
+    def counting(method: str, path: str, **kwargs: Any) -> Any:
+        calls.append(f"{method} {path}")
+        return send(method, path, **kwargs)
+
+    monkeypatch.setattr(client, "_send", counting)
+    return calls
+
+
+@pytest.fixture
+def dynamodb_calls(aws_resources: dict[str, Any]) -> Iterator[list[str]]:
+    """DynamoDB operations sent, via botocore's `before-call` event on every pynamodb client."""
+    calls: list[str] = []
+
+    def hook(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    connections = [db._connection(), *(model._get_connection().connection for model in ALL_MODELS)]
+    clients = {id(connection.client): connection.client for connection in connections}
+    for client in clients.values():
+        client.meta.events.register("before-call.dynamodb", hook)
+    yield calls
+    for client in clients.values():
+        client.meta.events.unregister("before-call.dynamodb", hook)
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serialize moto's DynamoDB requests, as DynamoDB itself applies each one atomically.
+
+    moto checks a transaction's conditions, then writes, and rolls a cancelled one back by
+    restoring a deep copy of every table it touched, with no lock: under threads a loser's
+    rollback can erase the winner's committed writes. That is moto's race, not the app's.
+    """
+    lock = threading.RLock()
+    call_action = DynamoHandler.call_action
+
+    def serialized(self: DynamoHandler) -> Any:
+        with lock:
+            return call_action(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", serialized)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _initiate(api: Api, token: str, body: Any = None, **headers: str) -> Any:
+    return api.call("POST", "/api/initiate-payment/", body if body is not None else {}, token, **headers)
+
+
+def _started(api: Api, username: str = "alice") -> tuple[str, dict[str, Any]]:
+    """A signed-up user with one initiated payment: (access token, 201 body)."""
+    token = api.signed_up(username)
+    response = _initiate(api, token)
+    assert response.status_code == 201, response.data
+    return token, response.data
+
+
+def _deliver(api: Api, hop: GatewayReturn, *, json_answer: bool = False) -> Any:
+    """What the browser does with the sandbox's answer, against the in-process app."""
+    parts = urlsplit(hop.url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    headers = {"Accept": "application/json"} if json_answer else {"Accept": "text/html"}
+    if hop.method == "GET":
+        response = api.client.http.get(path, headers=headers)
+    else:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        response = api.client.http.post(path, headers=headers, body=urlencode(hop.form).encode())
+    response.data = _json(response)
+    return response
+
+
+def _json(response: Any) -> Any:
+    return json.loads(response.body) if response.body else None
+
+
+def _forged(kind: str, transaction_id: str, **overrides: str) -> GatewayReturn:
+    """A hand-made return form claiming a successful payment (anyone can POST this)."""
+    form = {
+        "pay_status": "Successful",
+        "status_code": "2",
+        "mer_txnid": transaction_id,
+        "pg_txnid": "AAM1604470136103451",
+        "store_id": app_secrets().aamarpay_store_id,
+        "amount": "100.00",
+        "currency": "BDT",
+        "cus_name": "mallory",
+        "cus_email": "mallory@example.com",
+        **overrides,
+    }
+    return GatewayReturn("POST", {"success": SUCCESS_URL, "fail": FAIL_URL}[kind], form)
+
+
+def _cancel(transaction_id: str) -> GatewayReturn:
+    return GatewayReturn("GET", f"{CANCEL_URL}?{urlencode({'transaction_id': transaction_id})}")
+
+
+def _payment(transaction_id: str) -> Payment:
+    return Payment.get(transaction_id, consistent_read=True)
+
+
+def _user(username: str) -> User:
+    return next(u for u in User.by_day.query(clock.now().date().isoformat()) if u.username == username)
+
+
+def _actions(user_id: str, action: str) -> list[Activity]:
+    return [a for a in Activity.query(user_id, consistent_read=True) if a.action == action]
+
+
+def _rejections() -> list[Activity]:
+    today = clock.now().date().isoformat()
+    return list(Activity.by_action_day.query(f"payment_callback_rejected#{today}"))
+
+
+def _counters() -> dict[str, Any]:
+    names = [stats.status_key("payments", s) for s in ("initiated", "success", "failed", "cancelled", "expired")]
+    return stats.values([*names, "revenue#BDT"])
+
+
+def _dashboard_params(response: Any) -> dict[str, list[str]]:
+    assert response.status_code == 303, response.body
+    location = response.headers["Location"]
+    assert location.startswith("http://testserver/dashboard/?")
+    return parse_qs(urlsplit(location).query, keep_blank_values=True)
+
+
+@contextmanager
+def _clock_shifted(monkeypatch: pytest.MonkeyPatch, seconds: float) -> Iterator[None]:
+    """Everything created inside happened `seconds` ago."""
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() - timedelta(seconds=seconds))
+    try:
+        yield
+    finally:
+        monkeypatch.setattr(clock, "now", real_now)
+
+
+def _force_status(transaction_id: str, status: str) -> None:
+    """Test setup: put a payment straight into a state without going through the app."""
+    payment = _payment(transaction_id)
+    payment.update(actions=[Payment.status.set(status), Payment.status_day.set(f"{status}#{payment.created_at[:10]}")])
+
+
+# --- initiation --------------------------------------------------------------------------
+
+
+def test_initiate_writes_the_record_before_calling_the_gateway(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = aamarpay.client()
+    initiate = client.initiate
+    seen: dict[str, Any] = {}
+
+    def checking(**kwargs: Any) -> str:
+        seen["status_at_call"] = _payment(kwargs["tran_id"]).status
+        seen.update(kwargs)
+        return initiate(**kwargs)
+
+    monkeypatch.setattr(client, "initiate", checking)
+    token = api.signed_up("alice")
+    response = _initiate(api, token)
+
+    assert response.status_code == 201, response.data
+    body = response.data
+    assert set(body) == {"transaction_id", "payment_url", "status", "amount", "currency"}
+    assert (body["status"], body["amount"], body["currency"]) == ("initiated", "100.00", "BDT")
+    tid = body["transaction_id"]
+    assert len(tid) == 32 and int(tid, 16) >= 0
+    assert seen["status_at_call"] == "initiated"
+    assert seen["success_url"] == SUCCESS_URL
+    assert seen["fail_url"] == FAIL_URL
+    assert seen["cancel_url"] == f"{CANCEL_URL}?transaction_id={tid}"
+    assert str(seen["amount"]) == "100.00"
+
+    record = _payment(tid)
+    assert record.payment_url == body["payment_url"]
+    assert record.user_id == _user("alice").id
+    assert record.status_day == f"initiated#{record.created_at[:10]}"
+    assert body["payment_url"].startswith(f"{aamarpay.client().base_url}/paynow.php?track=AAM")
+    assert _actions(record.user_id, "payment_initiated")[0].metadata["transaction_id"] == tid
+    assert _counters()["payments#initiated"] == 1
+
+
+def test_customer_identity_comes_from_the_account_never_the_body(api: Api, gateway: Sandbox) -> None:
+    token = api.signed_up("alice")
+    body = {
+        "cus_name": "Mallory",
+        "cus_email": "mallory@example.com",
+        "cus_phone": "+880 1700-000000",
+        "cus_add1": " House 1, Road 2 ",
+        "cus_city": "Dhaka",
+    }
+    response = _initiate(api, token, body)
+    assert response.status_code == 201, response.data
+    sent = gateway.transaction(response.data["transaction_id"]).fields
+    assert (sent["cus_name"], sent["cus_email"]) == ("alice", "alice@example.com")
+    assert (sent["cus_phone"], sent["cus_add1"], sent["cus_city"]) == ("+880 1700-000000", "House 1, Road 2", "Dhaka")
+    assert sent["cus_country"] == "Bangladesh"  # the client's default when none is given
+    assert sent["success_url"] == SUCCESS_URL
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"cus_phone": 1700000000}, "cus_phone"),
+        ({"cus_phone": "call me maybe"}, "cus_phone"),
+        ({"cus_phone": "1" * 33}, "cus_phone"),
+        ({"cus_add1": "x" * 201}, "cus_add1"),
+        ({"cus_city": ["Dhaka"]}, "cus_city"),
+        ({"cus_country": "x" * 101}, "cus_country"),
+    ],
+)
+def test_initiate_rejects_bad_customer_fields_before_any_write(
+    api: Api, gateway: Sandbox, gateway_calls: list[str], body: dict[str, Any], field: str
+) -> None:
+    token = api.signed_up("alice")
+    response = _initiate(api, token, body)
+    assert (response.status_code, response.data["error"]["code"]) == (400, "validation_error")
+    assert field in response.data["error"]["details"]
+    assert list(Payment.by_user.query(_user("alice").id)) == []
+    assert gateway_calls == []
+
+
+@pytest.mark.parametrize("key", ["", "k" * 129, "tab\tkey", "ключ"])
+def test_invalid_idempotency_keys_are_refused(api: Api, gateway: Sandbox, key: str) -> None:
+    token = api.signed_up("alice")
+    response = _initiate(api, token, **{"Idempotency-Key": key})
+    assert (response.status_code, response.data["error"]["code"]) == (400, "validation_error")
+    assert "Idempotency-Key" in response.data["error"]["details"]
+
+
+def test_idempotency_key_replay_returns_the_same_payment(api: Api, gateway: Sandbox, gateway_calls: list[str]) -> None:
+    alice = api.signed_up("alice")
+    first = _initiate(api, alice, **{"Idempotency-Key": "order-1"})
+    again = _initiate(api, alice, **{"Idempotency-Key": "order-1"})
+    other_key = _initiate(api, alice, **{"Idempotency-Key": "order-2"})
+    bob_same_key = _initiate(api, api.signed_up("bob"), **{"Idempotency-Key": "order-1"})
+
+    assert first.status_code == again.status_code == 201
+    assert again.data == first.data
+    assert other_key.data["transaction_id"] != first.data["transaction_id"]
+    assert bob_same_key.data["transaction_id"] not in (first.data["transaction_id"], other_key.data["transaction_id"])
+    assert len(list(Payment.by_user.query(_user("alice").id))) == 2
+    assert gateway_calls.count("POST /jsonpost.php") == 3
+    assert Claim.get(f"idem#{_user('alice').id}#order-1").owner_id == first.data["transaction_id"]
+
+
+def test_concurrent_requests_with_one_idempotency_key_create_one_payment(
+    api: Api, gateway: Sandbox, atomic_dynamodb: None
+) -> None:
+    api.signed_up("alice")
+    principal = accounts.Principal(user=_user("alice"), claims=None)  # type: ignore[arg-type]
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            body = payments.initiate(principal, {}, idempotency_key="same", base_url="http://testserver")
+            outcomes.append(body["transaction_id"])
+        except errors.ApiError as error:
+            outcomes.append(error.code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    created = list(Payment.by_user.query(principal.user_id))
+    assert len(created) == 1
+    assert set(outcomes) <= {created[0].transaction_id, "idempotency_key_in_use"}
+    assert created[0].transaction_id in outcomes
+    assert gateway.transaction(created[0].transaction_id) is not None  # exactly one gateway-side payment too
+
+
+def test_already_paid_is_409_but_the_paying_key_still_replays(api: Api, gateway: Sandbox) -> None:
+    token = api.signed_up("alice")
+    first = _initiate(api, token, **{"Idempotency-Key": "pay-once"})
+    gateway.settle(first.data["transaction_id"], paid=True)
+    assert _deliver(api, _forged("success", first.data["transaction_id"])).status_code == 303
+
+    refused = _initiate(api, token)
+    assert (refused.status_code, refused.data["error"]["code"]) == (409, "already_paid")
+    refused_new_key = _initiate(api, token, **{"Idempotency-Key": "another"})
+    assert refused_new_key.status_code == 409
+    replay = _initiate(api, token, **{"Idempotency-Key": "pay-once"})
+    assert replay.status_code == 201
+    assert replay.data == {**first.data, "status": "success"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [("initiate_500", "gateway answered HTTP 500"), ("initiate_garbage", "gateway answered non-JSON (text/html)")],
+)
+def test_gateway_error_at_initiation_is_502_and_recorded(api: Api, gateway: Sandbox, fault: str, reason: str) -> None:
+    gateway.set_faults(**{fault: True})
+    token = api.signed_up("alice")
+    response = _initiate(api, token, **{"Idempotency-Key": "k1"})
+    assert (response.status_code, response.data["error"]["code"]) == (502, "gateway_error")
+    assert reason in response.data["error"]["message"]
+
+    (record,) = Payment.by_user.query(_user("alice").id)
+    assert (record.status, record.failure_reason, record.payment_url) == ("failed", reason, None)
+    assert record.status_day.startswith("failed#")
+    assert _actions(record.user_id, "payment_failed")[0].metadata["via"] == "initiation"
+    assert _counters()["payments#failed"] == 1 and _counters()["payments#initiated"] == 0
+
+    gateway.set_faults(**{fault: False})
+    replay = _initiate(api, token, **{"Idempotency-Key": "k1"})
+    assert (replay.status_code, replay.data["error"]["message"]) == (502, response.data["error"]["message"])
+    assert _initiate(api, token).status_code == 201  # a new attempt works
+
+
+def test_gateway_refusal_message_says_why(api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = aamarpay.client()
+    monkeypatch.setattr(client, "store_id", "not-our-store")
+    response = _initiate(api, api.signed_up("alice"))
+    assert (response.status_code, response.data["error"]["code"]) == (502, "gateway_error")
+    assert "Invalid Store ID" in response.data["error"]["message"]
+    assert app_secrets().aamarpay_signature_key not in response.body.decode()
+
+
+def test_gateway_timeout_at_initiation_is_504_and_the_reconciler_settles_it(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway.set_faults(initiate_timeout=1)
+    token = api.signed_up("alice")
+    response = _initiate(api, token, **{"Idempotency-Key": "slow"})
+    assert (response.status_code, response.data["error"]["code"]) == (504, "gateway_timeout")
+
+    (record,) = Payment.by_user.query(_user("alice").id)
+    assert record.status == "initiated"  # the gateway may have created it: keep it
+    assert record.failure_reason.startswith("gateway timeout")
+    assert _initiate(api, token, **{"Idempotency-Key": "slow"}).status_code == 504  # same answer on replay
+
+    _wait_for(lambda: gateway.transaction(record.transaction_id) is not None)  # created after the delay
+    gateway.settle(record.transaction_id, paid=True)  # the customer paid some other way
+    monkeypatch.setenv("PAYMENT_RECHECK_AFTER_SECONDS", "0")
+    settings.cache_clear()
+    summary = payments.reconcile_pending()
+    assert summary["success"] == 1
+    settled = _payment(record.transaction_id)
+    assert (settled.status, settled.failure_reason) == ("success", None)
+    assert _user("alice").has_paid
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+# --- returns: the happy paths ------------------------------------------------------------
+
+
+def test_paying_on_the_sandbox_page_settles_and_redirects(api: Api, gateway: Sandbox) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    hop = press(started["payment_url"], "pay")
+    assert (hop.method, hop.url, hop.form["mer_txnid"]) == ("POST", SUCCESS_URL, tid)
+
+    response = _deliver(api, hop)
+    assert _dashboard_params(response) == {"payment": ["success"], "transaction_id": [tid]}
+    record = _payment(tid)
+    assert record.status == "success"
+    assert record.gateway_transaction_id == hop.form["pg_txnid"]
+    assert record.status_day == f"success#{record.created_at[:10]}"
+    assert record.last_checked_at and record.updated_at >= record.created_at
+    alice = _user("alice")
+    assert alice.has_paid
+    (entry,) = _actions(alice.id, "payment_success")
+    assert entry.metadata["from"] == "initiated" and entry.metadata["via"] == "success"
+    counters = _counters()
+    assert (counters["payments#initiated"], counters["payments#success"], counters["revenue#BDT"]) == (0, 1, 100)
+
+
+def test_json_answer_when_the_client_asks_for_it(api: Api, gateway: Sandbox) -> None:
+    token, started = _started(api)
+    response = _deliver(api, press(started["payment_url"], "pay"), json_answer=True)
+    assert response.status_code == 200
+    assert response.data == {"transaction_id": started["transaction_id"], "status": "success"}
+    me = api.call("GET", "/api/me/", token=token)
+    assert me.data["user"]["has_paid"] is True
+
+
+def test_fail_return_confirmed_by_the_gateway_marks_failed(api: Api, gateway: Sandbox) -> None:
+    _, started = _started(api)
+    hop = press(started["payment_url"], "fail")
+    assert hop.url == FAIL_URL
+    response = _deliver(api, hop, json_answer=True)
+    assert response.data == {"transaction_id": started["transaction_id"], "status": "failed"}
+    record = _payment(started["transaction_id"])
+    assert record.failure_reason == "gateway reported Failed"
+    assert len(_actions(record.user_id, "payment_failed")) == 1
+    assert not _user("alice").has_paid
+
+
+def test_cancel_link_marks_cancelled(api: Api, gateway: Sandbox) -> None:
+    _, started = _started(api)
+    hop = press(started["payment_url"], "cancel")
+    assert (hop.method, hop.url) == ("GET", f"{CANCEL_URL}?transaction_id={started['transaction_id']}")
+    response = _deliver(api, hop)
+    assert _dashboard_params(response) == {"payment": ["cancelled"], "transaction_id": [started["transaction_id"]]}
+    assert len(_actions(_user("alice").id, "payment_cancelled")) == 1
+
+
+def test_cancel_never_loses_a_payment_the_gateway_took(api: Api, gateway: Sandbox) -> None:
+    _, started = _started(api)
+    gateway.settle(started["transaction_id"], paid=True)
+    response = _deliver(api, _cancel(started["transaction_id"]), json_answer=True)
+    assert response.data["status"] == "success"
+    assert _user("alice").has_paid
+
+
+# --- returns: forgeries and mismatches ---------------------------------------------------
+
+
+def test_forged_success_for_an_unpaid_payment_changes_nothing(api: Api, gateway: Sandbox) -> None:
+    token, started = _started(api)
+    tid = started["transaction_id"]
+    forged = _forged("success", tid, signature_key="leaked-secret-value")
+
+    as_json = _deliver(api, forged, json_answer=True)
+    assert (as_json.status_code, as_json.data["error"]["code"]) == (400, "invalid_callback")
+    as_redirect = _deliver(api, forged)
+    assert _dashboard_params(as_redirect) == {"payment": ["invalid"], "transaction_id": [tid]}
+
+    assert _payment(tid).status == "initiated"
+    assert not _user("alice").has_paid
+    assert _counters()["payments#success"] == 0
+    rejected = _rejections()
+    assert len(rejected) == 2
+    entry = rejected[0]
+    assert entry.user_id == _user("alice").id
+    assert entry.metadata["kind"] == "success" and entry.metadata["reason"] == "not_paid"
+    assert entry.metadata["status"] == {"ours": "initiated", "theirs": "Pending"}
+    assert "leaked-secret-value" not in str(entry.metadata) and "cus_email" not in str(entry.metadata)
+    assert api.call("GET", "/api/me/", token=token).data["user"]["has_paid"] is False
+
+
+def test_forged_return_naming_another_users_payment_never_pays_the_forger(api: Api, gateway: Sandbox) -> None:
+    _, alice_payment = _started(api, "alice")
+    mallory = api.signed_up("mallory")
+    forged = _forged("success", alice_payment["transaction_id"], cus_name="mallory", cus_email="mallory@example.com")
+
+    assert _deliver(api, forged, json_answer=True).status_code == 400  # unpaid: rejected
+    gateway.settle(alice_payment["transaction_id"], paid=True)  # alice really pays
+    assert _deliver(api, forged, json_answer=True).data["status"] == "success"
+
+    assert _user("alice").has_paid
+    assert not _user("mallory").has_paid
+    assert api.call("GET", "/api/me/", token=mallory).data["user"]["has_paid"] is False
+    assert api.call("GET", f"/api/transactions/{alice_payment['transaction_id']}/", token=mallory).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "claimed",
+    ["0123456789abcdef0123456789abcdef", "", "../../etc/passwd", "x" * 5000, "ABCDEF0123456789ABCDEF0123456789"],
+)
+def test_return_for_an_unknown_transaction_is_rejected(
+    api: Api, gateway: Sandbox, gateway_calls: list[str], claimed: str
+) -> None:
+    response = _deliver(api, _forged("success", claimed), json_answer=True)
+    assert (response.status_code, response.data["error"]["code"]) == (400, "invalid_callback")
+    redirect = _deliver(api, _forged("fail", claimed))
+    expected_id = claimed if claimed.startswith("0123") else ""
+    assert _dashboard_params(redirect) == {"payment": ["invalid"], "transaction_id": [expected_id]}
+    assert gateway_calls == []
+    rejected = _rejections()
+    assert len(rejected) == 2
+    assert {a.user_id for a in rejected} == {activity.ANONYMOUS}
+    assert activity.view(rejected[0])["user_id"] is None
+    assert rejected[0].metadata["reason"] == "unknown_transaction"
+    assert len(rejected[0].metadata["transaction_id"]) <= 64
+
+
+def test_cancel_for_an_unknown_transaction_is_rejected(api: Api, gateway: Sandbox) -> None:
+    response = _deliver(api, _cancel("feedfacefeedfacefeedfacefeedface"), json_answer=True)
+    assert (response.status_code, response.data["error"]["code"]) == (400, "invalid_callback")
+    missing = _deliver(api, GatewayReturn("GET", CANCEL_URL), json_answer=True)
+    assert missing.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("fault", "field", "values"),
+    [
+        ({"search_amount": "10.00"}, "amount", {"ours": "100.00", "theirs": "10.00"}),
+        ({"search_amount": "100.001"}, "amount", {"ours": "100.00", "theirs": "100.001"}),
+        ({"search_amount": "1OO.00"}, "amount", {"ours": "100.00", "theirs": None}),
+        ({"search_currency": "USD"}, "currency", {"ours": "BDT", "theirs": "USD"}),
+        ({"search_store": "someoneelse"}, "store_id", None),
+    ],
+)
+def test_paid_answer_that_does_not_match_our_record_is_rejected(
+    api: Api, gateway: Sandbox, fault: dict[str, str], field: str, values: dict[str, Any] | None
+) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    gateway.settle(tid, paid=True)
+    gateway.set_faults(**fault)
+    for kind in ("success", "fail"):
+        response = _deliver(api, _forged(kind, tid), json_answer=True)
+        assert (response.status_code, response.data["error"]["code"]) == (400, "invalid_callback")
+    assert _deliver(api, _cancel(tid), json_answer=True).status_code == 400  # no cancel over a claimed payment
+    assert _payment(tid).status == "initiated"
+    assert not _user("alice").has_paid
+    entry = _rejections()[0]
+    assert entry.metadata["reason"] == "mismatch"
+    assert entry.metadata["mismatched"] == [field]
+    if values is None:
+        assert "someoneelse" not in str(entry.metadata)  # store ids are named, not echoed
+    else:
+        assert entry.metadata[field] == values
+
+
+def test_paid_answer_for_another_transaction_id_is_rejected(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    gateway.settle(tid, paid=True)
+    client = aamarpay.client()
+    search = client.search
+
+    def someone_elses(tran_id: str) -> aamarpay.SearchResult | None:
+        result = search(tran_id)
+        assert result is not None
+        return dataclasses.replace(result, mer_txnid="f" * 32)
+
+    monkeypatch.setattr(client, "search", someone_elses)
+    response = _deliver(api, _forged("success", tid), json_answer=True)
+    assert response.status_code == 400
+    assert _rejections()[0].metadata["mismatched"] == ["mer_txnid"]
+    assert _payment(tid).status == "initiated"
+
+
+def test_amount_is_compared_as_a_decimal(api: Api, gateway: Sandbox) -> None:
+    _, started = _started(api)
+    gateway.settle(started["transaction_id"], paid=True)
+    gateway.set_faults(search_amount="100")
+    assert _deliver(api, _forged("success", started["transaction_id"]), json_answer=True).data["status"] == "success"
+
+
+def test_forged_fail_for_a_pending_payment_changes_nothing(api: Api, gateway: Sandbox) -> None:
+    _, started = _started(api)
+    response = _deliver(api, _forged("fail", started["transaction_id"], pay_status="Failed"), json_answer=True)
+    assert response.data == {"transaction_id": started["transaction_id"], "status": "initiated"}
+    assert _payment(started["transaction_id"]).status == "initiated"
+
+
+# --- returns: finality, replays, lifting --------------------------------------------------
+
+
+def test_replayed_success_and_late_fail_or_cancel_change_nothing(api: Api, gateway: Sandbox) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    hop = press(started["payment_url"], "pay")
+    for _ in range(3):
+        assert _deliver(api, hop, json_answer=True).data["status"] == "success"
+    gateway.set_faults(search_status="Failed")  # even if the gateway later said otherwise
+    assert _deliver(api, _forged("fail", tid), json_answer=True).data["status"] == "success"
+    assert _deliver(api, _cancel(tid), json_answer=True).data["status"] == "success"
+    assert _payment(tid).status == "success"
+    assert len(_actions(_user("alice").id, "payment_success")) == 1
+    assert len(_actions(_user("alice").id, "payment_failed")) == 0
+    assert _counters()["payments#success"] == 1 and _counters()["revenue#BDT"] == 100
+
+
+@pytest.mark.parametrize("earlier", ["failed", "cancelled", "expired"])
+def test_verified_success_lifts_a_non_success_state(api: Api, gateway: Sandbox, earlier: str) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    _force_status(tid, earlier)
+    hop = press(started["payment_url"], "pay")  # the hosted page stays payable after fail/cancel
+    assert _deliver(api, hop, json_answer=True).data["status"] == "success"
+    assert _user("alice").has_paid
+    assert _actions(_user("alice").id, "payment_success")[0].metadata["from"] == earlier
+
+
+def test_fail_or_cancel_does_not_move_a_failed_or_cancelled_payment_sideways(api: Api, gateway: Sandbox) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    _deliver(api, press(started["payment_url"], "fail"))
+    assert _deliver(api, _cancel(tid), json_answer=True).data["status"] == "failed"
+
+
+# --- returns: the gateway misbehaves during verification ----------------------------------
+
+
+@pytest.mark.parametrize("fault", ["search_timeout", "search_500", "search_garbage"])
+def test_no_answer_from_the_gateway_during_a_return_changes_nothing_and_loses_nothing(
+    api: Api, gateway: Sandbox, fault: str
+) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    hop = press(started["payment_url"], "pay")  # paid at the gateway
+    gateway.set_faults(**{fault: True})
+    for answer in (_deliver(api, hop, json_answer=True), _deliver(api, _cancel(tid), json_answer=True)):
+        assert (answer.status_code, answer.data) == (200, {"transaction_id": tid, "status": "initiated"})
+    assert _dashboard_params(_deliver(api, hop)) == {"payment": ["initiated"], "transaction_id": [tid]}
+    assert _payment(tid).status == "initiated"
+    assert not _user("alice").has_paid
+    assert _rejections() == []
+
+    gateway.set_faults(**{fault: False})
+    assert _deliver(api, hop, json_answer=True).data["status"] == "success"
+
+
+@pytest.mark.parametrize("unknown", [True, "list"])
+def test_gateway_without_a_record_is_no_proof(api: Api, gateway: Sandbox, unknown: bool | str) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    hop = press(started["payment_url"], "pay")
+    gateway.set_faults(search_unknown=unknown)
+    assert _deliver(api, hop, json_answer=True).status_code == 400
+    assert _rejections()[0].metadata["status"] == {"ours": "initiated", "theirs": None}
+    assert _payment(tid).status == "initiated"
+    gateway.set_faults(search_unknown=False)
+    assert _deliver(api, hop, json_answer=True).data["status"] == "success"
+
+
+def test_twenty_simultaneous_success_returns_move_the_payment_once(
+    api: Api, gateway: Sandbox, atomic_dynamodb: None
+) -> None:
+    _, started = _started(api)
+    hop = press(started["payment_url"], "pay")
+    barrier = threading.Barrier(20)
+    outcomes: list[payments.ReturnOutcome] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        outcomes.append(payments.handle_return("success", hop.form))
+
+    threads = [threading.Thread(target=deliver) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(outcomes) == 20
+    assert {(o.valid, o.status) for o in outcomes} == {(True, "success")}
+    assert len(_actions(_user("alice").id, "payment_success")) == 1
+    counters = _counters()
+    assert (counters["payments#success"], counters["payments#initiated"], counters["revenue#BDT"]) == (1, 0, 100)
+
+
+# --- reads -------------------------------------------------------------------------------
+
+
+def test_list_own_payments_newest_first_with_a_cursor(api: Api, gateway: Sandbox) -> None:
+    token = api.signed_up("alice")
+    ids = [_initiate(api, token).data["transaction_id"] for _ in range(3)]
+    _started(api, "bob")
+
+    first = api.call("GET", "/api/transactions/?limit=2", token=token)
+    assert first.status_code == 200
+    assert [p["transaction_id"] for p in first.data["items"]] == ids[:0:-1]
+    assert set(first.data["items"][0]) == {
+        "transaction_id",
+        "status",
+        "amount",
+        "currency",
+        "gateway_transaction_id",
+        "created_at",
+        "updated_at",
+    }
+    second = api.call("GET", f"/api/transactions/?limit=2&cursor={first.data['next_cursor']}", token=token)
+    assert [p["transaction_id"] for p in second.data["items"]] == ids[:1]
+    assert second.data["next_cursor"] is None
+    bob = api.login("bob")["access"]
+    stolen = api.call("GET", f"/api/transactions/?cursor={first.data['next_cursor']}", token=bob)
+    assert (stolen.status_code, stolen.data["error"]["code"]) == (400, "invalid_cursor")
+
+
+def test_reading_a_pending_payment_rechecks_the_gateway_at_most_every_30_seconds(
+    api: Api, gateway: Sandbox, gateway_calls: list[str]
+) -> None:
+    token, started = _started(api)
+    tid = started["transaction_id"]
+    path = f"/api/transactions/{tid}/"
+    searches = gateway_calls.count
+
+    assert api.call("GET", path, token=token).data["status"] == "initiated"
+    assert searches("GET /api/v1/trxcheck/request.php") == 1
+    gateway.settle(tid, paid=True)  # paid, but the browser never came back
+    assert api.call("GET", path, token=token).data["status"] == "initiated"  # inside the window: no call
+    assert searches("GET /api/v1/trxcheck/request.php") == 1
+
+    RateLimit(f"recheck#{tid}").delete()  # the window has passed
+    view = api.call("GET", path, token=token).data
+    assert (view["status"], view["gateway_transaction_id"]) == ("success", gateway.transaction(tid).track)
+    assert searches("GET /api/v1/trxcheck/request.php") == 2
+    api.call("GET", path, token=token)
+    assert searches("GET /api/v1/trxcheck/request.php") == 2  # success is final: never asked again
+    assert _user("alice").has_paid
+
+
+def test_reading_finds_a_payment_made_after_a_cancel(api: Api, gateway: Sandbox) -> None:
+    token, started = _started(api)
+    tid = started["transaction_id"]
+    _deliver(api, press(started["payment_url"], "cancel"))
+    assert _payment(tid).status == "cancelled"
+    press(started["payment_url"], "pay")  # back to the hosted page, pays, closes the tab
+    assert api.call("GET", f"/api/transactions/{tid}/", token=token).data["status"] == "success"
+    assert _user("alice").has_paid
+
+
+def test_reading_while_the_gateway_is_down_answers_the_record(api: Api, gateway: Sandbox) -> None:
+    token, started = _started(api)
+    gateway.set_faults(search_500=True)
+    response = api.call("GET", f"/api/transactions/{started['transaction_id']}/", token=token)
+    assert (response.status_code, response.data["status"]) == (200, "initiated")
+
+
+@pytest.mark.parametrize("whose", ["bob", "unknown", "malformed"])
+def test_other_peoples_or_unknown_payments_are_404(api: Api, gateway: Sandbox, whose: str) -> None:
+    _, bob_payment = _started(api, "bob")
+    token = api.signed_up("alice")
+    tid = {"bob": bob_payment["transaction_id"], "unknown": "0" * 32, "malformed": "nope"}[whose]
+    response = api.call("GET", f"/api/transactions/{tid}/", token=token)
+    assert (response.status_code, response.data["error"]["code"]) == (404, "not_found")
+
+
+# --- admin verify ------------------------------------------------------------------------
+
+
+def test_verify_now_settles_with_the_actor_and_reports_gateway_trouble(api: Api, gateway: Sandbox) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    gateway.set_faults(search_500=True)
+    with pytest.raises(errors.GatewayError):
+        payments.verify_now(tid, actor_id="admin-1")
+    gateway.set_faults(search_500=False, search_timeout=True)
+    with pytest.raises(errors.GatewayTimeout):
+        payments.verify_now(tid, actor_id="admin-1")
+    gateway.set_faults(search_timeout=False)
+    with pytest.raises(errors.NotFound):
+        payments.verify_now("0" * 32, actor_id="admin-1")
+
+    gateway.settle(tid, paid=True)
+    assert payments.verify_now(tid, actor_id="admin-1")["status"] == "success"
+    entry = _actions(_user("alice").id, "payment_success")[0]
+    assert (entry.actor_id, entry.metadata["via"]) == ("admin-1", "check")
+
+
+# --- the reconciler ----------------------------------------------------------------------
+
+
+def _aged_payment(api: Api, monkeypatch: pytest.MonkeyPatch, username: str, seconds: float) -> str:
+    token = api.signed_up(username)
+    with _clock_shifted(monkeypatch, seconds):
+        response = _initiate(api, token)
+    assert response.status_code == 201, response.data
+    return response.data["transaction_id"]
+
+
+def test_reconciler_settles_expires_and_leaves_young_payments_alone(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch, dynamodb_calls: list[str]
+) -> None:
+    day = 24 * 3600
+    paid_no_return = _aged_payment(api, monkeypatch, "paid", 600)
+    failed_no_return = _aged_payment(api, monkeypatch, "failed", 600)
+    abandoned = _aged_payment(api, monkeypatch, "abandoned", day + 60)
+    paid_late = _aged_payment(api, monkeypatch, "paidlate", day + 120)  # old, but paid: never expired
+    young = _aged_payment(api, monkeypatch, "young", 10)
+    pending = _aged_payment(api, monkeypatch, "pending", 600)
+    gateway.settle(paid_no_return, paid=True)
+    gateway.settle(failed_no_return, paid=False)
+    gateway.settle(paid_late, paid=True)
+    gateway.settle(young, paid=True)
+    dynamodb_calls.clear()
+
+    summary = payments.reconcile_pending()
+
+    assert summary == {
+        "checked": 5,
+        "success": 2,
+        "failed": 1,
+        "expired": 1,
+        "unchanged": 1,
+        "mismatches": 0,
+        "gateway_errors": 0,
+    }
+    statuses = {tid: _payment(tid).status for tid in (paid_no_return, failed_no_return, abandoned, paid_late)}
+    assert statuses == {
+        paid_no_return: "success",
+        failed_no_return: "failed",
+        abandoned: "expired",
+        paid_late: "success",
+    }
+    assert (_payment(young).status, _payment(pending).status) == ("initiated", "initiated")
+    assert _user("paid").has_paid and _user("paidlate").has_paid and not _user("abandoned").has_paid
+    assert len(_actions(_user("abandoned").id, "payment_expired")) == 1
+    assert "Scan" not in dynamodb_calls
+    assert payments.reconcile_pending()["checked"] == 1  # only `pending` is left to ask about
+
+
+def test_reconciler_work_is_bounded_and_stops_when_the_gateway_is_down(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch, gateway_calls: list[str]
+) -> None:
+    ids = [_aged_payment(api, monkeypatch, f"user{i}", 25 * 3600) for i in range(5)]
+    gateway.set_faults(search_500=True)
+    summary = payments.reconcile_pending()
+    assert (summary["gateway_errors"], summary["checked"], summary["expired"]) == (3, 0, 0)
+    assert all(_payment(tid).status == "initiated" for tid in ids)  # unknown is not "unpaid"
+
+    gateway.set_faults(search_500=False)
+    gateway_calls.clear()
+    assert payments.reconcile_pending(max_checks=2)["expired"] == 2
+    assert gateway_calls == ["GET /api/v1/trxcheck/request.php"] * 2
+    assert payments.reconcile_pending()["expired"] == 3
+
+
+def test_reconciler_reports_a_mismatching_paid_answer_without_settling(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tid = _aged_payment(api, monkeypatch, "alice", 25 * 3600)
+    gateway.settle(tid, paid=True)
+    gateway.set_faults(search_currency="USD")
+    summary = payments.reconcile_pending()
+    assert (summary["mismatches"], summary["unchanged"]) == (1, 1)
+    assert _payment(tid).status == "initiated"
+
+
+# --- cost per request (numbers reported in the README) ------------------------------------
+
+
+def test_calls_per_initiation_and_per_return(
+    api: Api, gateway: Sandbox, gateway_calls: list[str], dynamodb_calls: list[str]
+) -> None:
+    token = api.signed_up("alice")
+    dynamodb_calls.clear()
+    started = _initiate(api, token).data
+    # auth (1 TransactGet) + record/claim/activity (1 TransactWrite) + initiated counter + payment_url
+    assert dynamodb_calls == ["TransactGetItems", "TransactWriteItems", "UpdateItem", "UpdateItem"]
+    assert gateway_calls == ["POST /jsonpost.php"]
+
+    hop = press(started["payment_url"], "pay")
+    dynamodb_calls.clear()
+    gateway_calls.clear()
+    _deliver(api, hop)
+    # read + one transition transaction + 3 counters (initiated -1, success +1, revenue)
+    assert dynamodb_calls == ["GetItem", "TransactWriteItems", "UpdateItem", "UpdateItem", "UpdateItem"]
+    assert gateway_calls == ["GET /api/v1/trxcheck/request.php"]
+
+    dynamodb_calls.clear()
+    gateway_calls.clear()
+    _deliver(api, hop)  # a replay of a settled payment: one read, no gateway call
+    assert (dynamodb_calls, gateway_calls) == (["GetItem"], [])
+
+    pending = _initiate(api, api.signed_up("bob")).data["transaction_id"]
+    for claimed, reads, searches in [(pending, ["GetItem"], 1), ("0" * 32, ["GetItem"], 0), ("junk", [], 0)]:
+        dynamodb_calls.clear()
+        gateway_calls.clear()
+        _deliver(api, _forged("success", claimed))  # rejected: + the security event
+        assert (dynamodb_calls, len(gateway_calls)) == ([*reads, "PutItem"], searches)
