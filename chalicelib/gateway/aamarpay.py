@@ -335,4 +335,11 @@ def client() -> AamarPayClient:
     from chalicelib.config import app_secrets, settings
 
     secrets = app_secrets()
-    return AamarPayClient(settings().aamarpay_base_url, secrets.aamarpay_store_id, secrets.aamarpay_signature_key)
+    # Budgeted for API Gateway's 29 s limit: a search is at most 2 x (3.05 + 8) s + backoff.
+    return AamarPayClient(
+        settings().aamarpay_base_url,
+        secrets.aamarpay_store_id,
+        secrets.aamarpay_signature_key,
+        read_timeout=8,
+        search_attempts=2,
+    )
