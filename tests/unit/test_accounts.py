@@ -70,7 +70,7 @@ def test_duplicate_username_and_email_are_refused_case_insensitively(api: Api) -
     assert (email_taken.status_code, _error_code(email_taken)) == (409, "email_taken")
 
 
-def test_concurrent_registrations_create_exactly_one_account(api: Api) -> None:
+def test_concurrent_registrations_create_exactly_one_account(api: Api, atomic_dynamodb: None) -> None:
     from chalicelib import accounts
 
     outcomes: list[str] = []

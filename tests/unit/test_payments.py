@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from moto.dynamodb.responses import DynamoHandler
 
 from chalicelib import accounts, activity, clock, db, errors, payments, stats
 from chalicelib.config import app_secrets, settings
@@ -102,24 +101,6 @@ def dynamodb_calls(aws_resources: dict[str, Any]) -> Iterator[list[str]]:
     yield calls
     for client in clients.values():
         client.meta.events.unregister("before-call.dynamodb", hook)
-
-
-@pytest.fixture
-def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Serialize moto's DynamoDB requests, as DynamoDB itself applies each one atomically.
-
-    moto checks a transaction's conditions, then writes, and rolls a cancelled one back by
-    restoring a deep copy of every table it touched, with no lock: under threads a loser's
-    rollback can erase the winner's committed writes. That is moto's race, not the app's.
-    """
-    lock = threading.RLock()
-    call_action = DynamoHandler.call_action
-
-    def serialized(self: DynamoHandler) -> Any:
-        with lock:
-            return call_action(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", serialized)
 
 
 # --- helpers -----------------------------------------------------------------------------
