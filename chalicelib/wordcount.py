@@ -1,0 +1,214 @@
+"""Count words the way the contract defines them, streaming, with memory bounded by the chunk size.
+
+The rule: decode the text (UTF-8 with or without BOM, UTF-16 with BOM, any other bytes as
+cp1252), then count what Python's `str.split()` splits it into. For `.docx`, the text of
+`word/document.xml`: runs of one paragraph join, paragraphs, tabs and breaks separate words,
+tables included. A file that is not what its extension says raises `Unreadable`.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, BinaryIO, Literal
+
+if TYPE_CHECKING:  # imported lazily at run time: only the .docx path needs them
+    import zipfile
+    from xml.parsers.expat import XMLParserType
+
+CHUNK_BYTES = 1 << 20
+# .docx guards: checked against the archive's directory before inflating, then while inflating.
+MAX_ZIP_ENTRIES = 2_000
+MAX_DOCUMENT_XML_BYTES = 256 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 200
+CONTROL_CHARS = frozenset(chr(c) for c in range(32)) - set("\t\n\v\f\r\x1b")
+MAX_CONTROL_SHARE = 0.1  # of the first chunk: more than this is binary, not text
+
+WORD_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_TEXT = f"{WORD_NS} t"
+_SEPARATORS = frozenset(f"{WORD_NS} {name}" for name in ("p", "tab", "br", "cr"))
+
+
+class Unreadable(Exception):
+    """The file is not what its extension says; `reason` is shown to its owner."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class WordCounter:
+    """`str.split()` semantics over text fed in pieces: a word cut between pieces counts once."""
+
+    def __init__(self) -> None:
+        self.words = 0
+        self._inside_word = False
+
+    def feed(self, text: str) -> None:
+        if not text:
+            return
+        words = len(text.split())
+        if self._inside_word and not text[0].isspace() and words:
+            words -= 1  # the first token continues the previous piece's last word
+        self.words += words
+        self._inside_word = not text[-1].isspace()
+
+    def separate(self) -> None:
+        self._inside_word = False
+
+
+def count_words(file: BinaryIO, kind: Literal["txt", "docx"], *, chunk_bytes: int = CHUNK_BYTES) -> int:
+    if kind == "txt":
+        return count_text(file, chunk_bytes=chunk_bytes)
+    if kind == "docx":
+        return count_docx(file, chunk_bytes=chunk_bytes)
+    raise ValueError(f"unsupported kind {kind!r}")
+
+
+# --- plain text ------------------------------------------------------------------------
+
+
+def _encoding(head: bytes) -> str | None:
+    """The encoding a byte-order mark announces, or None."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # the decoder reads the BOM and picks the byte order
+    return None
+
+
+def _decoded(file: BinaryIO, encoding: str, chunk_bytes: int) -> Iterator[str]:
+    file.seek(0)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict" if encoding.startswith("utf") else "replace")
+    while chunk := file.read(chunk_bytes):
+        yield decoder.decode(chunk)
+    yield decoder.decode(b"", final=True)
+
+
+def _count_decoded(pieces: Iterator[str]) -> int:
+    counter = WordCounter()
+    first = True
+    for text in pieces:
+        if first and text:
+            _refuse_binary(text)
+            first = False
+        if "\x00" in text:
+            raise Unreadable("The file contains binary data, not text.")
+        counter.feed(text)
+    return counter.words
+
+
+def _refuse_binary(sample: str) -> None:
+    controls = sum(1 for char in sample[:65536] if char in CONTROL_CHARS)
+    if controls > MAX_CONTROL_SHARE * min(len(sample), 65536):
+        raise Unreadable("The file contains binary data, not text.")
+
+
+def count_text(file: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> int:
+    """Words of a text file: BOM-announced encoding, else UTF-8, else (restarting) cp1252."""
+    file.seek(0)
+    announced = _encoding(file.read(4))
+    if announced:
+        try:
+            return _count_decoded(_decoded(file, announced, chunk_bytes))
+        except UnicodeDecodeError:
+            raise Unreadable(f"The file announces {announced} but is not valid {announced}.") from None
+    try:
+        return _count_decoded(_decoded(file, "utf-8", chunk_bytes))
+    except UnicodeDecodeError:
+        # Not UTF-8 somewhere: the contract reads such bytes as cp1252, from the start. Its five
+        # undefined bytes decode to U+FFFD, which (like any letter) is part of a word.
+        return _count_decoded(_decoded(file, "cp1252", chunk_bytes))
+
+
+# --- .docx -----------------------------------------------------------------------------
+
+
+def _checked_document_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
+    """`word/document.xml`'s zip entry after the pre-inflation guards (entries, size, ratio)."""
+    entries = archive.infolist()
+    if len(entries) > MAX_ZIP_ENTRIES:
+        raise Unreadable("The document has too many parts to be a Word document.")
+    try:
+        info = archive.getinfo("word/document.xml")
+    except KeyError:
+        raise Unreadable("The file is not a Word document (no word/document.xml).") from None
+    if info.file_size > MAX_DOCUMENT_XML_BYTES:
+        raise Unreadable("The document is too large once unpacked.")
+    if info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1) and info.file_size > CHUNK_BYTES:
+        raise Unreadable("The document is compressed suspiciously well (a zip bomb?).")
+    return info
+
+
+def _xml_chunks(stream: zipfile.ZipExtFile, chunk_bytes: int) -> Iterator[bytes]:
+    """Inflated bytes, refusing to go past the limit whatever the zip header claimed."""
+    inflated = 0
+    while chunk := stream.read(chunk_bytes):
+        inflated += len(chunk)
+        if inflated > MAX_DOCUMENT_XML_BYTES:
+            raise Unreadable("The document is too large once unpacked.")
+        yield chunk
+
+
+def _docx_parser(counter: WordCounter) -> XMLParserType:
+    """An expat parser that feeds `w:t` text to the counter and refuses DTDs and entities."""
+    from xml.parsers import expat
+
+    parser = expat.ParserCreate(namespace_separator=" ")
+    in_text = False
+
+    def refuse(*_: object) -> None:
+        raise Unreadable("The document declares a DTD or entities, which Word documents never do.")
+
+    def start(name: str, _attributes: object) -> None:
+        nonlocal in_text
+        if name == _TEXT:
+            in_text = True
+        elif name in _SEPARATORS:
+            counter.separate()
+
+    def end(name: str) -> None:
+        nonlocal in_text
+        if name == _TEXT:
+            in_text = False
+        elif name in _SEPARATORS:
+            counter.separate()
+
+    def text(data: str) -> None:
+        if in_text:
+            counter.feed(data)
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    parser.buffer_text = True
+    parser.buffer_size = 1 << 16
+    return parser
+
+
+def count_docx(file: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> int:
+    """Words of `word/document.xml`, inflated and parsed in chunks."""
+    import zipfile
+    from xml.parsers import expat
+
+    file.seek(0)
+    try:
+        archive = zipfile.ZipFile(file)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise Unreadable("The file is not a Word document (not a zip archive).") from None
+    with archive:
+        info = _checked_document_entry(archive)
+        counter = WordCounter()
+        parser = _docx_parser(counter)
+        try:
+            with archive.open(info) as stream:
+                for chunk in _xml_chunks(stream, chunk_bytes):
+                    parser.Parse(chunk, False)
+                parser.Parse(b"", True)
+        except expat.ExpatError:
+            raise Unreadable("The document's text is not valid XML.") from None
+        except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError):
+            raise Unreadable("The document is damaged and cannot be unpacked.") from None
+    return counter.words

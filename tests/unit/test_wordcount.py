@@ -1,0 +1,208 @@
+"""The word counter against hand-built files: every encoding, chunk boundaries, docx shapes, bombs."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from chalicelib import wordcount
+from chalicelib.wordcount import Unreadable, count_words
+
+W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+SAMPLE = "The quick\tbrown fox\njumps — over\u3000the\xa0lazy dog. আমার সোনার বাংলা"
+
+
+def _txt(data: bytes, chunk_bytes: int = wordcount.CHUNK_BYTES) -> int:
+    return count_words(io.BytesIO(data), "txt", chunk_bytes=chunk_bytes)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"])
+def test_text_encodings_count_like_str_split(encoding: str) -> None:
+    data = SAMPLE.encode(encoding)
+    if encoding in ("utf-16-le", "utf-16-be"):
+        data = ("\ufeff" + SAMPLE).encode(encoding)  # with its BOM, as the contract requires
+    assert _txt(data) == len(SAMPLE.split()) == 13
+
+
+def test_cp1252_bytes_are_read_as_cp1252() -> None:
+    text = "“Smart quotes” café – naïve"
+    assert _txt(text.encode("cp1252")) == len(text.split()) == 5
+
+
+def test_invalid_utf8_late_in_the_file_restarts_as_cp1252() -> None:
+    data = ("word " * 5000).encode() + "déjà vu".encode("cp1252")
+    assert _txt(data, chunk_bytes=1024) == 5002
+
+
+def test_cp1252_undefined_bytes_are_word_characters() -> None:
+    assert _txt(b"a\x81b c\x9d") == 2
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 7, 64])
+def test_words_cut_by_chunk_boundaries_count_once(chunk_bytes: int) -> None:
+    text = "alpha  beta\n\ngamma আমার\u2003delta   "
+    assert _txt(text.encode(), chunk_bytes=chunk_bytes) == len(text.split())
+
+
+def test_multibyte_characters_split_across_chunks() -> None:
+    text = "বাংলা ভাষা " * 100
+    assert _txt(text.encode(), chunk_bytes=5) == 200
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n\t ", "\ufeff".encode()])
+def test_empty_or_blank_text_counts_zero(data: bytes) -> None:
+    assert _txt(data) == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40,
+        b"text then a NUL\x00 byte",
+        bytes(range(0, 32)) * 100,
+    ],
+)
+def test_binary_named_txt_is_unreadable(data: bytes) -> None:
+    with pytest.raises(Unreadable, match="binary"):
+        _txt(data)
+
+
+def test_utf16_bom_with_odd_garbage_is_unreadable() -> None:
+    with pytest.raises(Unreadable):
+        _txt(b"\xff\xfe" + b"a\x00" * 10 + b"\x00\xd8")  # a lone surrogate
+
+
+# --- .docx -----------------------------------------------------------------------------
+
+
+def _docx(body: str, *, extra: dict[str, bytes] | None = None, document: str | None = None) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        xml = (
+            document
+            if document is not None
+            else f'<?xml version="1.0"?><w:document {W}><w:body>{body}</w:body></w:document>'
+        )
+        archive.writestr("word/document.xml", xml)
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    buffer.seek(0)
+    return buffer
+
+
+def _docx_count(body: str) -> int:
+    return count_words(_docx(body), "docx")
+
+
+def test_docx_runs_of_one_paragraph_join() -> None:
+    body = (
+        "<w:p><w:r><w:t>Hel</w:t></w:r><w:r><w:t>lo</w:t></w:r><w:r><w:t xml:space='preserve'> world</w:t></w:r></w:p>"
+    )
+    assert _docx_count(body) == 2
+
+
+def test_docx_paragraphs_tabs_and_breaks_separate_words() -> None:
+    body = (
+        "<w:p><w:r><w:t>one</w:t></w:r></w:p><w:p><w:r><w:t>two</w:t></w:r></w:p>"
+        "<w:p><w:r><w:t>three</w:t><w:tab/><w:t>four</w:t><w:br/><w:t>five</w:t><w:cr/><w:t>six</w:t></w:r></w:p>"
+    )
+    assert _docx_count(body) == 6
+
+
+def test_docx_tables_are_counted() -> None:
+    cell = "<w:tc><w:p><w:r><w:t>{}</w:t></w:r></w:p></w:tc>"
+    body = (
+        "<w:p><w:r><w:t>Intro text</w:t></w:r></w:p><w:tbl><w:tr>"
+        + cell.format("a b")
+        + cell.format("c")
+        + "</w:tr></w:tbl>"
+    )
+    assert _docx_count(body) == 5
+
+
+def test_docx_ignores_text_outside_text_runs() -> None:
+    body = "<w:p><w:pPr><w:pStyle w:val='Heading1'/></w:pPr><w:r><w:instrText>PAGE</w:instrText><w:t>visible</w:t></w:r></w:p>"
+    assert _docx_count(body) == 1
+
+
+def test_docx_made_by_python_docx() -> None:
+    docx = pytest.importorskip("docx")
+    document = docx.Document()
+    document.add_heading("A title here", 1)
+    paragraph = document.add_paragraph("Split")
+    paragraph.add_run("ting runs joins them")
+    table = document.add_table(rows=2, cols=2)
+    for row, values in zip(table.rows, [("r1c1", "r1 c2"), ("আমার সোনার", "x")], strict=True):
+        for cell, value in zip(row.cells, values, strict=True):
+            cell.text = value
+    buffer = io.BytesIO()
+    document.save(buffer)
+    assert count_words(buffer, "docx") == 3 + 4 + 1 + 2 + 2 + 1
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda: io.BytesIO(b"plain text pretending to be docx"), "not a zip"),
+        (lambda: io.BytesIO(b"PK\x03\x04broken"), "not a zip"),
+        (lambda: _docx("", document="", extra={}), "not valid XML"),
+        (lambda: _docx("<w:p><w:t>unclosed</w:p>"), "not valid XML"),
+    ],
+)
+def test_not_a_word_document(make, reason: str) -> None:
+    with pytest.raises(Unreadable, match=reason):
+        count_words(make(), "docx")
+
+
+def test_zip_without_document_xml() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("hello.txt", "hi")
+    with pytest.raises(Unreadable, match=r"word/document\.xml"):
+        count_words(buffer, "docx")
+
+
+def test_xml_entity_bomb_is_refused() -> None:
+    document = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+        f"<w:document {W}><w:body><w:p><w:r><w:t>&lol2;</w:t></w:r></w:p></w:body></w:document>"
+    )
+    with pytest.raises(Unreadable, match="DTD"):
+        count_words(_docx("", document=document), "docx")
+
+
+def test_zip_bomb_refused_before_inflating(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wordcount, "MAX_DOCUMENT_XML_BYTES", 1_000_000)
+    body = "<w:p><w:r><w:t>" + "a" * 2_000_000 + "</w:t></w:r></w:p>"
+    with pytest.raises(Unreadable, match="too large"):
+        count_words(_docx(body), "docx")
+
+
+def test_zip_bomb_by_ratio_refused() -> None:
+    body = "<w:p><w:r><w:t>" + " " * 5_000_000 + "</w:t></w:r></w:p>"
+    with pytest.raises(Unreadable, match="zip bomb"):
+        count_words(_docx(body), "docx")
+
+
+def test_inflation_is_capped_even_when_the_directory_passes_the_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The directory's sizes can lie: counting the inflated bytes is the guard that cannot."""
+    monkeypatch.setattr(wordcount, "MAX_DOCUMENT_XML_BYTES", 200_000)
+    monkeypatch.setattr(wordcount, "_checked_document_entry", lambda archive: archive.getinfo("word/document.xml"))
+    buffer = _docx("<w:p><w:r><w:t>" + "b " * 400_000 + "</w:t></w:r></w:p>")
+    with pytest.raises(Unreadable, match="too large"):
+        count_words(buffer, "docx")
+
+
+def test_too_many_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wordcount, "MAX_ZIP_ENTRIES", 5)
+    extra = {f"word/media/{i}.bin": b"x" for i in range(10)}
+    with pytest.raises(Unreadable, match="too many parts"):
+        count_words(_docx("<w:p/>", extra=extra), "docx")
+
+
+def test_unknown_kind_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        count_words(io.BytesIO(b""), "pdf")  # type: ignore[arg-type]
