@@ -61,7 +61,7 @@ def test_empty_or_blank_text_counts_zero(data: bytes) -> None:
     [
         b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40,
         b"text then a NUL\x00 byte",
-        bytes(range(0, 32)) * 100,
+        bytes(range(32)) * 100,
     ],
 )
 def test_binary_named_txt_is_unreadable(data: bytes) -> None:
@@ -124,7 +124,10 @@ def test_docx_tables_are_counted() -> None:
 
 
 def test_docx_ignores_text_outside_text_runs() -> None:
-    body = "<w:p><w:pPr><w:pStyle w:val='Heading1'/></w:pPr><w:r><w:instrText>PAGE</w:instrText><w:t>visible</w:t></w:r></w:p>"
+    body = (
+        "<w:p><w:pPr><w:pStyle w:val='Heading1'/></w:pPr>"
+        "<w:r><w:instrText>PAGE</w:instrText><w:t>visible</w:t></w:r></w:p>"
+    )
     assert _docx_count(body) == 1
 
 
