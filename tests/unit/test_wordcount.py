@@ -209,3 +209,24 @@ def test_too_many_entries(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_kind_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         count_words(io.BytesIO(b""), "pdf")  # type: ignore[arg-type]
+
+
+def test_whitespace_tables_match_str_isspace() -> None:
+    import sys
+
+    non_ascii = "".join(chr(c) for c in range(0x80, sys.maxunicode + 1) if chr(c).isspace())
+    ascii_ = "".join(chr(c) for c in range(0x80) if chr(c).isspace())
+    assert non_ascii == wordcount.UNICODE_WHITESPACE
+    assert sorted(wordcount.ASCII_WHITESPACE) == sorted(ascii_)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_text_counts_exactly_like_str_split(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    alphabet = ["a", "Z", "é", "ব", "া", "—", "😀", "\u200b", *wordcount.ASCII_WHITESPACE]
+    alphabet += list(wordcount.UNICODE_WHITESPACE)
+    text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
+    for chunk_bytes in (1, 2, 3, 5, 17, 4096):
+        assert _txt(text.encode(), chunk_bytes=chunk_bytes) == len(text.split()), (chunk_bytes, text)
