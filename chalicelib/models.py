@@ -130,6 +130,8 @@ class File(Model):
     status = UnicodeAttribute()
     word_count = NumberAttribute(null=True)
     error = UnicodeAttribute(null=True)
+    # The worker run that owns a `processing` file; its final write is conditional on it.
+    attempt = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     day = UnicodeAttribute()

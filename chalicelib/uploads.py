@@ -1,9 +1,347 @@
-"""Placeholder: implemented by its feature issue."""
+"""Files: presigned uploads, the File lifecycle, owners' views and the superuser's reprocess.
+
+The browser sends the bytes straight to S3 with a presigned POST whose policy pins the
+object key (always ours: `uploads/<user>/<file><ext>`, never the user's filename), the size
+range and the Content-Type. S3 announces the object on SQS and `worker` counts its words.
+
+Status: `pending_upload` → `processing` → `completed` | `failed` (a superuser may send a
+failed file back to `processing`). Every move is a conditional write on the status and
+processing attempt the mover read, so concurrent or repeated events cannot both win.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+
+from chalicelib import accounts, activity, aws, clock, errors, logs, pagination, stats
+from chalicelib.config import settings
+from chalicelib.db import transact_write, transaction_lost_condition
+from chalicelib.models import Activity, File, status_day
+from chalicelib.validation import Fields
+
+PENDING_UPLOAD = "pending_upload"
+PROCESSING = "processing"
+COMPLETED = "completed"
+FAILED = "failed"
+
+UPLOAD_PREFIX = "uploads/"  # the bucket notification's filter (infra/resources.py) must match
+MAX_FILENAME_CHARS = 255
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+REPROCESS_TICKET = "ReprocessAttempt"  # body key of a reprocess message (see `worker`)
+
+_ID = re.compile(r"^[0-9a-f]{32}$")
+_KEY = re.compile(r"^uploads/(?P<user>[0-9a-f]{32})/(?P<file>[0-9a-f]{32})(?P<ext>\.[a-z]+)$")
+_SEPARATORS = re.compile(r"[/\\]")
+_NOT_ASCII_SAFE = re.compile(r"[^A-Za-z0-9 ._()-]+")
+
+log = logs.get("uploads")
 
 
-def __getattr__(name: str) -> Any:
-    raise NotImplementedError(f"chalicelib.uploads.{name} is not built yet")
+@dataclass(frozen=True)
+class FileKind:
+    kind: str  # what `wordcount.count_words` expects
+    mime: str  # the only Content-Type the upload policy accepts
+
+
+KINDS = {".txt": FileKind("txt", "text/plain"), ".docx": FileKind("docx", DOCX_MIME)}
+
+
+def extension(name: str) -> str:
+    """Lower-cased last suffix including the dot (`.txt`), or "" when there is none."""
+    _, dot, suffix = name.rpartition(".")
+    return f".{suffix.lower()}" if dot else ""
+
+
+def display_filename(raw: str) -> str:
+    """The user's filename made safe to show: last path part, no control or format
+    characters (bidi overrides disguise extensions), at most 255 characters with the
+    extension kept. It is never used as a storage key or path."""
+    name = _SEPARATORS.split(unicodedata.normalize("NFC", raw))[-1]
+    name = "".join(ch for ch in name if not unicodedata.category(ch).startswith("C"))
+    name = " ".join(name.split())
+    if len(name) > MAX_FILENAME_CHARS:
+        ext = extension(name)
+        name = name[: MAX_FILENAME_CHARS - len(ext)] + ext
+    return name
+
+
+def object_key(user_id: str, file_id: str, ext: str) -> str:
+    return f"{UPLOAD_PREFIX}{user_id}/{file_id}{ext}"
+
+
+def file_for_key(key: str) -> File | None:
+    """The File an object key belongs to, or None for a key we never handed out."""
+    match = _KEY.match(key)
+    if not match:
+        return None
+    try:
+        item = File.get(match["file"], consistent_read=True)
+    except DoesNotExist:
+        return None
+    return item if item.object_key == key else None
+
+
+def kind_of(item: File) -> FileKind:
+    return KINDS[extension(item.object_key)]
+
+
+# --- the lifecycle ---------------------------------------------------------------------
+
+
+def transition(item: File, to_status: str, entry: Activity | None, **changes: Any) -> bool:
+    """Move `item` from the status and attempt it was read with, with its activity entry,
+    in one transaction; also sets `changes` (None removes an attribute). False when
+    another writer moved the file first; `item` is updated in place on success."""
+    now = clock.now_iso()
+    fields = {
+        "status": to_status,
+        "status_day": status_day(to_status, item.created_at),
+        "updated_at": now,
+        "attempt": None,
+        **changes,
+    }
+    actions = [
+        getattr(File, name).remove() if value is None else getattr(File, name).set(value)
+        for name, value in fields.items()
+    ]
+    same_attempt = File.attempt == item.attempt if item.attempt else File.attempt.does_not_exist()
+    try:
+        with transact_write() as transaction:
+            transaction.update(item, actions=actions, condition=(File.status == item.status) & same_attempt)
+            if entry is not None:
+                transaction.save(entry)
+    except TransactWriteError as error:
+        if transaction_lost_condition(error):
+            return False
+        raise
+    stats.moved("files", item.status, to_status)
+    for name, value in fields.items():
+        setattr(item, name, value)
+    return True
+
+
+def file_entry(action: str, item: File, *, actor_id: str | None = None, **metadata: Any) -> Activity:
+    return activity.entry(action, item.user_id, actor_id=actor_id, metadata={"file_id": item.id, **metadata})
+
+
+# --- requesting an upload --------------------------------------------------------------
+
+
+def _upload_fields(body: dict[str, Any]) -> tuple[str, int]:
+    fields = Fields(body)
+    raw_name = fields.string("filename", max_length=4 * MAX_FILENAME_CHARS)
+    size = fields.integer("size", minimum=1)
+    fields.string("content_type", required=False, max_length=255)  # advisory: the policy fixes the type
+    filename = display_filename(raw_name) if raw_name is not None else None
+    if raw_name is not None and not filename:
+        fields.fail("filename", "The filename has no printable characters.")
+    fields.done()
+    assert filename and size is not None
+    return filename, size
+
+
+def request_upload(principal: accounts.Principal, body: dict[str, Any]) -> dict[str, Any]:
+    """A File in `pending_upload` and the presigned POST that lets its owner send the bytes."""
+    if not principal.user.has_paid:
+        raise errors.PaymentRequired("Uploads open after a successful payment.")
+    filename, size = _upload_fields(body)
+    ext = extension(filename)
+    if ext not in KINDS:
+        raise errors.ValidationError(
+            "Only .txt and .docx files can be uploaded.", code="unsupported_file_type", details={"allowed": list(KINDS)}
+        )
+    config = settings()
+    if size > config.max_upload_bytes:
+        raise errors.ValidationError(
+            f"Files may be at most {config.max_upload_bytes} bytes.",
+            code="file_too_large",
+            details={"max_bytes": config.max_upload_bytes},
+        )
+    file_id, created_at = clock.new_id(), clock.now_iso()
+    item = File(
+        file_id,
+        user_id=principal.user_id,
+        filename=filename,
+        size=size,
+        content_type=KINDS[ext].mime,
+        object_key=object_key(principal.user_id, file_id, ext),
+        status=PENDING_UPLOAD,
+        created_at=created_at,
+        updated_at=created_at,
+        day=clock.day_of(created_at),
+        status_day=status_day(PENDING_UPLOAD, created_at),
+    )
+    upload = _presigned_post(item)
+    with transact_write() as transaction:
+        transaction.save(item, condition=File.id.does_not_exist())
+        transaction.save(file_entry("file_upload_requested", item, filename=filename, size=size))
+    stats.moved("files", None, PENDING_UPLOAD)
+    return {"file": file_view(item), "upload": upload}
+
+
+def _presigned_post(item: File) -> dict[str, Any]:
+    """S3 checks the signed policy: this exact key, 1..max bytes, this Content-Type, expiry."""
+    config = settings()
+    expires_at = clock.now() + timedelta(seconds=config.upload_url_seconds)
+    post = aws.client("s3").generate_presigned_post(
+        Bucket=config.upload_bucket,
+        Key=item.object_key,  # an exact `key` condition: no `${filename}`, no prefix match
+        Fields={"Content-Type": item.content_type},
+        Conditions=[
+            {"Content-Type": item.content_type},
+            ["content-length-range", 1, config.max_upload_bytes],
+        ],
+        ExpiresIn=config.upload_url_seconds,
+    )
+    return {
+        "url": post["url"],
+        "fields": post["fields"],
+        "expires_at": clock.iso(expires_at),
+        "max_bytes": config.max_upload_bytes,
+    }
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def file_view(item: File) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "filename": item.filename,
+        "size": int(item.size),
+        "status": item.status,
+        "word_count": None if item.word_count is None else int(item.word_count),
+        "error": item.error,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }
+
+
+def _get(file_id: str) -> File:
+    if _ID.match(file_id):  # anything else cannot be ours (and could be too long a key)
+        try:
+            return File.get(file_id)
+        except DoesNotExist:
+            pass
+    raise errors.NotFound("No such file.")
+
+
+def _owned(user_id: str, file_id: str) -> File:
+    item = _get(file_id)
+    if item.user_id != user_id:
+        raise errors.NotFound("No such file.")  # the same answer as for an unknown id
+    return item
+
+
+def get_for_user(user_id: str, file_id: str) -> dict[str, Any]:
+    item = _owned(user_id, file_id)
+    view = file_view(item)
+    if _object_stored(item):
+        view["download_url"] = download_url(item)
+    return view
+
+
+def list_for_user(user_id: str, limit: int, cursor: str | None) -> pagination.Page:
+    def query(lek: dict[str, Any] | None, page_size: int) -> Any:
+        return File.by_user.query(user_id, scan_index_forward=False, limit=page_size, last_evaluated_key=lek)
+
+    return pagination.query_page(f"files:user:{user_id}", cursor, limit, query)
+
+
+def _object_stored(item: File) -> bool:
+    """Processing and completed files have their object; a failed one may not (never
+    uploaded, or deleted for breaking the size limit), so S3 is asked."""
+    if item.status in (PROCESSING, COMPLETED):
+        return True
+    return item.status == FAILED and stored_size(item) is not None
+
+
+def stored_size(item: File) -> int | None:
+    """Bytes of the file's object in S3, None when there is none; AWS errors propagate."""
+    from botocore.exceptions import ClientError
+
+    try:
+        head = aws.client("s3").head_object(Bucket=settings().upload_bucket, Key=item.object_key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            return None
+        raise
+    return int(head["ContentLength"])
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the UTF-8 name (RFC 6266/5987) and a plain ASCII fallback."""
+    ext = extension(filename)
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    ascii_name = " ".join(_NOT_ASCII_SAFE.sub("_", ascii_name).split()).strip("_")
+    if not ascii_name or ascii_name == ext or ascii_name.startswith("."):
+        ascii_name = f"download{ext}"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def download_url(item: File) -> str:
+    config = settings()
+    return aws.client("s3").generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": config.upload_bucket,
+            "Key": item.object_key,
+            "ResponseContentDisposition": content_disposition(item.filename),
+            "ResponseContentType": item.content_type,
+        },
+        ExpiresIn=config.download_url_seconds,
+    )
+
+
+# --- superuser: reprocess --------------------------------------------------------------
+
+
+def reprocess(file_id: str, *, actor_id: str) -> dict[str, Any]:
+    """Send a failed file back to the worker: failed → processing with a fresh attempt id,
+    then a queue message shaped like S3's event carrying that id as a ticket (the worker
+    takes over a `processing` file only with the matching ticket or on redelivery).
+    Writes `admin_file_reprocess` with the actor in the same transaction."""
+    item = _get(file_id)
+    if item.status != FAILED:
+        raise errors.Conflict("Only a failed file can be reprocessed.", code="file_not_failed")
+    previous_error = item.error
+    ticket = clock.new_id()
+    entry = file_entry("admin_file_reprocess", item, actor_id=actor_id, previous_error=previous_error)
+    if not transition(item, PROCESSING, entry, attempt=ticket, error=None, word_count=None):
+        raise errors.Conflict("The file changed meanwhile; reload it.", code="file_not_failed")
+    try:
+        _enqueue(item.object_key, ticket)
+    except Exception:
+        # Never leave a file in `processing` with no message that could finish it.
+        reason = "Could not queue the file for reprocessing."
+        transition(item, FAILED, file_entry("file_processing_failed", item, reason=reason), error=reason)
+        raise
+    logs.event(log, "file requeued", file_id=item.id, actor_id=actor_id)
+    return file_view(item)
+
+
+def _enqueue(key: str, ticket: str) -> None:
+    config = settings()
+    sqs = aws.client("sqs")
+    message = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventTime": clock.now_iso(),
+                "eventName": "ObjectCreated:Reprocess",
+                "s3": {"bucket": {"name": config.upload_bucket}, "object": {"key": quote(key, safe="/")}},
+            }
+        ],
+        REPROCESS_TICKET: ticket,
+    }
+    queue_url = sqs.get_queue_url(QueueName=config.upload_queue)["QueueUrl"]
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
