@@ -204,7 +204,7 @@ def admin_activity() -> Response:
 @web.endpoint
 def admin_stats() -> Response:
     admin.require_staff(_caller())
-    return web.json_response(admin.stats())
+    return web.json_response(admin.stats_view())
 
 
 @app.route("/api/admin/files/{file_id}/reprocess", methods=["POST"], content_types=ANY)

@@ -1,9 +1,199 @@
-"""Placeholder: implemented by its feature issue."""
+"""The staff API: staff may look at everything, only a superuser may change anything.
+
+Every list is a Query: a user's own partition (`by_user`), or a global feed partitioned by
+day (`by_day`, `by_status_day`, `by_action_day`) walked newest first. Every action a
+superuser takes is written to the activity log with the actor.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib import activity, clock, errors, pagination, payments, stats, uploads
+from chalicelib.accounts import user_view
+from chalicelib.config import settings
+from chalicelib.models import File, Payment, User
+from chalicelib.validation import Fields
+
+if TYPE_CHECKING:
+    from chalicelib.accounts import Principal
+
+ID = re.compile(r"^[0-9a-f]{32}$")
+PAYMENT_STATUSES = (payments.INITIATED, payments.SUCCESS, payments.FAILED, payments.CANCELLED, payments.EXPIRED)
+FILE_STATUSES = (uploads.PENDING_UPLOAD, uploads.PROCESSING, uploads.COMPLETED, uploads.FAILED)
 
 
-def __getattr__(name: str) -> Any:
-    raise NotImplementedError(f"chalicelib.admin.{name} is not built yet")
+def require_staff(principal: Principal) -> Principal:
+    if not (principal.user.is_staff or principal.user.is_superuser):
+        raise errors.Forbidden("Only staff may see this.")
+    return principal
+
+
+def require_superuser(principal: Principal) -> Principal:
+    if not principal.user.is_superuser:
+        raise errors.Forbidden("Only a superuser may do this.")
+    return principal
+
+
+# --- filters ---------------------------------------------------------------------------
+
+
+def _choice(query: dict[str, str], name: str, allowed: tuple[str, ...] | frozenset[str]) -> str | None:
+    value = query.get(name) or None
+    if value is not None and value not in allowed:
+        raise errors.ValidationError(
+            f"Unknown {name} {value!r}; use one of: {', '.join(sorted(allowed))}.", code="invalid_filter"
+        )
+    return value
+
+
+def _user_id(query: dict[str, str]) -> str | None:
+    value = query.get("user_id") or None
+    if value is not None and not ID.match(value):
+        raise errors.ValidationError("user_id must be a user's 32-character id.", code="invalid_filter")
+    return value
+
+
+# --- lists -----------------------------------------------------------------------------
+
+
+def list_users(caller: Principal, query: dict[str, str], limit: int, cursor: str | None) -> dict[str, Any]:
+    def query_day(day: str, lek: dict[str, Any] | None, page_size: int) -> Any:
+        return User.by_day.query(day, scan_index_forward=False, limit=page_size, last_evaluated_key=lek)
+
+    page = pagination.day_feed_page(
+        "admin:users", cursor, limit, newest=clock.now().date(), oldest=stats.feed_start(), query_day=query_day
+    )
+    return page.render(user_view)
+
+
+def _records_page(
+    model: type[Payment] | type[File],
+    kind: str,
+    *,
+    status: str | None,
+    user_id: str | None,
+    limit: int,
+    cursor: str | None,
+) -> pagination.Page:
+    """Payments and files share their index layout: one function lists either."""
+    scope = f"admin:{kind}:{status or '*'}:{user_id or '*'}"
+    if user_id:
+        condition = model.status == status if status else None
+
+        def query(lek: dict[str, Any] | None, page_size: int) -> Any:
+            return model.by_user.query(
+                user_id, filter_condition=condition, scan_index_forward=False, limit=page_size, last_evaluated_key=lek
+            )
+
+        return pagination.query_page(scope, cursor, limit, query)
+
+    def query_day(day: str, lek: dict[str, Any] | None, page_size: int) -> Any:
+        if status:
+            return model.by_status_day.query(
+                f"{status}#{day}", scan_index_forward=False, limit=page_size, last_evaluated_key=lek
+            )
+        return model.by_day.query(day, scan_index_forward=False, limit=page_size, last_evaluated_key=lek)
+
+    return pagination.day_feed_page(
+        scope, cursor, limit, newest=clock.now().date(), oldest=stats.feed_start(), query_day=query_day
+    )
+
+
+def payment_admin_view(payment: Payment) -> dict[str, Any]:
+    return {**payments.payment_view(payment), "user_id": payment.user_id, "failure_reason": payment.failure_reason}
+
+
+def file_admin_view(item: File) -> dict[str, Any]:
+    return {**uploads.file_view(item), "user_id": item.user_id}
+
+
+def list_payments(caller: Principal, query: dict[str, str], limit: int, cursor: str | None) -> dict[str, Any]:
+    status, user_id = _choice(query, "status", PAYMENT_STATUSES), _user_id(query)
+    return _records_page(Payment, "payments", status=status, user_id=user_id, limit=limit, cursor=cursor).render(
+        payment_admin_view
+    )
+
+
+def list_files(caller: Principal, query: dict[str, str], limit: int, cursor: str | None) -> dict[str, Any]:
+    status, user_id = _choice(query, "status", FILE_STATUSES), _user_id(query)
+    return _records_page(File, "files", status=status, user_id=user_id, limit=limit, cursor=cursor).render(
+        file_admin_view
+    )
+
+
+def list_activity(caller: Principal, query: dict[str, str], limit: int, cursor: str | None) -> dict[str, Any]:
+    action, user_id = _choice(query, "action", activity.ACTIONS), _user_id(query)
+    page = activity.list_all(limit, cursor, action=action, user_id=user_id, oldest=stats.feed_start())
+    return page.render(activity.view)
+
+
+# --- statistics ------------------------------------------------------------------------
+
+
+def stats_view() -> dict[str, Any]:
+    """Counters kept as events happen: one batch read, never a scan."""
+    currency = settings().payment_currency
+    payment_keys = {status: stats.status_key("payments", status) for status in PAYMENT_STATUSES}
+    file_keys = {status: stats.status_key("files", status) for status in FILE_STATUSES}
+    revenue_key = f"revenue#{currency}"
+    values = stats.values([stats.USERS, "words", revenue_key, *payment_keys.values(), *file_keys.values()])
+    return {
+        "users": int(values[stats.USERS]),
+        "payments": {status: int(values[key]) for status, key in payment_keys.items()},
+        "revenue": {currency: f"{values[revenue_key]:.2f}"},
+        "files": {status: int(values[key]) for status, key in file_keys.items()},
+        "words_counted": int(values["words"]),
+    }
+
+
+# --- superuser actions -----------------------------------------------------------------
+
+
+def reprocess_file(caller: Principal, file_id: str) -> dict[str, Any]:
+    """Send a failed file back to the worker (the entry `admin_file_reprocess` names the actor)."""
+    if not ID.match(file_id):
+        raise errors.NotFound("No such file.")
+    return uploads.reprocess(file_id, actor_id=caller.user_id)
+
+
+def verify_payment(caller: Principal, transaction_id: str) -> dict[str, Any]:
+    """Ask the gateway now; the check itself is logged with its outcome and the actor."""
+    result = payments.verify_now(transaction_id, actor_id=caller.user_id)
+    owner = Payment.get(transaction_id).user_id
+    activity.record(
+        "admin_payment_verify",
+        owner,
+        actor_id=caller.user_id,
+        metadata={"transaction_id": transaction_id, "status": result["status"]},
+    )
+    return result
+
+
+def set_staff(caller: Principal, user_id: str, body: dict[str, Any]) -> User:
+    fields = Fields(body)
+    is_staff = fields.boolean("is_staff")
+    fields.done()
+    if not ID.match(user_id):
+        raise errors.NotFound("No such user.")
+    if user_id == caller.user_id:
+        # A superuser cannot lock themselves out; another superuser (or `make user`) can.
+        raise errors.ValidationError("You cannot change your own staff flag.", code="cannot_change_self")
+    try:
+        user = User.get(user_id)
+    except DoesNotExist:
+        raise errors.NotFound("No such user.") from None
+    if user.is_superuser and not is_staff:
+        raise errors.ValidationError("A superuser is always staff.", code="superuser_is_staff")
+    was_staff = bool(user.is_staff)
+    user.update(actions=[User.is_staff.set(bool(is_staff))], condition=User.id.exists())
+    activity.record(
+        "admin_staff_changed",
+        user.id,
+        actor_id=caller.user_id,
+        metadata={"is_staff": bool(is_staff), "was_staff": was_staff},
+    )
+    return user

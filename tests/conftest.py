@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+pytest_plugins = ["tests.scan_guard"]
+
 os.environ.update(
     {
         "STAGE": "test",

@@ -12,6 +12,9 @@ from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
 
 from chalicelib import aws
+from chalicelib.config import app_secrets, settings
+from chalicelib.gateway import aamarpay
+from local.sandbox import Sandbox, SandboxServer
 
 
 @pytest.fixture
@@ -89,3 +92,40 @@ def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
             return call_action(self)
 
     monkeypatch.setattr(DynamoHandler, "call_action", serialized)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    server = SandboxServer(port=0, delay_seconds=3.0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gateway(aws_resources: dict[str, Any], sandbox_server: SandboxServer) -> Iterator[Sandbox]:
+    """The app configured for the sandbox (AAMARPAY_BASE_URL), with short client timeouts.
+
+    `settings()` and `client()` are cached per process: cleared here and again afterwards so
+    no other test sees this sandbox. The configured client's 10 s read timeout (x3 attempts)
+    would make every timeout case take half a minute, hence the same client with shorter ones.
+    """
+    configured_client = aamarpay.client
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AAMARPAY_BASE_URL", sandbox_server.url)
+        settings.cache_clear()
+        configured_client.cache_clear()
+        configured = configured_client()
+        assert configured.base_url == sandbox_server.url
+        fast = aamarpay.AamarPayClient(
+            configured.base_url,
+            configured.store_id,
+            app_secrets().aamarpay_signature_key,
+            connect_timeout=1,
+            read_timeout=1.5,  # generous: the machine may be busy; the sandbox stalls 3 s
+            search_attempts=1,  # retries are the client's own business (tests/unit/test_gateway.py)
+        )
+        patch.setattr(aamarpay, "client", lambda: fast)
+        sandbox_server.sandbox.reset()
+        yield sandbox_server.sandbox
+    settings.cache_clear()
+    configured_client.cache_clear()
