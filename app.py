@@ -240,6 +240,8 @@ def root() -> Response:
 @app.route("/dashboard", methods=["GET"])
 @web.endpoint
 def dashboard_page() -> Response:
+    if not web.ends_with_slash(_request()):  # relative asset URLs need `/dashboard/`
+        return web.redirect("dashboard/", status=302)
     return web.static_response(*dashboard.asset("index.html"))
 
 

@@ -140,6 +140,11 @@ def public_base_url(request: Request) -> str:
     return f"{proto}://{host}{prefix}"
 
 
+def ends_with_slash(request: Request) -> bool:
+    """Whether the path as sent ended with `/` (route matching drops the slash, the context keeps it)."""
+    return str((request.context or {}).get("path", "/")).endswith("/")
+
+
 def wants_json(request: Request) -> bool:
     return "application/json" in (request.headers.get("accept") or "")
 
