@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit user bench package deploy clean
+.PHONY: run test lint unit user bench package cfn-lint deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,19 @@ unit: $(STAMP)
 user: $(STAMP)  ## make user USERNAME=u PASSWORD=p ROLE=user|staff|superuser
 	@test -n "$(USERNAME)" -a -n "$(PASSWORD)" || { echo "usage: make user USERNAME=u PASSWORD=p ROLE=user|staff|superuser"; exit 2; }
 	$(PY) -m local.manage_user --username "$(USERNAME)" --password "$(PASSWORD)" --role "$(or $(ROLE),user)" $(if $(EMAIL),--email "$(EMAIL)")
+
+package: $(STAMP)  ## build/package/: the prod stage as one SAM template + a small deployment.zip
+	$(PY) -m infra.package --stage $(or $(STAGE),prod)
+
+cfn-lint: package
+	$(VENV)/bin/cfn-lint build/package/sam.json
+
+deploy: cfn-lint  ## make deploy STAGE=prod DEPLOY_BUCKET=<an S3 bucket for artifacts> (needs AWS credentials)
+	@test -n "$(DEPLOY_BUCKET)" || { echo "usage: make deploy STAGE=prod DEPLOY_BUCKET=<bucket>"; exit 2; }
+	aws cloudformation package --template-file build/package/sam.json --s3-bucket "$(DEPLOY_BUCKET)" \
+		--output-template-file build/package/packaged.yaml
+	aws cloudformation deploy --template-file build/package/packaged.yaml --stack-name paidupload-$(or $(STAGE),prod) \
+		--capabilities CAPABILITY_IAM
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -1,0 +1,231 @@
+"""The CloudFormation merged into Chalice's own template (`chalice package --merge-template`).
+
+Rendered from the pynamodb models and `infra/resources.py`, the same description the local
+bootstrap uses, so tables, indexes, TTL, queues, bucket notification and CORS cannot drift.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pynamodb.models import Model
+
+from chalicelib.config import Settings
+from chalicelib.models import ALL_MODELS
+from infra import resources
+
+DLQ_ALARM_THRESHOLD = 1
+
+
+def logical_id(name: str) -> str:
+    """`paidupload-prod-revoked-tokens` → `PaiduploadProdRevokedTokens` (CloudFormation ids are alphanumeric)."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part)
+
+
+def _hash_first(keys: list[dict[str, str]]) -> list[dict[str, str]]:
+    return sorted(keys, key=lambda key: key["KeyType"] != "HASH")
+
+
+def table_resource(model: type[Model]) -> dict[str, Any]:
+    schema = model._get_schema()
+    properties: dict[str, Any] = {
+        "TableName": model.Meta.table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": schema["attribute_definitions"],
+        "KeySchema": _hash_first(schema["key_schema"]),
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+    }
+    indexes = [
+        {
+            "IndexName": index["index_name"],
+            "KeySchema": _hash_first(index["key_schema"]),
+            "Projection": {"ProjectionType": index["projection"]["ProjectionType"]},
+        }
+        for index in schema["global_secondary_indexes"]
+    ]
+    if indexes:
+        properties["GlobalSecondaryIndexes"] = indexes
+    ttl = model._ttl_attribute()
+    if ttl is not None:
+        properties["TimeToLiveSpecification"] = {"AttributeName": ttl.attr_name, "Enabled": True}
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": properties,
+    }
+
+
+def queue_resources(config: Settings) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for spec in resources.queues(config):
+        properties: dict[str, Any] = {
+            "QueueName": spec.name,
+            "VisibilityTimeout": spec.visibility_timeout,
+            "MessageRetentionPeriod": spec.retention_seconds,
+            "SqsManagedSseEnabled": True,
+        }
+        if spec.dead_letter:
+            properties["RedrivePolicy"] = {
+                "deadLetterTargetArn": {"Fn::GetAtt": [logical_id(spec.dead_letter), "Arn"]},
+                "maxReceiveCount": spec.max_receive_count,
+            }
+        found[logical_id(spec.name)] = {"Type": "AWS::SQS::Queue", "Properties": properties}
+    return found
+
+
+def bucket_resources(config: Settings) -> dict[str, Any]:
+    spec = resources.bucket(config)
+    queue_id, bucket_id = logical_id(spec.notify_queue), logical_id(spec.name)
+    policy_id = f"{queue_id}Policy"
+    dashboard_origin = {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    return {
+        policy_id: {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": queue_id}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "s3.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": [queue_id, "Arn"]},
+                            "Condition": {
+                                "ArnLike": {"aws:SourceArn": {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{spec.name}"}},
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+        bucket_id: {
+            "Type": "AWS::S3::Bucket",
+            "DependsOn": [policy_id],  # S3 tests the notification target when it is set
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "BucketName": spec.name,
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                },
+                "CorsConfiguration": {
+                    "CorsRules": [
+                        {
+                            "AllowedOrigins": [dashboard_origin],
+                            "AllowedMethods": list(spec.cors_methods),
+                            "AllowedHeaders": list(spec.cors_allowed_headers),
+                            "ExposedHeaders": list(spec.cors_expose_headers),
+                            "MaxAge": spec.cors_max_age,
+                        }
+                    ]
+                },
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {
+                            "Id": "abort-incomplete-multipart-uploads",
+                            "Status": "Enabled",
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                        }
+                    ]
+                },
+                "NotificationConfiguration": {
+                    "QueueConfigurations": [
+                        {
+                            "Event": "s3:ObjectCreated:*",
+                            "Queue": {"Fn::GetAtt": [queue_id, "Arn"]},
+                            "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": spec.notify_prefix}]}},
+                        }
+                    ]
+                },
+            },
+        },
+    }
+
+
+def alarm_resources(config: Settings) -> dict[str, Any]:
+    dead_letters = config.upload_dead_letter_queue
+    return {
+        f"{logical_id(dead_letters)}DepthAlarm": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmDescription": "Uploads failed processing repeatedly and reached the dead-letter queue.",
+                "Namespace": "AWS/SQS",
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [logical_id(dead_letters), "QueueName"]}}],
+                "Statistic": "Maximum",
+                "Period": 300,
+                "EvaluationPeriods": 1,
+                "Threshold": DLQ_ALARM_THRESHOLD,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "TreatMissingData": "notBreaching",
+            },
+        }
+    }
+
+
+def gateway_responses() -> dict[str, Any]:
+    """API Gateway's own errors (unknown path, throttling) in the contract's error shape."""
+    template = '{"error": {"code": "%s", "message": $context.error.messageString}}'
+    return {
+        f"Default{kind}GatewayResponse": {
+            "Type": "AWS::ApiGateway::GatewayResponse",
+            "Properties": {
+                "RestApiId": {"Ref": "RestAPI"},
+                "ResponseType": f"DEFAULT_{kind}",
+                "ResponseTemplates": {"application/json": template % code},
+            },
+        }
+        for kind, code in (("4XX", "not_found"), ("5XX", "internal_error"))
+    }
+
+
+def event_source_queues(config: Settings) -> dict[str, Any]:
+    """Point Chalice's SQS event sources at the queues this template creates.
+
+    Chalice writes the queue ARN as an `Fn::Sub` string; replacing it (same key, the merge is
+    a deep merge) with a reference to our resource also orders the stack: queues first.
+    """
+    sources = {
+        "ProcessUploadEvents": config.upload_queue,
+        "ProcessDeadUploadEvents": config.upload_dead_letter_queue,
+    }
+    return {
+        function: {
+            "Properties": {
+                "Events": {
+                    f"{function}SqsEventSource": {"Properties": {"Queue": {"Fn::Sub": f"${{{logical_id(queue)}.Arn}}"}}}
+                }
+            }
+        }
+        for function, queue in sources.items()
+    }
+
+
+def merge_template(config: Settings) -> dict[str, Any]:
+    resources_: dict[str, Any] = {logical_id(m.Meta.table_name): table_resource(m) for m in ALL_MODELS}
+    resources_ |= queue_resources(config)
+    resources_ |= bucket_resources(config)
+    resources_ |= alarm_resources(config)
+    resources_ |= gateway_responses()
+    resources_ |= event_source_queues(config)
+    return {
+        "Resources": resources_,
+        "Outputs": {
+            "DashboardURL": {
+                "Value": {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api/dashboard/"}
+            },
+            "UploadBucket": {"Value": {"Ref": logical_id(config.upload_bucket)}},
+        },
+    }

@@ -1,0 +1,51 @@
+"""`make package` + cfn-lint: the prod stage packages into one valid stack with a small zip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from tests.stack import PROJECT_DIR
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def package() -> dict:
+    subprocess.run([sys.executable, "-m", "infra.package", "--stage", "prod"], cwd=PROJECT_DIR, check=True)
+    return json.loads((PROJECT_DIR / "build" / "package" / "sam.json").read_text())
+
+
+def test_template_passes_cfn_lint(package: dict) -> None:
+    result = subprocess.run(
+        [str(PROJECT_DIR / ".venv" / "bin" / "cfn-lint"), "build/package/sam.json"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zip_is_small_and_carries_no_botocore(package: dict) -> None:
+    archive = PROJECT_DIR / "build" / "package" / "deployment.zip"
+    assert archive.stat().st_size < 5_000_000
+    names = zipfile.ZipFile(archive).namelist()
+    assert "app.py" in names
+    assert any(name.startswith("pynamodb/") for name in names)
+    assert any(name.startswith("chalicelib/static/") for name in names)
+    assert not any(name.startswith(("botocore/", "boto3/", "moto/", "local/", "tests/")) for name in names)
+
+
+def test_one_stack_holds_everything(package: dict) -> None:
+    types = [resource["Type"] for resource in package["Resources"].values()]
+    assert types.count("AWS::DynamoDB::Table") == 8
+    assert types.count("AWS::SQS::Queue") == 2
+    assert "AWS::S3::Bucket" in types and "AWS::SQS::QueuePolicy" in types and "AWS::CloudWatch::Alarm" in types
+    text = json.dumps(package)
+    for secret_word in ("dbb74894e82415a2f7ff0ec3a97e4183", "JWT_SIGNING_KEY", "AAMARPAY_SIGNATURE_KEY"):
+        assert secret_word not in text

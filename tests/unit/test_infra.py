@@ -1,0 +1,117 @@
+"""The code, the local bootstrap and the AWS template agree on every resource."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import app
+from chalicelib import aws
+from chalicelib.config import settings
+from chalicelib.models import ALL_MODELS
+from infra import resources
+from infra.package import stage_environment
+from infra.policies import function_access, policy, policy_file_name
+from infra.template import logical_id, merge_template
+
+CHALICE_CONFIG = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return merge_template(settings())["Resources"]
+
+
+def _keys(schema: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(key["AttributeName"], key["KeyType"]) for key in schema]
+
+
+def test_every_table_in_the_template_matches_what_the_bootstrap_creates(
+    aws_resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    dynamodb = aws.client("dynamodb")
+    for model in ALL_MODELS:
+        name = model.Meta.table_name
+        declared = template[logical_id(name)]["Properties"]
+        created = dynamodb.describe_table(TableName=name)["Table"]
+        assert _keys(declared["KeySchema"]) == _keys(created["KeySchema"]), name
+        declared_indexes = {i["IndexName"]: _keys(i["KeySchema"]) for i in declared.get("GlobalSecondaryIndexes", [])}
+        created_indexes = {
+            i["IndexName"]: sorted(_keys(i["KeySchema"]), key=lambda k: k[1] != "HASH")
+            for i in created.get("GlobalSecondaryIndexes", [])
+        }
+        assert declared_indexes == created_indexes, name
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        declared_ttl = declared.get("TimeToLiveSpecification", {}).get("AttributeName")
+        assert declared_ttl == ttl.get("AttributeName"), name
+        assert declared["BillingMode"] == "PAY_PER_REQUEST"
+        assert declared["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_queues_bucket_and_notification_agree(aws_resources: dict[str, Any], template: dict[str, Any]) -> None:
+    config = settings()
+    sqs = aws.client("sqs")
+    for spec in resources.queues(config):
+        declared = template[logical_id(spec.name)]["Properties"]
+        url = aws_resources["queues"][spec.name]
+        created = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert declared["QueueName"] == spec.name
+        if spec.dead_letter:
+            redrive = json.loads(created["RedrivePolicy"])
+            assert int(redrive["maxReceiveCount"]) == declared["RedrivePolicy"]["maxReceiveCount"]
+            assert redrive["deadLetterTargetArn"].endswith(f":{spec.dead_letter}")
+    bucket = template[logical_id(config.upload_bucket)]["Properties"]
+    assert bucket["BucketName"] == config.upload_bucket == aws_resources["bucket"]
+    [queue_config] = aws.client("s3").get_bucket_notification_configuration(Bucket=config.upload_bucket)[
+        "QueueConfigurations"
+    ]
+    [declared_notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
+    assert queue_config["QueueArn"].endswith(f":{config.upload_queue}")
+    prefix = declared_notification["Filter"]["S3Key"]["Rules"][0]["Value"]
+    assert prefix == queue_config["Filter"]["Key"]["FilterRules"][0]["Value"] == "uploads/"
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+
+
+def test_worker_timeout_fits_the_visibility_timeout() -> None:
+    functions = CHALICE_CONFIG["stages"]["prod"]["lambda_functions"]
+    worker_timeout = functions["process_upload_events"]["lambda_timeout"]
+    assert worker_timeout == resources.WORKER_TIMEOUT_SECONDS
+    for spec in resources.queues(settings()):
+        assert spec.visibility_timeout >= 6 * worker_timeout
+
+
+def test_every_function_has_a_policy_and_a_size() -> None:
+    names = {"api_handler", *(source.name for source in app.app.event_sources)}
+    configured = CHALICE_CONFIG["stages"]["prod"]["lambda_functions"]
+    assert set(configured) == names == set(function_access(settings()))
+    for name, options in configured.items():
+        assert options["iam_policy_file"] == policy_file_name(name)
+        assert options["lambda_memory_size"] >= 128
+    assert CHALICE_CONFIG["stages"]["prod"]["autogen_policy"] is False
+
+
+def test_policies_name_only_our_resources_and_secrets() -> None:
+    config = settings()
+    for name, access in function_access(config).items():
+        document = policy(access, config)
+        for statement in document["Statement"]:
+            if statement["Resource"] == "*":  # only KMS, and only through SSM
+                assert statement["Action"] == ["kms:Decrypt"], name
+                assert "kms:ViaService" in statement["Condition"]["StringEquals"], name
+        text = json.dumps(document)
+        for model in access.tables:
+            assert f"table/{model.Meta.table_name}" in text
+    reconcile = json.dumps(policy(function_access(config)["reconcile_payments"], config))
+    assert "s3:" not in reconcile and "sqs:" not in reconcile
+    worker = json.dumps(policy(function_access(config)["process_upload_events"], config))
+    assert "ssm:" not in worker and "payments" not in worker
+
+
+def test_prod_stage_keeps_secrets_out_of_the_environment() -> None:
+    environment = stage_environment("prod")
+    assert environment["SECRETS_SSM_PREFIX"].startswith("/")
+    for key in environment:
+        assert not any(word in key for word in ("KEY", "SECRET_", "PASSWORD", "TOKEN")), key
