@@ -224,7 +224,7 @@ def merge_template(config: Settings) -> dict[str, Any]:
         "Resources": resources_,
         "Outputs": {
             "DashboardURL": {
-                "Value": {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api/dashboard/"}
+                "Value": {"Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod/dashboard/"}
             },
             "UploadBucket": {"Value": {"Ref": logical_id(config.upload_bucket)}},
         },
