@@ -129,6 +129,11 @@ def main() -> None:
         f"cold start: import app {app_ms:.0f} ms vs import chalice, botocore {floor_ms:.0f} ms "
         f"(ratio {app_ms / floor_ms:.2f}, median of {args.runs})"
     )
+    store_ms, _ = import_times("import chalice, pynamodb.models", args.runs)
+    print(
+        f"  of which the DynamoDB layer: import chalice, pynamodb.models {store_ms:.0f} ms; our own code adds "
+        f"{app_ms - store_ms:.0f} ms"
+    )
     print("heaviest imports under app (cumulative, up to two levels deep):")
     for name, ms in sorted(app_modules.items(), key=lambda item: -item[1])[1:11]:
         print(f"  {ms:7.1f} ms  {name}")
