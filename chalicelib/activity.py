@@ -20,7 +20,6 @@ ACTIONS = frozenset(
         "login",
         "login_failed",
         "logout",
-        "token_refreshed",
         "payment_initiated",
         "payment_success",
         "payment_failed",

@@ -15,7 +15,8 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib import activity, clock, errors, pagination, payments, stats, uploads
 from chalicelib.accounts import user_view
 from chalicelib.config import settings
-from chalicelib.models import File, Payment, User
+from chalicelib.db import transact_write
+from chalicelib.models import Activity, File, Payment, User
 from chalicelib.validation import Fields
 
 if TYPE_CHECKING:
@@ -155,45 +156,68 @@ def stats_view() -> dict[str, Any]:
 
 def reprocess_file(caller: Principal, file_id: str) -> dict[str, Any]:
     """Send a failed file back to the worker (the entry `admin_file_reprocess` names the actor)."""
-    if not ID.match(file_id):
-        raise errors.NotFound("No such file.")
     return uploads.reprocess(file_id, actor_id=caller.user_id)
 
 
+def _payment_owner(transaction_id: str) -> str:
+    if ID.match(transaction_id):
+        try:
+            return Payment.get(transaction_id).user_id
+        except DoesNotExist:
+            pass
+    raise errors.NotFound("No such transaction.")
+
+
 def verify_payment(caller: Principal, transaction_id: str) -> dict[str, Any]:
-    """Ask the gateway now; the check itself is logged with its outcome and the actor."""
-    result = payments.verify_now(transaction_id, actor_id=caller.user_id)
-    owner = Payment.get(transaction_id).user_id
-    activity.record(
-        "admin_payment_verify",
-        owner,
-        actor_id=caller.user_id,
-        metadata={"transaction_id": transaction_id, "status": result["status"]},
-    )
+    """Ask the gateway now. The check is logged with the actor whatever its outcome: an
+    answer (the status after it) or the gateway's failure (its error code)."""
+    owner = _payment_owner(transaction_id)
+    try:
+        result = payments.verify_now(transaction_id, actor_id=caller.user_id)
+    except (errors.GatewayError, errors.GatewayTimeout) as failure:
+        _record_verify(caller, owner, transaction_id, outcome={"error": failure.code})
+        raise
+    _record_verify(caller, owner, transaction_id, outcome={"status": result["status"]})
     return result
 
 
+def _record_verify(caller: Principal, owner: str, transaction_id: str, *, outcome: dict[str, str]) -> None:
+    metadata = {"transaction_id": transaction_id, **outcome}
+    activity.record("admin_payment_verify", owner, actor_id=caller.user_id, metadata=metadata)
+
+
 def set_staff(caller: Principal, user_id: str, body: dict[str, Any]) -> User:
+    """Grant or revoke staff. The flag and its entry commit together (one transaction).
+
+    Refused: one's own flag (a superuser cannot lock themselves out by mistake; another
+    superuser or `make user` can change it) and revoking a superuser's (always staff).
+    """
     fields = Fields(body)
-    is_staff = fields.boolean("is_staff")
+    requested = fields.boolean("is_staff")
     fields.done()
-    if not ID.match(user_id):
-        raise errors.NotFound("No such user.")
-    if user_id == caller.user_id:
-        # A superuser cannot lock themselves out; another superuser (or `make user`) can.
+    is_staff = requested is True  # done() has refused a missing or non-boolean value
+    user = _user(user_id)
+    if user.id == caller.user_id:
         raise errors.ValidationError("You cannot change your own staff flag.", code="cannot_change_self")
-    try:
-        user = User.get(user_id)
-    except DoesNotExist:
-        raise errors.NotFound("No such user.") from None
     if user.is_superuser and not is_staff:
         raise errors.ValidationError("A superuser is always staff.", code="superuser_is_staff")
-    was_staff = bool(user.is_staff)
-    user.update(actions=[User.is_staff.set(bool(is_staff))], condition=User.id.exists())
-    activity.record(
+    entry = activity.entry(
         "admin_staff_changed",
         user.id,
         actor_id=caller.user_id,
-        metadata={"is_staff": bool(is_staff), "was_staff": was_staff},
+        metadata={"is_staff": is_staff, "was_staff": user.is_staff},
     )
+    with transact_write() as transaction:
+        transaction.update(user, actions=[User.is_staff.set(is_staff)], condition=User.id.exists())
+        transaction.save(entry, condition=Activity.sk.does_not_exist())
+    user.is_staff = is_staff
     return user
+
+
+def _user(user_id: str) -> User:
+    if ID.match(user_id):
+        try:
+            return User.get(user_id, consistent_read=True)
+        except DoesNotExist:
+            pass
+    raise errors.NotFound("No such user.")

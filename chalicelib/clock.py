@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -27,10 +26,6 @@ def parse_iso(text: str) -> datetime:
 def day_of(timestamp: str) -> str:
     """The `YYYY-MM-DD` shard of an ISO timestamp (global feeds are partitioned by day)."""
     return timestamp[:10]
-
-
-def epoch() -> int:
-    return int(time.time())
 
 
 def new_id() -> str:

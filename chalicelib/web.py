@@ -27,10 +27,9 @@ ANY_CONTENT_TYPE = ["*/*"]
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPE = "application/json; charset=utf-8"
 
+# The errors Chalice answers by itself, before or around our views.
 _CHALICE_ERROR_CODES = {
     400: "bad_request",
-    403: "not_found",
-    404: "not_found",
     405: "method_not_allowed",
     415: "unsupported_media_type",
     500: "internal_error",

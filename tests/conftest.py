@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-pytest_plugins = ["tests.scan_guard"]
+pytest_plugins = ["tests.scan_guard", "pytester"]  # pytester: the guard's own test runs a session
 
 os.environ.update(
     {

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from chalicelib import accounts, clock, uploads, worker
-from chalicelib.models import Counter, File, Payment, User, status_day
+from chalicelib import accounts, activity, admin, aws, clock, openapi
+from chalicelib.config import settings
+from chalicelib.models import Activity, Counter, File, Payment, User, status_day
+from local.runner import lambda_sqs_event
 from local.sandbox import Sandbox
 from tests.aamarpay_browser import press
-from tests.scan_guard import ScanIssued
 from tests.unit.conftest import Api
 
 ROLES = ("user", "staff", "superuser")
@@ -28,7 +31,7 @@ MISSING = "0" * 32
 
 @pytest.fixture
 def tokens(api: Api) -> dict[str, str]:
-    """An access token per role (and the superuser's id as `superuser_id`)."""
+    """An access token per role, and each role's user id as `<role>_id`."""
     result = {}
     for role in ROLES:
         user = accounts.create_user(role, f"{role}@example.com", "long enough", role=role)
@@ -37,100 +40,65 @@ def tokens(api: Api) -> dict[str, str]:
     return result
 
 
-def _actions(api: Api, path: str, token: str | None, body: Any = None) -> int:
-    method = "POST" if "reprocess" in path or "verify" in path or "staff" in path else "GET"
+@pytest.fixture
+def queue_url(aws_resources: dict[str, Any]) -> str:
+    return aws_resources["queues"][settings().upload_queue]
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _status(api: Api, path: str, token: str | None, body: Any = None) -> int:
+    method = "POST" if path.endswith(("/reprocess/", "/verify/", "/staff/")) else "GET"
     return api.call(method, path, body, token).status_code
 
 
-@pytest.mark.parametrize("path", READS)
-def test_reads_are_for_staff_and_superusers(api: Api, tokens: dict[str, str], path: str) -> None:
-    assert _actions(api, path, None) == 401
-    assert _actions(api, path, "not-a-token") == 401
-    assert _actions(api, path, tokens["user"]) == 403
-    assert _actions(api, path, tokens["staff"]) == 200
-    assert _actions(api, path, tokens["superuser"]) == 200
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        f"/api/admin/files/{MISSING}/reprocess/",
-        f"/api/admin/transactions/{MISSING}/verify/",
-        f"/api/admin/users/{MISSING}/staff/",
-    ],
-)
-def test_actions_are_for_superusers_only(api: Api, tokens: dict[str, str], path: str) -> None:
-    body = {"is_staff": True}
-    assert _actions(api, path, None, body) == 401
-    assert _actions(api, path, tokens["user"], body) == 403
-    assert _actions(api, path, tokens["staff"], body) == 403
-    assert _actions(api, path, tokens["superuser"], body) == 404  # allowed, but nothing by that id
-
-
-def test_forbidden_answer_has_the_contract_shape(api: Api, tokens: dict[str, str]) -> None:
-    response = api.call("GET", "/api/admin/users/", token=tokens["user"])
-    assert response.data["error"]["code"] == "forbidden"
-
-
-def test_grant_and_revoke_staff_is_logged_with_the_actor(api: Api, tokens: dict[str, str]) -> None:
-    target = api.register("carol").data["user"]["id"]
-    granted = api.call("POST", f"/api/admin/users/{target}/staff/", {"is_staff": True}, tokens["superuser"])
-    assert granted.status_code == 200
-    assert granted.data["user"]["is_staff"] is True
-    carol = api.login("carol")["access"]
-    assert api.call("GET", "/api/admin/users/", token=carol).status_code == 200
-    revoked = api.call("POST", f"/api/admin/users/{target}/staff/", {"is_staff": False}, tokens["superuser"])
-    assert revoked.data["user"]["is_staff"] is False
-    assert api.call("GET", "/api/admin/users/", token=carol).status_code == 403
-    feed = api.call("GET", f"/api/admin/activity/?action=admin_staff_changed&user_id={target}", token=tokens["staff"])
-    entries = feed.data["items"]
-    assert [e["metadata"]["is_staff"] for e in entries] == [False, True]
-    assert {e["actor_id"] for e in entries} == {tokens["superuser_id"]}
-
-
-@pytest.mark.parametrize(
-    ("body", "status"),
-    [({}, 400), ({"is_staff": "yes"}, 400), ({"is_staff": 1}, 400)],
-)
-def test_set_staff_validates_its_body(api: Api, tokens: dict[str, str], body: dict, status: int) -> None:
-    target = api.register("carol").data["user"]["id"]
-    assert api.call("POST", f"/api/admin/users/{target}/staff/", body, tokens["superuser"]).status_code == status
-
-
-def test_superuser_cannot_demote_self_or_another_superuser(api: Api, tokens: dict[str, str]) -> None:
-    own = api.call(
-        "POST", f"/api/admin/users/{tokens['superuser_id']}/staff/", {"is_staff": False}, tokens["superuser"]
-    )
-    assert (own.status_code, own.data["error"]["code"]) == (400, "cannot_change_self")
-    other = accounts.create_user("root2", "root2@example.com", "long enough", role="superuser")
-    response = api.call("POST", f"/api/admin/users/{other.id}/staff/", {"is_staff": False}, tokens["superuser"])
-    assert (response.status_code, response.data["error"]["code"]) == (400, "superuser_is_staff")
-
-
-def _payment(user_id: str, status: str, days_ago: int) -> Payment:
+def _stamps(days_ago: int) -> dict[str, str]:
     created_at = clock.iso(clock.now() - timedelta(days=days_ago))
+    return {"created_at": created_at, "updated_at": created_at, "day": clock.day_of(created_at)}
+
+
+def _payment(user_id: str, status: str, days_ago: int = 0) -> Payment:
+    stamps = _stamps(days_ago)
     payment = Payment(
         clock.new_id(),
         user_id=user_id,
         status=status,
         amount="100.00",
         currency="BDT",
-        created_at=created_at,
-        updated_at=created_at,
-        day=clock.day_of(created_at),
-        status_day=status_day(status, created_at),
+        status_day=status_day(status, stamps["created_at"]),
+        **stamps,
     )
     payment.save()
     return payment
 
 
-def _pay(api: Api, token: str) -> None:
-    """Initiate, press Pay on the sandbox page, and deliver its form like the browser would."""
-    initiated = api.call("POST", "/api/initiate-payment/", {}, token).data
-    hop = press(initiated["payment_url"], "pay")
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-    answer = api.client.http.post(urlsplit(hop.url).path, headers=headers, body=urlencode(hop.form).encode())
-    assert answer.status_code == 200, answer.body
+def _file(user_id: str, status: str, days_ago: int = 0) -> File:
+    stamps = _stamps(days_ago)
+    file_id = clock.new_id()
+    item = File(
+        file_id,
+        user_id=user_id,
+        filename="a.txt",
+        size=3,
+        content_type="text/plain",
+        object_key=f"uploads/{user_id}/{file_id}.txt",
+        status=status,
+        error="broken" if status == "failed" else None,
+        status_day=status_day(status, stamps["created_at"]),
+        **stamps,
+    )
+    item.save()
+    return item
+
+
+@contextmanager
+def _days_ago(days: int) -> Iterator[None]:
+    """Run real code (activity.record, …) as if it were `days` days ago."""
+    moment = clock.now() - timedelta(days=days)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clock, "now", lambda: moment)
+        yield
 
 
 def _since(days_ago: int) -> None:
@@ -140,6 +108,7 @@ def _since(days_ago: int) -> None:
 
 
 def _walk(api: Api, path: str, token: str, limit: int = 2) -> list[dict[str, Any]]:
+    """Every item of a list, page by page, following `next_cursor`."""
     items: list[dict[str, Any]] = []
     cursor = None
     for _ in range(50):
@@ -147,6 +116,7 @@ def _walk(api: Api, path: str, token: str, limit: int = 2) -> list[dict[str, Any
         url = f"{path}{separator}limit={limit}" + (f"&cursor={cursor}" if cursor else "")
         response = api.call("GET", url, token=token)
         assert response.status_code == 200, response.data
+        assert len(response.data["items"]) <= limit
         items.extend(response.data["items"])
         cursor = response.data["next_cursor"]
         if not cursor:
@@ -154,67 +124,257 @@ def _walk(api: Api, path: str, token: str, limit: int = 2) -> list[dict[str, Any
     raise AssertionError("pagination did not end")
 
 
-def test_payments_feed_walks_days_newest_first_with_filters(api: Api, tokens: dict[str, str]) -> None:
-    _since(10)
-    alice, bob = tokens["user_id"], tokens["staff_id"]
-    made = [
-        _payment(alice, "success", 0),
-        _payment(bob, "initiated", 0),
-        _payment(alice, "failed", 2),
-        _payment(bob, "success", 5),
-        _payment(alice, "initiated", 9),
-    ]
-    everything = _walk(api, "/api/admin/transactions/", tokens["staff"])
-    newest_first = sorted(made, key=lambda p: p.created_at, reverse=True)
-    assert [p["transaction_id"] for p in everything] == [p.transaction_id for p in newest_first]
-    successes = _walk(api, "/api/admin/transactions/?status=success", tokens["staff"], limit=1)
-    assert [p["transaction_id"] for p in successes] == [made[0].transaction_id, made[3].transaction_id]
-    alices = _walk(api, f"/api/admin/transactions/?user_id={alice}", tokens["staff"])
-    assert {p["user_id"] for p in alices} == {alice} and len(alices) == 3
-    alices_initiated = _walk(api, f"/api/admin/transactions/?user_id={alice}&status=initiated", tokens["staff"])
-    assert [p["transaction_id"] for p in alices_initiated] == [made[4].transaction_id]
+def _pay(api: Api, token: str) -> str:
+    """Initiate, press Pay on the sandbox page, and deliver its form like the browser would."""
+    initiated = api.call("POST", "/api/initiate-payment/", {}, token).data
+    hop = press(initiated["payment_url"], "pay")
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+    answer = api.client.http.post(urlsplit(hop.url).path, headers=headers, body=urlencode(hop.form).encode())
+    assert answer.status_code == 200, answer.body
+    return initiated["transaction_id"]
 
 
-def test_files_and_users_feeds(api: Api, tokens: dict[str, str]) -> None:
-    created_at = clock.now_iso()
-    item = File(
-        clock.new_id(),
-        user_id=tokens["user_id"],
-        filename="a.txt",
-        size=3,
-        content_type="text/plain",
-        object_key="uploads/x/y.txt",
-        status="failed",
-        error="broken",
-        created_at=created_at,
-        updated_at=created_at,
-        day=clock.day_of(created_at),
-        status_day=status_day("failed", created_at),
-    )
-    item.save()
-    files = api.call("GET", "/api/admin/files/?status=failed", token=tokens["staff"]).data["items"]
-    assert [(f["id"], f["user_id"], f["error"]) for f in files] == [(item.id, tokens["user_id"], "broken")]
-    assert api.call("GET", "/api/admin/files/?status=completed", token=tokens["staff"]).data["items"] == []
-    users = _walk(api, "/api/admin/users/", tokens["staff"], limit=2)
-    assert [u["username"] for u in users] == ["superuser", "staff", "user"]
-    assert all("password" not in str(u) for u in users)
+def _upload(api: Api, token: str, body: bytes, filename: str = "notes.txt") -> str:
+    """Ask for an upload slot and put the object in S3 (S3 then notifies the queue)."""
+    answer = api.call("POST", "/api/upload/", {"filename": filename, "size": len(body)}, token)
+    assert answer.status_code == 201, answer.data
+    item = File.get(answer.data["file"]["id"])
+    aws.client("s3").put_object(Bucket=settings().upload_bucket, Key=item.object_key, Body=body)
+    return item.id
+
+
+def _run_worker(api: Api, queue_url: str) -> int:
+    """Hand every queued message to the app's SQS handler as Lambda would; returns how many."""
+    sqs = aws.client("sqs")
+    handled = 0
+    while messages := sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"]).get("Messages", []):
+        event = lambda_sqs_event(messages, f"arn:aws:sqs:us-east-1:123456789012:{settings().upload_queue}", "us-east-1")
+        api.client.lambda_.invoke("process_upload_events", event)
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        handled += 1
+    return handled
+
+
+def _entries(user_id: str, action: str) -> list[Activity]:
+    return [e for e in Activity.query(user_id, scan_index_forward=False) if e.action == action]
+
+
+# --- who may do what -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", READS)
+def test_reads_are_for_staff_and_superusers(api: Api, tokens: dict[str, str], path: str) -> None:
+    assert _status(api, path, None) == 401
+    assert _status(api, path, "not-a-token") == 401
+    assert _status(api, path, tokens["user"]) == 403
+    assert _status(api, path, tokens["staff"]) == 200
+    assert _status(api, path, tokens["superuser"]) == 200
 
 
 @pytest.mark.parametrize(
-    "query",
+    "template",
+    ["/api/admin/files/{}/reprocess/", "/api/admin/transactions/{}/verify/", "/api/admin/users/{}/staff/"],
+)
+def test_actions_are_for_superusers_only(api: Api, tokens: dict[str, str], template: str) -> None:
+    body = {"is_staff": True}
+    for target in (MISSING, "not-an-id", "A" * 32, "0" * 33):
+        path = template.format(target)
+        assert _status(api, path, None, body) == 401, path
+        assert _status(api, path, "not-a-token", body) == 401, path
+        assert _status(api, path, tokens["user"], body) == 403, path
+        assert _status(api, path, tokens["staff"], body) == 403, path
+        response = api.call("POST", path, body, tokens["superuser"])  # allowed, but nothing by that id
+        assert (response.status_code, response.data["error"]["code"]) == (404, "not_found"), path
+
+
+def test_forbidden_answers_have_the_contract_shape(api: Api, tokens: dict[str, str]) -> None:
+    read = api.call("GET", "/api/admin/users/", token=tokens["user"])
+    act = api.call("POST", f"/api/admin/users/{tokens['user_id']}/staff/", {"is_staff": True}, tokens["staff"])
+    for response in (read, act):
+        assert response.data["error"]["code"] == "forbidden"
+        assert response.data["error"]["message"]
+
+
+def test_staff_cannot_act_on_real_objects(api: Api, tokens: dict[str, str]) -> None:
+    """The 403 comes before any lookup, and nothing changes or is logged."""
+    owner = tokens["user_id"]
+    payment, item = _payment(owner, "initiated"), _file(owner, "failed")
+    for path, body in [
+        (f"/api/admin/users/{owner}/staff/", {"is_staff": True}),
+        (f"/api/admin/files/{item.id}/reprocess/", None),
+        (f"/api/admin/transactions/{payment.transaction_id}/verify/", None),
+    ]:
+        assert _status(api, path, tokens["staff"], body) == 403, path
+    assert User.get(owner).is_staff is False
+    assert File.get(item.id).status == "failed"
+    assert [e.action for e in Activity.query(owner) if e.action.startswith("admin_")] == []
+
+
+# --- superuser: staff flag -------------------------------------------------------------
+
+
+def test_grant_and_revoke_staff_is_logged_with_the_actor(api: Api, tokens: dict[str, str]) -> None:
+    target = api.register("carol").data["user"]["id"]
+    carol = api.login("carol")["access"]
+    assert api.call("GET", "/api/admin/users/", token=carol).status_code == 403
+    granted = api.call("POST", f"/api/admin/users/{target}/staff/", {"is_staff": True}, tokens["superuser"])
+    assert granted.status_code == 200
+    assert (granted.data["user"]["id"], granted.data["user"]["is_staff"]) == (target, True)
+    assert api.call("GET", "/api/admin/users/", token=carol).status_code == 200  # same token, new role
+    assert (
+        api.call("POST", f"/api/admin/users/{tokens['user_id']}/staff/", {"is_staff": True}, carol).status_code == 403
+    )
+    revoked = api.call("POST", f"/api/admin/users/{target}/staff/", {"is_staff": False}, tokens["superuser"])
+    assert revoked.data["user"]["is_staff"] is False
+    assert User.get(target).is_staff is False
+    assert api.call("GET", "/api/admin/users/", token=carol).status_code == 403
+    feed = api.call("GET", f"/api/admin/activity/?action=admin_staff_changed&user_id={target}", token=tokens["staff"])
+    entries = feed.data["items"]
+    assert [(e["metadata"]["is_staff"], e["metadata"]["was_staff"]) for e in entries] == [(False, True), (True, False)]
+    assert {(e["actor_id"], e["user_id"]) for e in entries} == {(tokens["superuser_id"], target)}
+
+
+@pytest.mark.parametrize("body", [{}, {"is_staff": "yes"}, {"is_staff": 1}, {"is_staff": None}, "not json"])
+def test_set_staff_validates_its_body(api: Api, tokens: dict[str, str], body: Any) -> None:
+    target = api.register("carol").data["user"]["id"]
+    response = api.call("POST", f"/api/admin/users/{target}/staff/", body, tokens["superuser"])
+    assert response.status_code == 400
+    assert User.get(target).is_staff is False
+    assert _entries(target, "admin_staff_changed") == []
+
+
+def test_superuser_cannot_change_self_or_demote_another_superuser(api: Api, tokens: dict[str, str]) -> None:
+    me = tokens["superuser_id"]
+    for flag in (False, True):
+        own = api.call("POST", f"/api/admin/users/{me}/staff/", {"is_staff": flag}, tokens["superuser"])
+        assert (own.status_code, own.data["error"]["code"]) == (400, "cannot_change_self")
+    other = accounts.create_user("root2", "root2@example.com", "long enough", role="superuser")
+    response = api.call("POST", f"/api/admin/users/{other.id}/staff/", {"is_staff": False}, tokens["superuser"])
+    assert (response.status_code, response.data["error"]["code"]) == (400, "superuser_is_staff")
+    assert User.get(other.id).is_staff is True
+    assert _entries(me, "admin_staff_changed") == _entries(other.id, "admin_staff_changed") == []
+
+
+# --- lists: filters, day-sharded walks, cursors ----------------------------------------
+
+FEEDS = {
+    "transactions": (_payment, ("success", "initiated", "failed"), "transaction_id"),
+    "files": (_file, ("completed", "pending_upload", "failed"), "id"),
+}
+
+
+@pytest.mark.parametrize("kind", FEEDS)
+def test_payment_and_file_feeds_walk_days_newest_first_with_filters(
+    api: Api, tokens: dict[str, str], kind: str
+) -> None:
+    make, (first, second, third), key = FEEDS[kind]
+    _since(10)
+    alice, bob, staff = tokens["user_id"], tokens["staff_id"], tokens["staff"]
+    made = [make(alice, first, 0), make(bob, second, 0), make(alice, third, 2), make(bob, first, 5)]
+    made.append(make(alice, second, 9))
+    path = f"/api/admin/{kind}/"
+
+    def ids(items: list[Any]) -> list[str]:
+        return [item[key] if isinstance(item, dict) else getattr(item, key) for item in items]
+
+    everything = _walk(api, path, staff)
+    newest_first = sorted(made, key=lambda record: record.created_at, reverse=True)
+    assert ids(everything) == ids(newest_first)
+    assert [item["user_id"] for item in everything] == [record.user_id for record in newest_first]
+    assert ids(_walk(api, f"{path}?status={first}", staff, limit=1)) == ids([made[0], made[3]])
+    assert ids(_walk(api, f"{path}?status={third}", staff, limit=1)) == ids([made[2]])
+    assert ids(_walk(api, f"{path}?user_id={alice}", staff)) == ids([made[0], made[2], made[4]])
+    assert ids(_walk(api, f"{path}?user_id={alice}&status={second}", staff, limit=1)) == ids([made[4]])
+    assert ids(_walk(api, f"{path}?user_id={bob}&status={third}", staff)) == []
+
+
+def test_admin_views_add_the_owner_and_keep_secrets_out(api: Api, tokens: dict[str, str]) -> None:
+    _payment(tokens["user_id"], "failed")
+    _file(tokens["user_id"], "failed")
+    payment = api.call("GET", "/api/admin/transactions/", token=tokens["staff"]).data["items"][0]
+    assert set(payment) >= {"transaction_id", "status", "amount", "currency", "created_at", "user_id"}
+    assert "payment_url" not in payment
+    item = api.call("GET", "/api/admin/files/?status=failed", token=tokens["staff"]).data["items"][0]
+    assert (item["user_id"], item["error"]) == (tokens["user_id"], "broken")
+    assert "object_key" not in item
+    users = _walk(api, "/api/admin/users/", tokens["staff"])
+    assert all("password" not in str(user) for user in users)
+
+
+def test_users_feed_walks_days_newest_first(api: Api, tokens: dict[str, str]) -> None:
+    _since(4)
+    stamps = _stamps(3)
+    old = User(clock.new_id(), username="old", email="o@example.com", password_hash="x")
+    old.created_at, old.day = stamps["created_at"], stamps["day"]
+    old.save()
+    users = _walk(api, "/api/admin/users/", tokens["staff"], limit=1)
+    assert [u["username"] for u in users] == ["superuser", "staff", "user", "old"]
+    assert [u["is_staff"] for u in users] == [True, True, False, False]
+
+
+def test_activity_feed_walks_days_by_action_and_user(api: Api, tokens: dict[str, str]) -> None:
+    _since(6)
+    alice, bob, staff = tokens["user_id"], tokens["staff_id"], tokens["staff"]
+    planted = []
+    for user_id, action, days in [
+        (alice, "payment_expired", 0),
+        (bob, "payment_expired", 1),
+        (alice, "logout", 3),
+        (alice, "payment_expired", 5),
+    ]:
+        with _days_ago(days):
+            planted.append(activity.record(action, user_id).id)
+
+    def ids(path: str, limit: int = 2) -> list[str]:
+        return [entry["id"] for entry in _walk(api, path, staff, limit)]
+
+    assert ids("/api/admin/activity/?action=payment_expired", limit=1) == [planted[0], planted[1], planted[3]]
+    assert ids(f"/api/admin/activity/?action=payment_expired&user_id={alice}") == [planted[0], planted[3]]
+    assert ids(f"/api/admin/activity/?action=logout&user_id={bob}") == []
+    everything = _walk(api, "/api/admin/activity/", staff, limit=3)
+    assert [entry["id"] for entry in everything if entry["id"] in planted] == planted
+    times = [entry["created_at"] for entry in everything]
+    assert times == sorted(times, reverse=True)
+    assert len(everything) == len(planted) + 2 * len(ROLES)  # + each role's registration and login
+    alices = _walk(api, f"/api/admin/activity/?user_id={alice}", staff)
+    assert [(entry["action"], entry["user_id"]) for entry in alices] == [
+        ("payment_expired", alice),
+        ("login", alice),
+        ("user_registered", alice),
+        ("logout", alice),
+        ("payment_expired", alice),
+    ]
+
+
+@pytest.mark.parametrize("path", ["/api/admin/transactions/", "/api/admin/files/", "/api/admin/activity/"])
+def test_unknown_user_filter_is_an_empty_list(api: Api, tokens: dict[str, str], path: str) -> None:
+    _payment(tokens["user_id"], "success")
+    _file(tokens["user_id"], "completed")
+    response = api.call("GET", f"{path}?user_id={MISSING}", token=tokens["staff"])
+    assert (response.status_code, response.data) == (200, {"items": [], "next_cursor": None})
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
     [
-        "/api/admin/transactions/?status=paid",
-        "/api/admin/files/?status=done",
-        "/api/admin/activity/?action=hack",
-        "/api/admin/transactions/?user_id=../../etc",
-        "/api/admin/files/?limit=1000",
-        "/api/admin/users/?cursor=garbage",
+        ("/api/admin/transactions/?status=paid", "invalid_filter"),
+        ("/api/admin/transactions/?status=completed", "invalid_filter"),  # a file status
+        ("/api/admin/transactions/?status=SUCCESS", "invalid_filter"),
+        ("/api/admin/files/?status=done", "invalid_filter"),
+        ("/api/admin/files/?status=success", "invalid_filter"),  # a payment status
+        ("/api/admin/activity/?action=hack", "invalid_filter"),
+        ("/api/admin/transactions/?user_id=../../etc", "invalid_filter"),
+        ("/api/admin/files/?user_id=" + "A" * 32, "invalid_filter"),
+        ("/api/admin/activity/?user_id=" + "0" * 31, "invalid_filter"),
+        ("/api/admin/files/?limit=1000", "invalid_limit"),
+        ("/api/admin/users/?limit=0", "invalid_limit"),
+        ("/api/admin/users/?cursor=garbage", "invalid_cursor"),
+        ("/api/admin/activity/?cursor=" + "A" * 40, "invalid_cursor"),
     ],
 )
-def test_bad_filters_and_cursors_are_400(api: Api, tokens: dict[str, str], query: str) -> None:
+def test_bad_filters_limits_and_cursors_are_400(api: Api, tokens: dict[str, str], query: str, code: str) -> None:
     response = api.call("GET", query, token=tokens["staff"])
-    assert response.status_code == 400
-    assert response.data["error"]["code"] in {"invalid_filter", "invalid_limit", "invalid_cursor"}
+    assert (response.status_code, response.data["error"]["code"]) == (400, code)
 
 
 def test_cursor_from_another_list_or_filter_is_refused(api: Api, tokens: dict[str, str]) -> None:
@@ -224,83 +384,206 @@ def test_cursor_from_another_list_or_filter_is_refused(api: Api, tokens: dict[st
     first = api.call("GET", "/api/admin/transactions/?limit=1", token=tokens["staff"]).data
     cursor = first["next_cursor"]
     assert cursor
-    for other in ("/api/admin/files/", "/api/admin/transactions/?status=success", "/api/admin/users/"):
+    assert (
+        api.call("GET", f"/api/admin/transactions/?limit=1&cursor={cursor}", token=tokens["staff"]).status_code == 200
+    )
+    for other in (
+        "/api/admin/files/",
+        "/api/admin/transactions/?status=success",
+        f"/api/admin/transactions/?user_id={tokens['user_id']}",
+        "/api/admin/users/",
+        "/api/admin/activity/",
+        "/api/transactions/",  # the owner's own list
+    ):
         separator = "&" if "?" in other else "?"
-        response = api.call("GET", f"{other}{separator}cursor={cursor}", token=tokens["staff"])
+        token = tokens["staff" if "/admin/" in other else "user"]
+        response = api.call("GET", f"{other}{separator}cursor={cursor}", token=token)
         assert (response.status_code, response.data["error"]["code"]) == (400, "invalid_cursor"), other
     tampered = cursor[:-2] + ("AA" if not cursor.endswith("AA") else "BB")
     response = api.call("GET", f"/api/admin/transactions/?cursor={tampered}", token=tokens["staff"])
-    assert response.status_code == 400
-    own = api.call("GET", f"/api/transactions/?cursor={cursor}", token=tokens["user"])
-    assert own.status_code == 400
+    assert (response.status_code, response.data["error"]["code"]) == (400, "invalid_cursor")
 
-
-def test_stats_come_from_counters(api: Api, tokens: dict[str, str], gateway: Sandbox) -> None:
-    _pay(api, api.signed_up("payer"))
-    stats = api.call("GET", "/api/admin/stats/", token=tokens["staff"]).data
-    assert stats["users"] == 4
-    assert stats["payments"]["success"] == 1
-    assert stats["payments"]["initiated"] == 0
-    assert stats["revenue"] == {"BDT": "100.00"}
-    assert set(stats["files"]) == {"pending_upload", "processing", "completed", "failed"}
-
-
-def test_verify_and_reprocess_are_logged_with_the_actor(api: Api, tokens: dict[str, str], gateway: Sandbox) -> None:
-    token = api.signed_up("payer")
-    initiated = api.call("POST", "/api/initiate-payment/", {}, token).data
-    gateway.settle(initiated["transaction_id"], paid=True)
-    verified = api.call(
-        "POST", f"/api/admin/transactions/{initiated['transaction_id']}/verify/", token=tokens["superuser"]
+    alice, bob = tokens["user_id"], tokens["staff_id"]
+    _payment(bob, "success")
+    alices = api.call("GET", f"/api/admin/transactions/?user_id={alice}&limit=1", token=tokens["staff"]).data
+    replayed = api.call(
+        "GET", f"/api/admin/transactions/?user_id={bob}&cursor={alices['next_cursor']}", token=tokens["staff"]
     )
-    assert (verified.status_code, verified.data["status"]) == (200, "success")
+    assert (replayed.status_code, replayed.data["error"]["code"]) == (400, "invalid_cursor")
+
+
+# --- superuser: verify and reprocess ---------------------------------------------------
+
+
+def test_verify_settles_with_the_actor_and_logs_every_check(api: Api, tokens: dict[str, str], gateway: Sandbox) -> None:
+    token = api.signed_up("payer")
+    owner = accounts.authenticate(token).user_id
+    tid = api.call("POST", "/api/initiate-payment/", {}, token).data["transaction_id"]
+    root, path = tokens["superuser"], f"/api/admin/transactions/{tid}/verify/"
+
+    unpaid = api.call("POST", path, token=root)
+    assert (unpaid.status_code, unpaid.data["status"]) == (200, "initiated")
+    gateway.set_faults(search_500=True)
+    down = api.call("POST", path, token=root)
+    assert (down.status_code, down.data["error"]["code"]) == (502, "gateway_error")
+    gateway.set_faults(search_500=False)
+    gateway.settle(tid, paid=True)
+    verified = api.call("POST", path, token=root)
+    assert (verified.status_code, verified.data["transaction_id"], verified.data["status"]) == (200, tid, "success")
     assert api.call("GET", "/api/me/", token=token).data["user"]["has_paid"] is True
 
-    principal = accounts.authenticate(token)
-    upload = uploads.request_upload(principal, {"filename": "x.txt", "size": 5})
-    from chalicelib import aws
-    from chalicelib.config import settings
-
-    item = File.get(upload["file"]["id"])
-    aws.client("s3").put_object(Bucket=settings().upload_bucket, Key=item.object_key, Body=b"\x00\x01binary")
-    worker.process_object(item.object_key, worker.Message([item.object_key], 1, None))
-    assert File.get(item.id).status == "failed"
-    not_failed = api.call("POST", f"/api/admin/files/{MISSING}/reprocess/", token=tokens["superuser"])
-    assert not_failed.status_code == 404
-    requeued = api.call("POST", f"/api/admin/files/{item.id}/reprocess/", token=tokens["superuser"])
-    assert (requeued.status_code, requeued.data["status"]) == (202, "processing")
-    again = api.call("POST", f"/api/admin/files/{item.id}/reprocess/", token=tokens["superuser"])
-    assert again.status_code == 409
-
-    owner = principal.user_id
-    feed = api.call("GET", f"/api/admin/activity/?user_id={owner}", token=tokens["staff"]).data["items"]
-    by_action = {entry["action"]: entry for entry in feed}
-    assert by_action["admin_payment_verify"]["actor_id"] == tokens["superuser_id"]
-    assert by_action["admin_file_reprocess"]["actor_id"] == tokens["superuser_id"]
+    checks = _entries(owner, "admin_payment_verify")
+    assert [(e.actor_id, e.metadata) for e in reversed(checks)] == [
+        (tokens["superuser_id"], {"transaction_id": tid, "status": "initiated"}),
+        (tokens["superuser_id"], {"transaction_id": tid, "error": "gateway_error"}),
+        (tokens["superuser_id"], {"transaction_id": tid, "status": "success"}),
+    ]
+    (success,) = _entries(owner, "payment_success")
+    assert success.actor_id == tokens["superuser_id"]
+    assert api.call("POST", path, token=root).data["status"] == "success"  # verifying again moves nothing
+    assert len(_entries(owner, "payment_success")) == 1
 
 
-def test_full_journey_writes_activity_in_order(api: Api, gateway: Sandbox) -> None:
-    token = api.signed_up("journey")
+def test_reprocess_requeues_a_failed_file_for_the_worker(
+    api: Api, tokens: dict[str, str], gateway: Sandbox, queue_url: str
+) -> None:
+    token = api.signed_up("writer")
+    owner = accounts.authenticate(token).user_id
     _pay(api, token)
-    principal = accounts.authenticate(token)
-    upload = uploads.request_upload(principal, {"filename": "notes.txt", "size": 11})
-    from chalicelib import aws
-    from chalicelib.config import settings
+    file_id = _upload(api, token, b"\x00\x01binary")
+    _run_worker(api, queue_url)
+    assert File.get(file_id).status == "failed"
 
-    item = File.get(upload["file"]["id"])
-    aws.client("s3").put_object(Bucket=settings().upload_bucket, Key=item.object_key, Body=b"hello world")
-    worker.process_object(item.object_key, worker.Message([item.object_key], 1, None))
-    feed = api.call("GET", "/api/activity/?limit=100", token=token).data["items"]
-    assert [entry["action"] for entry in reversed(feed)] == [
-        "user_registered",
-        "login",
-        "payment_initiated",
-        "payment_success",
-        "file_upload_requested",
-        "file_uploaded",
-        "file_processed",
+    root = tokens["superuser"]
+    requeued = api.call("POST", f"/api/admin/files/{file_id}/reprocess/", token=root)
+    assert (requeued.status_code, requeued.data["id"], requeued.data["status"]) == (202, file_id, "processing")
+    again = api.call("POST", f"/api/admin/files/{file_id}/reprocess/", token=root)
+    assert again.status_code == 409  # only a failed file goes back
+
+    item = File.get(file_id)  # the owner fixes the object; the queued reprocess counts it
+    aws.client("s3").put_object(Bucket=settings().upload_bucket, Key=item.object_key, Body=b"fixed now ok")
+    assert _run_worker(api, queue_url) >= 1
+    done = api.call("GET", f"/api/files/{file_id}/", token=token).data
+    assert (done["status"], done["word_count"], done["error"]) == ("completed", 3, None)
+    assert api.call("POST", f"/api/admin/files/{file_id}/reprocess/", token=root).status_code == 409
+
+    feed = _walk(api, f"/api/admin/activity/?user_id={owner}", tokens["staff"], limit=100)
+    tail = [(e["action"], e["actor_id"]) for e in reversed(feed)][-4:]
+    assert tail == [
+        ("file_uploaded", owner),
+        ("file_processing_failed", owner),
+        ("admin_file_reprocess", tokens["superuser_id"]),
+        ("file_processed", owner),
     ]
 
 
-def test_no_scan_guard_fires(aws_resources: dict[str, Any]) -> None:
-    with pytest.raises(ScanIssued):
-        list(User.scan())
+# --- stats and the whole journey -------------------------------------------------------
+
+
+def test_stats_are_zero_on_a_fresh_stack(api: Api, tokens: dict[str, str]) -> None:
+    assert api.call("GET", "/api/admin/stats/", token=tokens["staff"]).data == {
+        "users": 3,
+        "payments": dict.fromkeys(("initiated", "success", "failed", "cancelled", "expired"), 0),
+        "revenue": {"BDT": "0.00"},
+        "files": dict.fromkeys(("pending_upload", "processing", "completed", "failed"), 0),
+        "words_counted": 0,
+    }
+
+
+def test_journey_writes_activity_in_order_and_counts_it(
+    api: Api, tokens: dict[str, str], gateway: Sandbox, queue_url: str
+) -> None:
+    """register → login → pay → upload → processed, through the routes and the worker handler."""
+    token = api.signed_up("journey")
+    owner = accounts.authenticate(token).user_id
+    tid = _pay(api, token)
+    file_id = _upload(api, token, "hello wörld\n".encode())
+    assert _run_worker(api, queue_url) >= 1
+    assert api.call("GET", f"/api/files/{file_id}/", token=token).data["word_count"] == 2
+
+    own = api.call("GET", "/api/activity/?limit=100", token=token).data["items"]
+    assert [(e["action"], e["actor_id"]) for e in reversed(own)] == [
+        ("user_registered", owner),
+        ("login", owner),
+        ("payment_initiated", owner),
+        ("payment_success", owner),
+        ("file_upload_requested", owner),
+        ("file_uploaded", owner),
+        ("file_processed", owner),
+    ]
+    assert own[3]["metadata"]["transaction_id"] == tid and own[0]["metadata"]["file_id"] == file_id
+    staff = tokens["staff"]
+    assert _walk(api, f"/api/admin/activity/?user_id={owner}", staff, limit=3) == own
+    everywhere = [e for e in _walk(api, "/api/admin/activity/", staff, limit=5) if e["user_id"] == owner]
+    assert everywhere == own
+
+    assert api.call("GET", "/api/admin/stats/", token=staff).data == {
+        "users": 4,
+        "payments": {"initiated": 0, "success": 1, "failed": 0, "cancelled": 0, "expired": 0},
+        "revenue": {"BDT": "100.00"},
+        "files": {"pending_upload": 0, "processing": 0, "completed": 1, "failed": 0},
+        "words_counted": 2,
+    }
+
+
+def test_documented_filters_match_the_code() -> None:
+    """The OpenAPI enums are written by hand: they must not drift from what the code accepts."""
+    document = openapi.document("http://localhost:8000")
+
+    def choices(path: str, name: str) -> set[str]:
+        (parameter,) = [p for p in document["paths"][path]["get"]["parameters"] if p.get("name") == name]
+        return set(parameter["schema"]["enum"])
+
+    assert choices("/api/admin/activity/", "action") == set(activity.ACTIONS)
+    assert choices("/api/admin/transactions/", "status") == set(admin.PAYMENT_STATUSES)
+    assert choices("/api/admin/files/", "status") == set(admin.FILE_STATUSES)
+
+
+# --- the no-Scan guard (tests/scan_guard.py) -------------------------------------------
+
+GUARDED_SESSION = """
+import boto3
+import pytest
+
+from chalicelib.models import User
+
+
+def _swallowed_scan():
+    try:
+        boto3.client("dynamodb", region_name="us-east-1").scan(TableName="anything")
+    except Exception:
+        pass  # app code that catches everything must not hide a Scan
+
+
+@pytest.fixture
+def scanning_fixture():
+    _swallowed_scan()
+
+
+def test_pynamodb_scan():
+    list(User.scan())
+
+
+def test_swallowed_boto3_scan():
+    _swallowed_scan()
+
+
+def test_scan_in_a_fixture(scanning_fixture):
+    pass
+
+
+def test_queries_are_fine():
+    assert list(User.by_day.query("2000-01-01")) == []
+"""
+
+
+def test_any_scan_fails_the_test_that_issued_it(aws_resources: dict[str, Any], pytester: pytest.Pytester) -> None:
+    from tests import scan_guard
+
+    pytester.makepyfile(test_guarded=GUARDED_SESSION)
+    result = pytester.runpytest("-p", "no:cacheprovider", plugins=[scan_guard])
+    result.assert_outcomes(passed=1, failed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*ScanIssued: DynamoDB Scan issued on *users*", "*ScanIssued: DynamoDB Scan issued on anything*"]
+    )
+    # This outer test is not failed by the scans the inner session issued and settled.
