@@ -7,7 +7,6 @@ superuser takes is written to the activity log with the actor.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist
@@ -22,7 +21,6 @@ from chalicelib.validation import Fields
 if TYPE_CHECKING:
     from chalicelib.accounts import Principal
 
-ID = re.compile(r"^[0-9a-f]{32}$")
 PAYMENT_STATUSES = (payments.INITIATED, payments.SUCCESS, payments.FAILED, payments.CANCELLED, payments.EXPIRED)
 FILE_STATUSES = (uploads.PENDING_UPLOAD, uploads.PROCESSING, uploads.COMPLETED, uploads.FAILED)
 
@@ -53,7 +51,7 @@ def _choice(query: dict[str, str], name: str, allowed: tuple[str, ...] | frozens
 
 def _user_id(query: dict[str, str]) -> str | None:
     value = query.get("user_id") or None
-    if value is not None and not ID.match(value):
+    if value is not None and not clock.is_id(value):
         raise errors.ValidationError("user_id must be a user's 32-character id.", code="invalid_filter")
     return value
 
@@ -160,7 +158,7 @@ def reprocess_file(caller: Principal, file_id: str) -> dict[str, Any]:
 
 
 def _payment_owner(transaction_id: str) -> str:
-    if ID.match(transaction_id):
+    if clock.is_id(transaction_id):
         try:
             return Payment.get(transaction_id).user_id
         except DoesNotExist:
@@ -215,7 +213,7 @@ def set_staff(caller: Principal, user_id: str, body: dict[str, Any]) -> User:
 
 
 def _user(user_id: str) -> User:
-    if ID.match(user_id):
+    if clock.is_id(user_id):
         try:
             return User.get(user_id, consistent_read=True)
         except DoesNotExist:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -31,3 +32,11 @@ def day_of(timestamp: str) -> str:
 def new_id() -> str:
     """An unguessable 128-bit id (UUID4, 32 hex characters: fits aamarPay's tran_id)."""
     return uuid.uuid4().hex
+
+
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def is_id(text: str) -> bool:
+    """Whether `text` has the shape of an id we hand out (checked before any lookup)."""
+    return bool(_ID.match(text))

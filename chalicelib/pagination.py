@@ -20,6 +20,7 @@ from chalicelib.config import app_secrets
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_DAYS_PER_PAGE = 31
 
 # (last evaluated key, page size) -> the items of one query page; `.last_evaluated_key` after.
 QueryFn = Callable[[dict[str, Any] | None, int], Any]
@@ -95,21 +96,24 @@ def day_feed_page(
     """One page of a feed partitioned by UTC day, walking days newest first.
 
     Each day is its own partition (no hot key for writes); the cursor remembers the day
-    and the position inside it. `oldest` bounds the walk (the first day anything exists).
+    and the position inside it. `oldest` bounds the walk (the first day anything exists),
+    and one request queries at most `MAX_DAYS_PER_PAGE` days: a rare filter over a long
+    history answers a short (even empty) page with a cursor instead of hundreds of queries.
     """
     state = decode_cursor(scope, cursor)
     start = date.fromisoformat(state["d"]) if state else newest
     lek = state.get("k") if state else None
     items: list[Any] = []
-    for day in days_back(start, oldest):
+    for walked, day in enumerate(days_back(start, oldest), start=1):
         results = query_day(day.isoformat(), lek, limit - len(items))
         items.extend(results)
         lek = results.last_evaluated_key
-        if len(items) >= limit:
-            if lek:
-                return Page(items, encode_cursor(scope, {"d": day.isoformat(), "k": lek}))
-            previous = day - timedelta(days=1)
-            more = previous >= oldest
-            return Page(items, encode_cursor(scope, {"d": previous.isoformat()}) if more else None)
+        if len(items) >= limit and lek:
+            return Page(items, encode_cursor(scope, {"d": day.isoformat(), "k": lek}))
+        previous = day - timedelta(days=1)
+        if previous < oldest:
+            break
+        if len(items) >= limit or walked == MAX_DAYS_PER_PAGE:
+            return Page(items, encode_cursor(scope, {"d": previous.isoformat()}))
         lek = None
     return Page(items, None)

@@ -45,7 +45,6 @@ ACTIONS = {
     EXPIRED: "payment_expired",
 }
 DESCRIPTION = "Paid uploads: one-time access fee"
-TRANSACTION_ID = re.compile(r"^[0-9a-f]{32}$")
 IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,128}$")
 # Optional customer details the client may send (name and email always come from the account).
 CUSTOMER_FIELDS = {"cus_phone": 32, "cus_add1": 200, "cus_city": 100, "cus_country": 100}
@@ -466,7 +465,7 @@ def handle_return(kind: str, form: dict[str, str]) -> ReturnOutcome:
     payment = _find(claimed)
     if payment is None:
         _reject(None, claimed, occasion, "unknown_transaction")
-        return ReturnOutcome(False, claimed if TRANSACTION_ID.match(claimed) else None, None, "Unknown transaction.")
+        return ReturnOutcome(False, claimed if clock.is_id(claimed) else None, None, "Unknown transaction.")
     if payment.status == SUCCESS:  # final: nothing the gateway could say changes it
         return _answer(payment, "The payment succeeded.")
     answered, result = _search(payment, f"{occasion.value}_return")
@@ -501,7 +500,7 @@ def _reject(
 
 
 def _find(transaction_id: str) -> Payment | None:
-    if not TRANSACTION_ID.match(transaction_id):
+    if not clock.is_id(transaction_id):
         return None
     try:
         return Payment.get(transaction_id, consistent_read=True)

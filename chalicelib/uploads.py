@@ -37,7 +37,6 @@ MAX_FILENAME_CHARS = 255
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 REPROCESS_TICKET = "ReprocessAttempt"  # body key of a reprocess message (see `worker`)
 
-_ID = re.compile(r"^[0-9a-f]{32}$")
 _KEY = re.compile(r"^uploads/(?P<user>[0-9a-f]{32})/(?P<file>[0-9a-f]{32})(?P<ext>\.[a-z]+)$")
 _SEPARATORS = re.compile(r"[/\\]")
 _NOT_ASCII_SAFE = re.compile(r"[^A-Za-z0-9 ._()-]+")
@@ -226,7 +225,7 @@ def file_view(item: File) -> dict[str, Any]:
 
 
 def _get(file_id: str) -> File:
-    if _ID.match(file_id):  # anything else cannot be ours (and could be too long a key)
+    if clock.is_id(file_id):  # anything else cannot be ours (and could be too long a key)
         try:
             return File.get(file_id)
         except DoesNotExist:

@@ -587,3 +587,17 @@ def test_any_scan_fails_the_test_that_issued_it(aws_resources: dict[str, Any], p
         ["*ScanIssued: DynamoDB Scan issued on *users*", "*ScanIssued: DynamoDB Scan issued on anything*"]
     )
     # This outer test is not failed by the scans the inner session issued and settled.
+
+
+def test_a_sparse_feed_walks_a_bounded_number_of_days_per_request(
+    api: Api, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import pagination
+
+    monkeypatch.setattr(pagination, "MAX_DAYS_PER_PAGE", 3)
+    _since(10)
+    old = _payment(tokens["user_id"], "failed", days_ago=8)
+    first = api.call("GET", "/api/admin/transactions/?status=failed", token=tokens["staff"]).data
+    assert first["items"] == [] and first["next_cursor"]
+    found = _walk(api, "/api/admin/transactions/?status=failed", tokens["staff"])
+    assert [p["transaction_id"] for p in found] == [old.transaction_id]
