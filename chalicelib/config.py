@@ -91,6 +91,14 @@ def settings() -> Settings:
     )
 
 
+# Secrets field -> SSM parameter name below `SECRETS_SSM_PREFIX` (the IAM policies name these too).
+SECRET_PARAMETERS = {
+    "jwt_signing_key": "jwt-signing-key",
+    "aamarpay_store_id": "aamarpay-store-id",
+    "aamarpay_signature_key": "aamarpay-signature-key",
+}
+
+
 @dataclass(frozen=True)
 class Secrets:
     jwt_signing_key: str
@@ -115,11 +123,7 @@ def app_secrets() -> Secrets:
 def _secrets_from_ssm(prefix: str) -> Secrets:
     from chalicelib import aws
 
-    names = {
-        "jwt_signing_key": f"{prefix}/jwt-signing-key",
-        "aamarpay_store_id": f"{prefix}/aamarpay-store-id",
-        "aamarpay_signature_key": f"{prefix}/aamarpay-signature-key",
-    }
+    names = {field: f"{prefix}/{name}" for field, name in SECRET_PARAMETERS.items()}
     reply = aws.client("ssm").get_parameters(Names=list(names.values()), WithDecryption=True)
     values = {p["Name"]: p["Value"] for p in reply["Parameters"]}
     missing = [name for name in names.values() if name not in values]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.config import Settings
+from chalicelib.config import SECRET_PARAMETERS, Settings
 from chalicelib.models import ALL_MODELS, Activity, Counter, File, Payment, User
 from infra.resources import UPLOAD_PREFIX
 
@@ -92,16 +92,14 @@ def policy(access: FunctionAccess, config: Settings) -> dict[str, Any]:
                 "Resource": _sub(f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{queue}"),
             }
         )
-    if access.reads_secrets:
-        prefix = config.secrets_ssm_prefix.rstrip("/")
+    prefix = config.secrets_ssm_prefix.rstrip("/")
+    if access.reads_secrets and prefix:  # without a prefix the secrets come from the environment
+        parameters = [
+            _sub(f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{prefix}/{name}")
+            for name in SECRET_PARAMETERS.values()
+        ]
         statements += [
-            {
-                "Effect": "Allow",
-                "Action": ["ssm:GetParameters"],
-                "Resource": _sub(
-                    f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter{prefix}/*"
-                ),
-            },
+            {"Effect": "Allow", "Action": ["ssm:GetParameters"], "Resource": parameters},
             {
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt"],

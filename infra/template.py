@@ -6,7 +6,9 @@ bootstrap uses, so tables, indexes, TTL, queues, bucket notification and CORS ca
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.models import Model
@@ -175,20 +177,45 @@ def alarm_resources(config: Settings) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class GatewayAnswer:
+    """How API Gateway answers a request that never reaches our code."""
+
+    response_type: str
+    code: str
+    status: str | None = None  # None keeps API Gateway's own status
+    message: str | None = None  # None passes API Gateway's own message on
+
+
+# API Gateway answers an unknown path with 403 "Missing Authentication Token": the contract says 404.
+GATEWAY_ANSWERS = (
+    GatewayAnswer("MISSING_AUTHENTICATION_TOKEN", "not_found", "404", "No such resource."),
+    GatewayAnswer("THROTTLED", "too_many_requests"),
+    GatewayAnswer("REQUEST_TOO_LARGE", "request_too_large"),
+    GatewayAnswer("DEFAULT_4XX", "bad_request"),
+    GatewayAnswer("DEFAULT_5XX", "internal_error"),
+)
+
+
 def gateway_responses() -> dict[str, Any]:
-    """API Gateway's own errors (unknown path, throttling) in the contract's error shape."""
-    template = '{"error": {"code": "%s", "message": $context.error.messageString}}'
-    return {
-        f"Default{kind}GatewayResponse": {
-            "Type": "AWS::ApiGateway::GatewayResponse",
-            "Properties": {
-                "RestApiId": {"Ref": "RestAPI"},
-                "ResponseType": f"DEFAULT_{kind}",
-                "ResponseTemplates": {"application/json": template % code},
-            },
+    """API Gateway's own errors (unknown path, throttling, its 5XX) in the contract's error shape.
+
+    Declared on Chalice's `AWS::Serverless::Api` (SAM's `GatewayResponses`), not as separate
+    `AWS::ApiGateway::GatewayResponse` resources: SAM writes them into the API definition, so
+    the stage's deployment includes them and a change to them redeploys the API.
+    """
+    found: dict[str, Any] = {}
+    for answer in GATEWAY_ANSWERS:
+        message = json.dumps(answer.message) if answer.message else "$context.error.messageString"
+        body = f'{{"error": {{"code": "{answer.code}", "message": {message}}}}}'
+        response: dict[str, Any] = {
+            "ResponseParameters": {"Headers": {"Cache-Control": "'no-store'"}},
+            "ResponseTemplates": {"application/json": body},
         }
-        for kind, code in (("4XX", "not_found"), ("5XX", "internal_error"))
-    }
+        if answer.status:
+            response["StatusCode"] = answer.status
+        found[answer.response_type] = response
+    return {"RestAPI": {"Properties": {"GatewayResponses": found}}}
 
 
 def event_source_queues(config: Settings) -> dict[str, Any]:

@@ -46,6 +46,9 @@ def test_one_stack_holds_everything(package: dict) -> None:
     assert types.count("AWS::DynamoDB::Table") == 8
     assert types.count("AWS::SQS::Queue") == 2
     assert "AWS::S3::Bucket" in types and "AWS::SQS::QueuePolicy" in types and "AWS::CloudWatch::Alarm" in types
+    # The merge landed on Chalice's own API (same logical id), not beside it.
+    assert package["Resources"]["RestAPI"]["Type"] == "AWS::Serverless::Api"
+    assert "MISSING_AUTHENTICATION_TOKEN" in package["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
     text = json.dumps(package)
     for secret_word in ("dbb74894e82415a2f7ff0ec3a97e4183", "JWT_SIGNING_KEY", "AAMARPAY_SIGNATURE_KEY"):
         assert secret_word not in text

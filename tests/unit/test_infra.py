@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,21 @@ def test_prod_stage_keeps_secrets_out_of_the_environment() -> None:
     assert environment["SECRETS_SSM_PREFIX"].startswith("/")
     for key in environment:
         assert not any(word in key for word in ("KEY", "SECRET_", "PASSWORD", "TOKEN")), key
+
+
+def test_api_gateways_own_errors_answer_in_the_contract_shape(template: dict[str, Any]) -> None:
+    responses = template["RestAPI"]["Properties"]["GatewayResponses"]  # merged into Chalice's API
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "MISSING_AUTHENTICATION_TOKEN"} <= set(responses)
+    bodies = {}
+    for kind, properties in responses.items():
+        # API Gateway substitutes the message already quoted, as a JSON string.
+        rendered = properties["ResponseTemplates"]["application/json"].replace(
+            "$context.error.messageString", json.dumps('Gateway "said" no')
+        )
+        bodies[kind] = json.loads(rendered)
+        assert set(bodies[kind]) == {"error"} and set(bodies[kind]["error"]) == {"code", "message"}, kind
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)*", bodies[kind]["error"]["code"]), kind
+    # An unknown path: API Gateway's 403 "Missing Authentication Token" becomes the contract's 404.
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    assert bodies["MISSING_AUTHENTICATION_TOKEN"]["error"]["code"] == "not_found"
+    assert bodies["DEFAULT_5XX"]["error"] == {"code": "internal_error", "message": 'Gateway "said" no'}

@@ -1,0 +1,340 @@
+"""Each function's IAM policy allows every AWS request its code makes, and no more than it names.
+
+`infra/policies.py` is written from reading the code; here the code paths of every Lambda
+function (the API's routes, the upload worker, the dead-letter handler, the reconciler) run
+against moto while each DynamoDB, S3, SQS and SSM request, and each presigned URL, is
+recorded with the function that made it, then judged against that function's own policy
+document as IAM would: action and resource ARN, wildcards included.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import botocore.client
+import pytest
+from chalice.test import Client
+
+from chalicelib import accounts, aws, clock
+from chalicelib.config import SECRET_PARAMETERS, Settings, app_secrets, settings
+from chalicelib.models import File, Payment
+from infra.policies import function_access, policy
+from local.runner import lambda_sqs_event
+from local.sandbox import Sandbox
+from tests.aamarpay_browser import GatewayReturn, press
+from tests.unit.conftest import Api
+
+REGION, ACCOUNT = "us-east-1", "123456789012"
+S3_ACTIONS = {"HeadObject": "s3:GetObject", "get_object": "s3:GetObject"}  # get_object: a presigned GET
+ITEM_ACTIONS = {  # a transaction is authorized item by item
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+
+
+@dataclass(frozen=True)
+class Need:
+    """One permission a request needs: what IAM evaluates."""
+
+    action: str
+    resource: str
+
+
+def _table(name: str) -> str:
+    return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+
+
+def _dynamodb(operation: str, params: dict[str, Any]) -> list[Need]:
+    if operation in ("TransactWriteItems", "TransactGetItems"):
+        return [
+            Need(f"dynamodb:{ITEM_ACTIONS[kind]}", _table(body["TableName"]))
+            for item in params["TransactItems"]
+            for kind, body in item.items()
+        ]
+    if operation.startswith("Batch"):
+        return [Need(f"dynamodb:{operation}", _table(name)) for name in params["RequestItems"]]
+    index = f"/index/{params['IndexName']}" if "IndexName" in params else ""
+    return [Need(f"dynamodb:{operation}", _table(params["TableName"]) + index)]
+
+
+def _s3(operation: str, params: dict[str, Any]) -> list[Need]:
+    key = f"/{params['Key']}" if "Key" in params else ""
+    return [Need(S3_ACTIONS.get(operation, f"s3:{operation}"), f"arn:aws:s3:::{params['Bucket']}{key}")]
+
+
+def _sqs(operation: str, params: dict[str, Any]) -> list[Need]:
+    name = params.get("QueueName") or params["QueueUrl"].rsplit("/", 1)[-1]
+    return [Need(f"sqs:{operation}", f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}")]
+
+
+def _ssm(operation: str, params: dict[str, Any]) -> list[Need]:
+    names = params.get("Names") or [params["Name"]]
+    return [Need(f"ssm:{operation}", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}") for name in names]
+
+
+NEEDS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "ssm": _ssm}
+
+
+def needs(service: str, operation: str, params: dict[str, Any]) -> list[Need]:
+    """The IAM action(s) and resource ARN(s) a request is authorized against; any other service: `*`."""
+    if service in NEEDS:
+        return NEEDS[service](operation, params)
+    return [Need(f"{service}:{operation}", "*")]
+
+
+def _resolve(value: Any) -> str:
+    """A policy's resource with CloudFormation's pseudo parameters filled in."""
+    text = value["Fn::Sub"] if isinstance(value, dict) else value
+    for name, actual in (("Partition", "aws"), ("Region", REGION), ("AccountId", ACCOUNT)):
+        text = text.replace(f"${{AWS::{name}}}", actual)
+    assert "${" not in text, text
+    return text
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def allows(document: dict[str, Any], need: Need) -> bool:
+    """True when an unconditional Allow statement matches the action and the resource."""
+    for statement in document["Statement"]:
+        if statement["Effect"] != "Allow" or "Condition" in statement:
+            continue
+        actions = _listed(statement["Action"])
+        resources = [_resolve(resource) for resource in _listed(statement["Resource"])]
+        if any(fnmatchcase(need.action, a) for a in actions) and any(fnmatchcase(need.resource, r) for r in resources):
+            return True
+    return False
+
+
+class Recorder:
+    """Collects the needs of every request made while a function is 'running'."""
+
+    def __init__(self) -> None:
+        self.function: str | None = None
+        self.seen: dict[str, set[Need]] = {}
+
+    @contextmanager
+    def running(self, function: str) -> Iterator[None]:
+        self.function = function
+        try:
+            yield
+        finally:
+            self.function = None
+
+    def add(self, service: str, operation: str, params: dict[str, Any]) -> None:
+        if self.function is not None:
+            self.seen.setdefault(self.function, set()).update(needs(service, operation, params))
+
+    def refused(self, config: Settings) -> dict[str, list[Need]]:
+        """Per function, what its policy would deny (empty lists when all is allowed)."""
+        access = function_access(config)
+        return {
+            function: sorted(
+                (need for need in found if not allows(policy(access[function], config), need)),
+                key=lambda need: (need.action, need.resource),
+            )
+            for function, found in self.seen.items()
+        }
+
+
+@pytest.fixture
+def recorder(aws_resources: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    recording = Recorder()
+    send = botocore.client.BaseClient._make_api_call
+
+    def recorded(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        recording.add(client.meta.service_model.service_name, operation, params)
+        return send(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recorded)
+    s3 = aws.client("s3")  # cached per container: the same client the app presigns with
+    presign_post, presign_url = s3.generate_presigned_post, s3.generate_presigned_url
+
+    def presigned_post(Bucket: str, Key: str, **kwargs: Any) -> Any:  # botocore's argument names
+        recording.add("s3", "PutObject", {"Bucket": Bucket, "Key": Key})
+        return presign_post(Bucket=Bucket, Key=Key, **kwargs)
+
+    def presigned_url(ClientMethod: str, Params: dict[str, Any], **kwargs: Any) -> Any:
+        recording.add("s3", ClientMethod, Params)
+        return presign_url(ClientMethod=ClientMethod, Params=Params, **kwargs)
+
+    monkeypatch.setattr(s3, "generate_presigned_post", presigned_post)
+    monkeypatch.setattr(s3, "generate_presigned_url", presigned_url)
+    return recording
+
+
+# --- the journey, function by function -------------------------------------------------
+
+
+def _deliver(api: Api, hop: GatewayReturn) -> None:
+    """The browser coming back from the gateway's page."""
+    path = urlsplit(hop.url).path
+    headers = {"Accept": "text/html", "Content-Type": "application/x-www-form-urlencoded"}
+    response = api.client.http.post(path, headers=headers, body=urlencode(hop.form).encode())
+    assert response.status_code == 303, response.body
+
+
+def _drain(client: Client, queue_url: str, function: str, recorder: Recorder) -> int:
+    """Hand each queued message to `function` as Lambda's poller would (the poller's own calls aside)."""
+    sqs, handled = aws.client("sqs"), 0
+    while messages := sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"]).get("Messages", []):
+        with recorder.running(function):
+            client.lambda_.invoke(function, lambda_sqs_event(messages, f"arn:aws:sqs:{REGION}:{ACCOUNT}:q", REGION))
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        handled += 1
+    return handled
+
+
+def _browser_upload(answer: dict[str, Any], body: bytes) -> None:
+    """What the browser's presigned POST leaves in the bucket (not a request of ours)."""
+    aws.client("s3").put_object(Bucket=settings().upload_bucket, Key=answer["upload"]["fields"]["key"], Body=body)
+
+
+def _ok(response: Any, status: int = 200) -> Any:
+    assert response.status_code == status, response.data
+    return response.data
+
+
+def test_every_request_of_every_function_is_allowed_by_its_policy(
+    api: Api, client: Client, gateway: Sandbox, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = settings()
+    queue, dead_letters = (
+        aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+        for name in (config.upload_queue, config.upload_dead_letter_queue)
+    )
+    accounts.create_user("root", "root@example.com", "long enough", role="superuser")  # `make user`
+    with recorder.running("api_handler"):
+        _ok(api.call("GET", "/api/health/"))
+        _ok(api.register("alice"), 201)
+        refreshed = _ok(api.call("POST", "/api/refresh/", {"refresh": api.login("alice")["refresh"]}))
+        token = refreshed["access"]
+        started = _ok(api.call("POST", "/api/initiate-payment/", {}, token), 201)
+        _deliver(api, press(started["payment_url"], "pay"))
+        _ok(api.call("GET", f"/api/transactions/{started['transaction_id']}/", None, token))
+        _ok(api.call("GET", "/api/transactions/", None, token))
+        good, empty, stuck = (
+            _ok(api.call("POST", "/api/upload/", {"filename": name, "size": 9}, token), 201)
+            for name in ("good.txt", "empty.txt", "stuck.txt")
+        )
+        unreturned = _ok(api.call("POST", "/api/initiate-payment/", {}, api.signed_up("bob")), 201)
+    press(unreturned["payment_url"], "pay")  # bob pays and closes the tab: the reconciler finds it
+    _browser_upload(good, b"one two three four five six seven eight nine")
+    _browser_upload(empty, b"")
+    assert _drain(client, queue, "process_upload_events", recorder) >= 2
+
+    with recorder.running("api_handler"):
+        _ok(api.call("GET", "/api/files/", None, token))
+        assert _ok(api.call("GET", f"/api/files/{good['file']['id']}/", None, token))["status"] == "completed"
+        _ok(api.call("GET", "/api/activity/", None, token))
+        alice = _ok(api.call("GET", "/api/me/", None, token))["user"]["id"]
+        admin = api.login("root", "long enough")["access"]
+        for feed in ("users", "transactions", "files", "activity", "stats"):
+            _ok(api.call("GET", f"/api/admin/{feed}/", None, admin))
+        _ok(api.call("POST", f"/api/admin/files/{empty['file']['id']}/reprocess/", {}, admin), 202)
+        _ok(api.call("POST", f"/api/admin/transactions/{started['transaction_id']}/verify/", {}, admin))
+        _ok(api.call("POST", f"/api/admin/users/{alice}/staff/", {"is_staff": True}, admin))
+        assert api.call("POST", "/api/logout/", {"refresh": refreshed["refresh"]}, token).status_code == 204
+    assert _drain(client, queue, "process_upload_events", recorder) == 1  # the reprocess ticket
+
+    event = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Post"}
+    event["s3"] = {"bucket": {"name": config.upload_bucket}, "object": {"key": stuck["upload"]["fields"]["key"]}}
+    aws.client("sqs").send_message(QueueUrl=dead_letters, MessageBody=json.dumps({"Records": [event]}))
+    assert _drain(client, dead_letters, "process_dead_upload_events", recorder) == 1
+    assert File.get(stuck["file"]["id"]).status == "failed"
+
+    later = clock.now() + timedelta(seconds=config.payment_recheck_after_seconds + 1)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    with recorder.running("reconcile_payments"):
+        client.lambda_.invoke("reconcile_payments", client.events.generate_cw_event("aws.events", "", {}, [], REGION))
+    assert Payment.get(unreturned["transaction_id"]).status == "success"
+
+    assert set(recorder.seen) == set(function_access(config))  # every function ran and made requests
+    assert recorder.refused(config) == {function: [] for function in recorder.seen}
+
+
+@pytest.fixture
+def secrets_in_ssm(aws_resources: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """The configuration of a deployed stage: secrets under an SSM prefix, as `docs/deploy.md` creates them."""
+    monkeypatch.setenv("SECRETS_SSM_PREFIX", "/paidupload/test")
+    settings.cache_clear()
+    for name in SECRET_PARAMETERS.values():
+        aws.client("ssm").put_parameter(Name=f"/paidupload/test/{name}", Value=f"{name} value", Type="SecureString")
+    yield settings()
+    settings.cache_clear()
+    app_secrets.cache_clear()
+
+
+def test_secrets_are_readable_by_exactly_the_functions_that_use_them(
+    secrets_in_ssm: Settings, recorder: Recorder
+) -> None:
+    config = secrets_in_ssm
+    for function in ("api_handler", "reconcile_payments"):
+        app_secrets.cache_clear()
+        with recorder.running(function):
+            assert app_secrets().aamarpay_signature_key == "aamarpay-signature-key value"
+    assert recorder.refused(config) == {"api_handler": [], "reconcile_payments": []}
+    readings = recorder.seen["api_handler"]
+    assert len(readings) == len(SECRET_PARAMETERS)
+    for function in ("process_upload_events", "process_dead_upload_events"):
+        assert not any(allows(policy(function_access(config)[function], config), need) for need in readings)
+
+
+def test_a_missing_parameter_stops_the_container_naming_only_the_parameter(secrets_in_ssm: Settings) -> None:
+    aws.client("ssm").delete_parameter(Name="/paidupload/test/aamarpay-signature-key")
+    app_secrets.cache_clear()
+    with pytest.raises(RuntimeError) as raised:
+        app_secrets()
+    # The other two were read; neither their values nor their names are in the message.
+    assert str(raised.value) == "missing SSM parameters: /paidupload/test/aamarpay-signature-key"
+
+
+def test_documented_parameters_are_the_ones_the_code_reads() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    documented = set(re.findall(r"put-parameter --type SecureString --name /paidupload/prod/([\w-]+)", guide))
+    assert documented == set(SECRET_PARAMETERS.values())
+
+
+def test_without_an_ssm_prefix_no_function_may_read_parameters() -> None:
+    config = settings()
+    assert not config.secrets_ssm_prefix
+    for access in function_access(config).values():
+        assert "ssm:" not in json.dumps(policy(access, config))
+
+
+OTHER_PARAMETER = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/paidupload/test/other"
+UPLOAD_QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:paidupload-test-upload-events"
+
+
+@pytest.mark.parametrize(
+    ("function", "need"),
+    [
+        ("process_upload_events", Need("dynamodb:GetItem", _table("paidupload-test-payments"))),
+        ("process_upload_events", Need("dynamodb:Scan", _table("paidupload-test-files"))),
+        ("process_upload_events", Need("s3:GetObject", "arn:aws:s3:::paidupload-test-uploads/elsewhere/x")),
+        ("process_dead_upload_events", Need("s3:GetObject", "arn:aws:s3:::paidupload-test-uploads/uploads/x")),
+        (
+            "reconcile_payments",
+            Need("sqs:SendMessage", UPLOAD_QUEUE),
+        ),
+        ("api_handler", Need("dynamodb:GetItem", _table("paidupload-other-users"))),
+        ("api_handler", Need("s3:DeleteObject", "arn:aws:s3:::paidupload-test-uploads/uploads/x")),
+        ("api_handler", Need("ssm:GetParameters", OTHER_PARAMETER)),
+    ],
+)
+def test_policies_deny_what_a_function_does_not_use(secrets_in_ssm: Settings, function: str, need: Need) -> None:
+    config = secrets_in_ssm
+    assert not allows(policy(function_access(config)[function], config), need)
