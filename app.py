@@ -1,7 +1,8 @@
 """Routes and event handlers: parse the request, call one domain function, shape the answer.
 
 API Gateway drops a trailing slash before matching, so routes are declared without one: the
-contract's `/api/me/` and `/api/me` reach the same handler. Everything else lives in `chalicelib/`: accounts, payments, uploads, worker, admin.
+contract's `/api/me/` and `/api/me` reach the same handler. Everything else lives in
+`chalicelib/`: accounts, payments, uploads, worker, admin.
 """
 
 from __future__ import annotations
