@@ -11,6 +11,7 @@ Parts (each honours the contract's environment variables):
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
@@ -106,14 +107,19 @@ class Stack:
 
     def _create_server(self) -> None:
         from chalice.cli.factory import CLIFactory
-        from chalice.local import create_local_server
+        from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
 
         import app as application
 
         factory = CLIFactory(str(PROJECT_DIR))
         config = factory.create_config_obj(chalice_stage_name="local")
         host = os.environ.get("API_HOST", "127.0.0.1")
-        self.server = create_local_server(application.app, config, host, int(os.environ["API_PORT"]))
+        # What chalice.local.create_local_server does, with our request handler.
+        CustomLocalChalice.__bases__ = (LocalChalice, application.app.__class__)
+        application.app.__class__ = CustomLocalChalice
+        self.server = LocalDevServer(
+            application.app, config, host, int(os.environ["API_PORT"]), handler_cls=_contract_errors_handler()
+        )
         self._stoppers.append(self.server.server.server_close)
 
     def serve_forever(self) -> None:
@@ -128,6 +134,26 @@ class Stack:
             except Exception as error:  # keep stopping the rest
                 print(f"stop failed: {error}", file=sys.stderr)
         self._stoppers.clear()
+
+
+def _contract_errors_handler() -> type:
+    """Chalice's local handler, answering an unknown path as our stack in AWS does.
+
+    API Gateway says 403 "Missing Authentication Token" for a path with no route; the AWS
+    template maps that to `404 not_found` in the contract's error shape (infra/template.py).
+    """
+    from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
+
+    class ContractErrorsHandler(ChaliceRequestHandler):
+        def _send_error_response(self, error: LocalGatewayException) -> None:
+            if isinstance(error, ForbiddenError) and b"Missing Authentication Token" in (error.body or b""):
+                body = json.dumps({"error": {"code": "not_found", "message": "No such resource."}}).encode()
+                headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+                self._send_http_response(404, headers, body)
+                return
+            super()._send_error_response(error)
+
+    return ContractErrorsHandler
 
 
 def _interrupt(*_: Any) -> None:

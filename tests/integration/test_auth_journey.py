@@ -43,3 +43,9 @@ def test_logs_are_json_lines_without_secrets(stack) -> None:
     assert tokens["access"] not in logs
     assert tokens["refresh"] not in logs
     assert '"message": "request"' in logs and '"request_id"' in logs
+
+
+def test_unknown_path_answers_404_in_the_contract_shape(stack) -> None:
+    response = requests.get(stack.url("/api/no-such-thing/"))
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "No such resource."}}
