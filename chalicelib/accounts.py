@@ -226,9 +226,7 @@ def logout(principal: Principal, body: dict[str, Any]) -> None:
     with transact_write() as transaction:
         for item in revocations:
             transaction.save(item)
-        transaction.save(
-            activity.entry("logout", principal.user_id, metadata={"refresh_revoked": len(revocations) > 1})
-        )
+        transaction.save(activity.entry("logout", principal.user_id, metadata={"revoked": len(revocations)}))
 
 
 def upsert_user(username: str, password: str, role: str, email: str | None = None) -> tuple[User, bool]:

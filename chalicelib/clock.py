@@ -12,8 +12,9 @@ def now() -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    """ISO 8601 UTC with millisecond precision and a `Z`: sorts as text."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """ISO 8601 UTC to the microsecond with a `Z`: sorts as text, and records made one after
+    the other (the range keys of every list) keep their order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def now_iso() -> str:

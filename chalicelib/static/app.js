@@ -362,7 +362,7 @@ async function loadStats() {
     ["Files failed", stats.files.failed],
     ["Words counted", stats.words_counted],
   ];
-  $("#stats").replaceChildren(...pairs.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, String(value))]));
+  $("#stats").replaceChildren(...pairs.map(([name, value]) => el("div", {}, el("dt", {}, name), el("dd", {}, String(value)))));
 }
 
 async function loadAdmin(more = false) {

@@ -53,12 +53,12 @@ def _status(api: Api, path: str, token: str | None, body: Any = None) -> int:
     return api.call(method, path, body, token).status_code
 
 
-def _stamps(days_ago: int) -> dict[str, str]:
+def _stamps(days_ago: float) -> dict[str, str]:
     created_at = clock.iso(clock.now() - timedelta(days=days_ago))
     return {"created_at": created_at, "updated_at": created_at, "day": clock.day_of(created_at)}
 
 
-def _payment(user_id: str, status: str, days_ago: int = 0) -> Payment:
+def _payment(user_id: str, status: str, days_ago: float = 0) -> Payment:
     stamps = _stamps(days_ago)
     payment = Payment(
         clock.new_id(),
@@ -73,7 +73,7 @@ def _payment(user_id: str, status: str, days_ago: int = 0) -> Payment:
     return payment
 
 
-def _file(user_id: str, status: str, days_ago: int = 0) -> File:
+def _file(user_id: str, status: str, days_ago: float = 0) -> File:
     stamps = _stamps(days_ago)
     file_id = clock.new_id()
     item = File(
@@ -270,7 +270,8 @@ def test_payment_and_file_feeds_walk_days_newest_first_with_filters(
     make, (first, second, third), key = FEEDS[kind]
     _since(10)
     alice, bob, staff = tokens["user_id"], tokens["staff_id"], tokens["staff"]
-    made = [make(alice, first, 0), make(bob, second, 0), make(alice, third, 2), make(bob, first, 5)]
+    # Today's two records a second apart: equal timestamps would leave their order to chance.
+    made = [make(alice, first, 0), make(bob, second, 1 / 86400), make(alice, third, 2), make(bob, first, 5)]
     made.append(make(alice, second, 9))
     path = f"/api/admin/{kind}/"
 
