@@ -59,8 +59,8 @@ def make_docx(path: Path, paragraphs: int) -> None:
     rng = random.Random(7)
     document = docx.Document()
     for i in range(paragraphs):
-        document.add_paragraph(" ".join(rng.choice(WORDS) for _ in range(40)))
-        if i % 200 == 0:
+        document.add_paragraph(" ".join(rng.choice(WORDS) for _ in range(400)))
+        if i % 20 == 0:
             table = document.add_table(rows=3, cols=3)
             for cell in table._cells:
                 cell.text = " ".join(rng.choice(WORDS) for _ in range(5))
@@ -87,7 +87,7 @@ def median_run(command: list[str], runs: int, env: dict[str, str] | None = None)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=100)
-    parser.add_argument("--docx-paragraphs", type=int, default=240_000)
+    parser.add_argument("--docx-paragraphs", type=int, default=24_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     python = sys.executable
