@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import io
 import re
 import time
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 import requests
 
 from chalicelib import clock
+from tests.documents import docx_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -74,17 +74,6 @@ def settled_file(stack: Any, bearer: dict[str, str], file_id: str, timeout: floa
         if view["status"] in ("completed", "failed") or time.monotonic() > deadline:
             return view
         time.sleep(0.2)
-
-
-def docx_bytes(*paragraphs: str) -> bytes:
-    import docx
-
-    document = docx.Document()
-    for text in paragraphs:
-        document.add_paragraph(text)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
 
 
 def test_unpaid_user_cannot_upload(stack: Any) -> None:

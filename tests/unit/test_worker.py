@@ -17,6 +17,7 @@ from chalicelib import accounts, aws, clock, stats, tokens, uploads, worker
 from chalicelib.config import settings
 from chalicelib.models import Activity, File, User
 from local.runner import SqsPoller, lambda_sqs_event
+from tests.documents import docx_bytes
 
 TEXT = b"The quick brown fox\njumps over\tthe lazy dog.\n"  # 9 words
 
@@ -90,17 +91,6 @@ def counters() -> dict[str, Any]:
 
 def actions(user_id: str) -> list[str]:
     return [entry.action for entry in Activity.query(user_id)]
-
-
-def docx_bytes(*paragraphs: str) -> bytes:
-    import docx
-
-    document = docx.Document()
-    for text in paragraphs:
-        document.add_paragraph(text)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
 
 
 def fresh(item: File) -> File:
