@@ -91,9 +91,7 @@ def view(item: Activity) -> dict[str, Any]:
 
 
 def list_for_user(user_id: str, limit: int, cursor: str | None) -> pagination.Page:
-    def query(lek: dict[str, Any] | None, page_size: int) -> Any:
-        return Activity.query(user_id, scan_index_forward=False, limit=page_size, last_evaluated_key=lek)
-
+    query = pagination.newest_first(Activity.query, user_id)
     return pagination.query_page(f"activity:user:{user_id}", cursor, limit, query)
 
 
@@ -103,26 +101,15 @@ def list_all(
     """The staff feed: one user's partition, or the day-sharded global/action indexes."""
     if action is not None and action not in ACTIONS:
         raise errors.ValidationError(f"Unknown action {action!r}.", code="invalid_filter")
-    scope = f"activity:all:{action or '*'}:{user_id or '*'}"
-    if user_id:
-        condition = Activity.action == action if action else None
-
-        def query(lek: dict[str, Any] | None, page_size: int) -> Any:
-            return Activity.query(
-                user_id,
-                filter_condition=condition,
-                scan_index_forward=False,
-                limit=page_size,
-                last_evaluated_key=lek,
-            )
-
-        return pagination.query_page(scope, cursor, limit, query)
-
-    def query_day(day: str, lek: dict[str, Any] | None, page_size: int) -> Any:
-        if action:
-            return Activity.by_action_day.query(
-                f"{action}#{day}", scan_index_forward=False, limit=page_size, last_evaluated_key=lek
-            )
-        return Activity.by_day.query(day, scan_index_forward=False, limit=page_size, last_evaluated_key=lek)
-
-    return pagination.day_feed_page(scope, cursor, limit, newest=clock.now().date(), oldest=oldest, query_day=query_day)
+    return pagination.filtered_feed(
+        f"activity:all:{action or '*'}:{user_id or '*'}",
+        cursor,
+        limit,
+        owner_id=user_id,
+        owner_query=Activity.query,
+        attribute=Activity.action,
+        value=action,
+        by_day=Activity.by_day,
+        by_value_day=Activity.by_action_day,
+        oldest=oldest,
+    )

@@ -60,12 +60,7 @@ def _user_id(query: dict[str, str]) -> str | None:
 
 
 def list_users(caller: Principal, query: dict[str, str], limit: int, cursor: str | None) -> dict[str, Any]:
-    def query_day(day: str, lek: dict[str, Any] | None, page_size: int) -> Any:
-        return User.by_day.query(day, scan_index_forward=False, limit=page_size, last_evaluated_key=lek)
-
-    page = pagination.day_feed_page(
-        "admin:users", cursor, limit, newest=clock.now().date(), oldest=stats.feed_start(), query_day=query_day
-    )
+    page = pagination.day_feed("admin:users", cursor, limit, by_day=User.by_day, oldest=stats.feed_start())
     return page.render(user_view)
 
 
@@ -79,26 +74,17 @@ def _records_page(
     cursor: str | None,
 ) -> pagination.Page:
     """Payments and files share their index layout: one function lists either."""
-    scope = f"admin:{kind}:{status or '*'}:{user_id or '*'}"
-    if user_id:
-        condition = model.status == status if status else None
-
-        def query(lek: dict[str, Any] | None, page_size: int) -> Any:
-            return model.by_user.query(
-                user_id, filter_condition=condition, scan_index_forward=False, limit=page_size, last_evaluated_key=lek
-            )
-
-        return pagination.query_page(scope, cursor, limit, query)
-
-    def query_day(day: str, lek: dict[str, Any] | None, page_size: int) -> Any:
-        if status:
-            return model.by_status_day.query(
-                f"{status}#{day}", scan_index_forward=False, limit=page_size, last_evaluated_key=lek
-            )
-        return model.by_day.query(day, scan_index_forward=False, limit=page_size, last_evaluated_key=lek)
-
-    return pagination.day_feed_page(
-        scope, cursor, limit, newest=clock.now().date(), oldest=stats.feed_start(), query_day=query_day
+    return pagination.filtered_feed(
+        f"admin:{kind}:{status or '*'}:{user_id or '*'}",
+        cursor,
+        limit,
+        owner_id=user_id,
+        owner_query=model.by_user.query,
+        attribute=model.status,
+        value=status,
+        by_day=model.by_day,
+        by_value_day=model.by_status_day,
+        oldest=stats.feed_start(),
     )
 
 

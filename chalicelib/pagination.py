@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from chalicelib import errors
+from chalicelib import clock, errors
 from chalicelib.config import app_secrets
 
 DEFAULT_LIMIT = 20
@@ -24,6 +24,8 @@ MAX_DAYS_PER_PAGE = 31
 
 # (last evaluated key, page size) -> the items of one query page; `.last_evaluated_key` after.
 QueryFn = Callable[[dict[str, Any] | None, int], Any]
+# (day, last evaluated key, page size) -> the same, for one day's partition.
+DayQueryFn = Callable[[str, dict[str, Any] | None, int], Any]
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,15 @@ def decode_cursor(scope: str, token: str | None) -> dict[str, Any] | None:
     raise errors.ValidationError("The cursor is invalid for this list.", code="invalid_cursor")
 
 
+def newest_first(query: Callable[..., Any], key: str, **conditions: Any) -> QueryFn:
+    """One partition of a table or index (its pynamodb `query`), read newest first."""
+
+    def run(lek: dict[str, Any] | None, page_size: int) -> Any:
+        return query(key, scan_index_forward=False, limit=page_size, last_evaluated_key=lek, **conditions)
+
+    return run
+
+
 def query_page(scope: str, cursor: str | None, limit: int, query: QueryFn) -> Page:
     """One page of a single-partition query, newest first."""
     state = decode_cursor(scope, cursor)
@@ -91,7 +102,7 @@ def day_feed_page(
     *,
     newest: date,
     oldest: date,
-    query_day: Callable[[str, dict[str, Any] | None, int], Any],
+    query_day: DayQueryFn,
 ) -> Page:
     """One page of a feed partitioned by UTC day, walking days newest first.
 
@@ -117,3 +128,42 @@ def day_feed_page(
             return Page(items, encode_cursor(scope, {"d": previous.isoformat()}))
         lek = None
     return Page(items, None)
+
+
+def day_feed(
+    scope: str,
+    cursor: str | None,
+    limit: int,
+    *,
+    by_day: Any,
+    oldest: date,
+    value: str | None = None,
+    by_value_day: Any = None,
+) -> Page:
+    """A global feed over a `by_day` index, or over a `<value>#<day>` index when filtered."""
+
+    def query_day(day: str, lek: dict[str, Any] | None, page_size: int) -> Any:
+        index, key = (by_value_day, f"{value}#{day}") if value else (by_day, day)
+        return newest_first(index.query, key)(lek, page_size)
+
+    return day_feed_page(scope, cursor, limit, newest=clock.now().date(), oldest=oldest, query_day=query_day)
+
+
+def filtered_feed(
+    scope: str,
+    cursor: str | None,
+    limit: int,
+    *,
+    owner_id: str | None,
+    owner_query: Callable[..., Any],
+    attribute: Any,
+    value: str | None,
+    by_day: Any,
+    by_value_day: Any,
+    oldest: date,
+) -> Page:
+    """A staff list: one owner's partition (the value as a filter), or the day-sharded feed."""
+    if owner_id:
+        conditions = {"filter_condition": attribute == value} if value else {}
+        return query_page(scope, cursor, limit, newest_first(owner_query, owner_id, **conditions))
+    return day_feed(scope, cursor, limit, by_day=by_day, oldest=oldest, value=value, by_value_day=by_value_day)

@@ -512,9 +512,7 @@ def _find(transaction_id: str) -> Payment | None:
 
 
 def list_for_user(user_id: str, limit: int, cursor: str | None) -> pagination.Page:
-    def query(lek: dict[str, Any] | None, page_size: int) -> Any:
-        return Payment.by_user.query(user_id, scan_index_forward=False, limit=page_size, last_evaluated_key=lek)
-
+    query = pagination.newest_first(Payment.by_user.query, user_id)
     return pagination.query_page(f"payments:user:{user_id}", cursor, limit, query)
 
 

@@ -249,9 +249,7 @@ def get_for_user(user_id: str, file_id: str) -> dict[str, Any]:
 
 
 def list_for_user(user_id: str, limit: int, cursor: str | None) -> pagination.Page:
-    def query(lek: dict[str, Any] | None, page_size: int) -> Any:
-        return File.by_user.query(user_id, scan_index_forward=False, limit=page_size, last_evaluated_key=lek)
-
+    query = pagination.newest_first(File.by_user.query, user_id)
     return pagination.query_page(f"files:user:{user_id}", cursor, limit, query)
 
 
