@@ -10,9 +10,9 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from chalicelib import accounts, activity, admin, aws, clock, openapi
+from chalicelib import accounts, activity, admin, aws, clock, openapi, stats
 from chalicelib.config import settings
-from chalicelib.models import Activity, Counter, File, Payment, User, status_day
+from chalicelib.models import Activity, DailyCounter, File, Payment, User, status_day
 from local.runner import lambda_sqs_event
 from local.sandbox import Sandbox
 from tests.aamarpay_browser import press
@@ -104,7 +104,7 @@ def _days_ago(days: int) -> Iterator[None]:
 def _since(days_ago: int) -> None:
     """Pretend the service started `days_ago` days ago (the oldest day feeds walk back to)."""
     start = (clock.now() - timedelta(days=days_ago)).date().isoformat()
-    Counter("users").update(actions=[Counter.since.set(start)])
+    DailyCounter(stats.SCOPE, f"{start}#0").save()  # the first day's counts: where feeds start
 
 
 def _walk(api: Api, path: str, token: str, limit: int = 2) -> list[dict[str, Any]]:
