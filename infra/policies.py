@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config import SECRET_PARAMETERS, Settings
-from chalicelib.models import ALL_MODELS, Activity, Counter, File, Payment, User
+from chalicelib.models import ALL_MODELS, Activity, Counter, DailyCounter, File, Payment, User
 from infra.resources import UPLOAD_PREFIX
 
 DYNAMODB_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"]
@@ -42,14 +42,16 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
             reads_secrets=True,
         ),
         "process_upload_events": FunctionAccess(
-            tables=(File, Activity, Counter),
+            tables=(File, Activity, Counter, DailyCounter),
             s3_actions=("s3:GetObject", "s3:DeleteObject"),
             queue_actions={queue: consume},
         ),
         "process_dead_upload_events": FunctionAccess(
-            tables=(File, Activity, Counter), queue_actions={dead_letters: consume}
+            tables=(File, Activity, Counter, DailyCounter), queue_actions={dead_letters: consume}
         ),
-        "reconcile_payments": FunctionAccess(tables=(Payment, User, Activity, Counter), reads_secrets=True),
+        "reconcile_payments": FunctionAccess(
+            tables=(Payment, User, Activity, Counter, DailyCounter), reads_secrets=True
+        ),
     }
 
 
