@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit user bench package cfn-lint deploy clean
+.PHONY: run test lint unit user recount bench package cfn-lint deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ unit: $(STAMP)
 user: $(STAMP)  ## make user USERNAME=u PASSWORD=p ROLE=user|staff|superuser
 	@test -n "$(USERNAME)" -a -n "$(PASSWORD)" || { echo "usage: make user USERNAME=u PASSWORD=p ROLE=user|staff|superuser"; exit 2; }
 	$(PY) -m local.manage_user --username "$(USERNAME)" --password "$(PASSWORD)" --role "$(or $(ROLE),user)" $(if $(EMAIL),--email "$(EMAIL)")
+
+recount: $(STAMP)  ## make recount [FIX=1]: recompute every statistic from the records, report (and fix) drift
+	$(PY) -m local.recount $(if $(FIX),--fix)
 
 package: $(STAMP)  ## build/package/: the prod stage as one SAM template + a small deployment.zip
 	$(PY) -m infra.package --stage $(or $(STAGE),prod)

@@ -87,6 +87,17 @@ def add(transaction: TransactWrite, deltas: Mapping[str, Amount], *, day: str) -
         transaction.update(DailyCounter(SCOPE, f"{day}#{shard}"), actions=daily)
 
 
+def adjust(totals: Mapping[str, Amount], days: Mapping[date, Mapping[str, Amount]]) -> None:
+    """Add corrections (a recount's drift) to shard 0: adds, so concurrent commits keep theirs."""
+    for name, amount in totals.items():
+        if amount:
+            Counter(f"{name}#0").update(actions=[Counter.value.add(_number(amount))])
+    for day, fields in days.items():
+        actions = [getattr(DailyCounter, field).add(_number(amount)) for field, amount in fields.items() if amount]
+        if actions:
+            DailyCounter(SCOPE, f"{day.isoformat()}#0").update(actions=actions)
+
+
 def _exact(value: Any) -> Decimal:
     # pynamodb reads numbers with json.loads (floats); their repr is DynamoDB's exact text.
     return Decimal(str(value))
@@ -106,30 +117,32 @@ def values(names: list[str]) -> dict[str, int | Decimal]:
     return {name: _whole(total) for name, total in totals.items()}
 
 
-def _empty_row(day: date) -> dict[str, Any]:
-    return {"date": day.isoformat(), **dict.fromkeys(DAILY_FIELDS, Decimal(0))}
+def daily_sums(first: date, last: date) -> dict[date, dict[str, Decimal]]:
+    """Every day from `first` to `last` (zeros included) with its shards summed: one Query."""
+    days = (last - first).days + 1
+    sums = {first + timedelta(days=n): dict.fromkeys(DAILY_FIELDS, Decimal(0)) for n in range(days)}
+    span = DailyCounter.sk.between(f"{first.isoformat()}#", f"{last.isoformat()}#~")
+    for item in DailyCounter.query(SCOPE, span):
+        row = sums[date.fromisoformat(item.sk.partition("#")[0])]
+        for field in DAILY_FIELDS:
+            row[field] += _exact(getattr(item, field) or 0)
+    return sums
 
 
 def daily(days: int) -> list[dict[str, Any]]:
     """The last `days` UTC days' counts, oldest first, today last, every day present
-    (zeros included); revenue as a "0.00" string. One Query over the shards of those days."""
+    (zeros included); revenue as a "0.00" string."""
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days must be 1..{MAX_DAYS}, not {days}")
     today = clock.now().date()
-    first = today - timedelta(days=days - 1)
-    rows = {first + timedelta(days=n): _empty_row(first + timedelta(days=n)) for n in range(days)}
-    span = DailyCounter.sk.between(f"{first.isoformat()}#", f"{today.isoformat()}#~")
-    for item in DailyCounter.query(SCOPE, span):
-        row = rows[date.fromisoformat(item.sk.partition("#")[0])]
-        for field in DAILY_FIELDS:
-            row[field] += _exact(getattr(item, field) or 0)
-    return [_rendered(row) for row in rows.values()]
+    sums = daily_sums(today - timedelta(days=days - 1), today)
+    return [_rendered(day, row) for day, row in sums.items()]
 
 
-def _rendered(row: dict[str, Any]) -> dict[str, Any]:
+def _rendered(day: date, row: dict[str, Decimal]) -> dict[str, Any]:
     """The contract's row: whole counts, and revenue as money text."""
     shown = {field: f"{row[field]:.2f}" if field == "revenue" else int(row[field]) for field in DAILY_FIELDS}
-    return {"date": row["date"], **shown}
+    return {"date": day.isoformat(), **shown}
 
 
 def feed_start() -> date:

@@ -1,0 +1,147 @@
+"""`make recount [FIX=1]`: recompute every statistic from the records and report any drift.
+
+The counters are exact by construction (written in the transactions that change the
+records); this is the superuser's proof, and the repair for data written before that (or by
+hand). The records are read by Query on the day-sharded indexes, from the first recorded day
+(or `--since`) to today: never a Scan. With `--fix`, each drift is added to the counters
+(an atomic add, so commits made meanwhile keep theirs); run it while the service is quiet,
+as a request committed between the two reads looks like drift for that moment.
+
+Works on the stack `make run` started or, with `AWS_ENDPOINT_URL`/real credentials and the
+stage's `RESOURCE_PREFIX`, on any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from local import env
+
+
+@dataclass
+class Tally:
+    """Counter values: the totals by name and each day's fields."""
+
+    totals: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    days: dict[date, dict[str, Decimal]] = field(default_factory=dict)
+
+    def add(self, name: str, amount: Decimal, day: date) -> None:
+        from chalicelib import stats
+
+        self.totals[name] += amount
+        if daily := stats.daily_field(name):
+            self.days[day][daily] += amount
+
+
+@dataclass(frozen=True)
+class Drift:
+    counter: str  # a total's name, or `<YYYY-MM-DD> <field>`
+    counted: Decimal
+    recorded: Decimal
+
+
+def from_records(first: date, last: date) -> Tally:
+    """What the records say, one Query per day and status (a COUNT where no sum is needed)."""
+    from chalicelib import admin, payments, stats, uploads
+    from chalicelib.models import File, Payment, User, status_day
+
+    tally = Tally()
+    for n in range((last - first).days + 1):
+        day = first + timedelta(days=n)
+        tally.days[day] = dict.fromkeys(stats.DAILY_FIELDS, Decimal(0))
+        text = day.isoformat()
+        tally.add(stats.USERS, Decimal(User.by_day.count(text)), day)
+        for status in admin.PAYMENT_STATUSES:
+            for payment in Payment.by_status_day.query(status_day(status, text)):
+                tally.add(stats.status_key("payments", status), Decimal(1), day)
+                if status == payments.SUCCESS:
+                    tally.add(stats.revenue_key(payment.currency), Decimal(payment.amount), day)
+        for status in admin.FILE_STATUSES:
+            for item in File.by_status_day.query(status_day(status, text)):
+                tally.add(stats.status_key("files", status), Decimal(1), day)
+                if status == uploads.COMPLETED:
+                    tally.add(stats.WORDS, Decimal(int(item.word_count or 0)), day)
+    return tally
+
+
+def from_counters(first: date, last: date, names: list[str]) -> Tally:
+    from chalicelib import stats
+
+    counted = Tally()
+    counted.totals.update({name: Decimal(value) for name, value in stats.values(names).items()})
+    counted.days.update(stats.daily_sums(first, last))
+    return counted
+
+
+def drift(since: date | None = None) -> list[Drift]:
+    """Every counter whose value differs from what the records say, oldest day first."""
+    from chalicelib import admin, clock, stats
+    from chalicelib.config import settings
+
+    first, last = since or stats.feed_start(), clock.now().date()
+    recorded = from_records(first, last)
+    names = [
+        stats.USERS,
+        stats.WORDS,
+        stats.revenue_key(settings().payment_currency),
+        *(stats.status_key("payments", status) for status in admin.PAYMENT_STATUSES),
+        *(stats.status_key("files", status) for status in admin.FILE_STATUSES),
+    ]
+    names += sorted(set(recorded.totals) - set(names))
+    counted = from_counters(first, last, names)
+    drifts = [
+        Drift(name, counted.totals[name], recorded.totals[name])
+        for name in names
+        if counted.totals[name] != recorded.totals[name]
+    ]
+    for day, fields in recorded.days.items():
+        for name, value in fields.items():
+            if counted.days[day][name] != value:
+                drifts.append(Drift(f"{day.isoformat()} {name}", counted.days[day][name], value))
+    return drifts
+
+
+def fix(drifts: list[Drift]) -> None:
+    """Add each drift to its counter, so it says what the records say."""
+    from chalicelib import stats
+
+    totals: dict[str, Decimal] = {}
+    days: dict[date, dict[str, Decimal]] = defaultdict(dict)
+    for found in drifts:
+        text, _, daily = found.counter.partition(" ")
+        if daily:
+            days[date.fromisoformat(text)][daily] = found.recorded - found.counted
+        else:
+            totals[found.counter] = found.recorded - found.counted
+    stats.adjust(totals, days)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fix", action="store_true", help="correct the counters that drifted")
+    parser.add_argument("--since", type=date.fromisoformat, help="first day to recount (default: first recorded)")
+    args = parser.parse_args(argv)
+    env.apply_defaults()
+    if os.environ["STAGE"] == "local":
+        os.environ.setdefault("AWS_ENDPOINT_URL", env.emulator_url())
+    drifts = drift(args.since)
+    for found in drifts:
+        print(f"drift {found.counter}: counted {found.counted}, records say {found.recorded}")
+    if not drifts:
+        print("no drift: every counter equals what the records say")
+        return 0
+    if args.fix:
+        fix(drifts)
+        print(f"fixed {len(drifts)} counter(s)")
+        return 0
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
