@@ -1,0 +1,169 @@
+"""Every route and the worker within its written budget of AWS round trips.
+
+Each call to DynamoDB, S3 or SQS is a network round trip on Lambda, paid on every request.
+The calls are counted where every client sends them (`botocore.client.BaseClient._make_api_call`,
+as `tests/scan_guard.py` wraps it) and compared with the README's "AWS calls per request" table,
+the one written source of the budgets: a route over budget, or one the table does not list,
+fails. (The gateway's HTTP calls are not AWS calls; the payment tests count those.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import botocore.client
+import pytest
+
+from chalicelib import accounts, aws, payments, worker
+from chalicelib.config import settings
+from chalicelib.gateway import aamarpay
+from chalicelib.models import File, Payment
+from local.sandbox import Sandbox
+from tests.aamarpay_browser import GatewayReturn, press
+from tests.unit.conftest import Api
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+ROW = re.compile(r"^\| `(?P<name>[^`]+)` \| (?P<budget>\d+) \|")
+
+
+def budgets() -> dict[str, int]:
+    """The README table's rows: `| \\`request\\` | budget | floor | what |`."""
+    text = README.read_text(encoding="utf-8").split("**AWS calls per request**", 1)[1]
+    return {m["name"]: int(m["budget"]) for line in text.splitlines() if (m := ROW.match(line))}
+
+
+class Calls:
+    """AWS operations sent, by the request being measured."""
+
+    def __init__(self) -> None:
+        self.measured: dict[str, list[str]] = {}
+        self.current: list[str] | None = None
+
+    @contextmanager
+    def of(self, name: str) -> Iterator[None]:
+        assert name not in self.measured, f"{name} measured twice"
+        self.current = self.measured[name] = []
+        try:
+            yield
+        finally:
+            self.current = None
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch, aws_resources: dict[str, Any]) -> Calls:
+    counter = Calls()
+    send = botocore.client.BaseClient._make_api_call
+
+    def counting(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        if counter.current is not None:
+            counter.current.append(f"{client.meta.service_model.service_name}:{operation_name}")
+        return send(client, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+    return counter
+
+
+def _deliver(api: Api, hop: GatewayReturn) -> Any:
+    parts = urlsplit(hop.url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if hop.method == "GET":
+        return api.client.http.get(path, headers={"Accept": "text/html"})
+    headers = {"Accept": "text/html", "Content-Type": "application/x-www-form-urlencoded"}
+    return api.client.http.post(path, headers=headers, body=urlencode(hop.form).encode())
+
+
+def _announcement(key: str) -> list[dict[str, Any]]:
+    """The SQS records Lambda hands the worker for one S3 `ObjectCreated` event."""
+    event = {
+        "eventName": "ObjectCreated:Post",
+        "s3": {"bucket": {"name": settings().upload_bucket}, "object": {"key": key}},
+    }
+    body = json.dumps({"Records": [event]})
+    return [{"messageId": "m-1", "body": body, "attributes": {"ApproximateReceiveCount": "1"}}]
+
+
+def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls, aws_resources: dict[str, Any]) -> None:
+    accounts.create_user("root", "root@example.com", "correct horse", role="superuser")
+    root = api.login("root")["access"]
+
+    with calls.of("POST /api/register/"):
+        assert api.register("alice").status_code == 201
+    with calls.of("POST /api/login/"):
+        tokens = api.login("alice")
+    with calls.of("POST /api/login/ (wrong password)"):
+        assert api.call("POST", "/api/login/", {"username": "alice", "password": "wrong one"}).status_code == 401
+    token = tokens["access"]
+    with calls.of("POST /api/refresh/"):
+        assert api.call("POST", "/api/refresh/", {"refresh": tokens["refresh"]}).status_code == 200
+    with calls.of("GET /api/me/"):
+        assert api.call("GET", "/api/me/", token=token).status_code == 200
+    with calls.of("GET /api/health/"):
+        assert api.call("GET", "/api/health/").status_code == 200
+
+    with calls.of("POST /api/initiate-payment/"):
+        started = api.call("POST", "/api/initiate-payment/", {}, token)
+    assert started.status_code == 201, started.data
+    hop = press(started.data["payment_url"], "pay")
+    with calls.of("POST /api/payment/success/"):
+        assert _deliver(api, hop).status_code == 303
+    with calls.of("POST /api/payment/success/ (replayed)"):
+        _deliver(api, hop)
+    other = api.signed_up("bob")
+    failing = api.call("POST", "/api/initiate-payment/", {}, other).data
+    with calls.of("POST /api/payment/fail/"):
+        _deliver(api, press(failing["payment_url"], "fail"))
+    cancelling = api.call("POST", "/api/initiate-payment/", {}, api.signed_up("carol")).data
+    with calls.of("GET /api/payment/cancel/"):
+        _deliver(api, press(cancelling["payment_url"], "cancel"))
+    with calls.of("GET /api/transactions/"):
+        assert api.call("GET", "/api/transactions/", token=token).status_code == 200
+    with calls.of("GET /api/transactions/{id}/"):
+        path = f"/api/transactions/{started.data['transaction_id']}/"
+        assert api.call("GET", path, token=token).status_code == 200
+
+    with calls.of("POST /api/upload/"):
+        upload = api.call("POST", "/api/upload/", {"filename": "notes.txt", "size": 14}, token)
+    assert upload.status_code == 201, upload.data
+    item = File.get(upload.data["file"]["id"])
+    aws.client("s3").put_object(Bucket=settings().upload_bucket, Key=item.object_key, Body=b"one two three")
+    with calls.of("worker, per file"):
+        worker.handle_records(_announcement(item.object_key))
+    assert File.get(item.id).status == "completed"
+    with calls.of("GET /api/files/"):
+        assert api.call("GET", "/api/files/", token=token).status_code == 200
+    with calls.of("GET /api/files/{id}/"):
+        assert api.call("GET", f"/api/files/{item.id}/", token=token).status_code == 200
+    with calls.of("GET /api/activity/"):
+        assert api.call("GET", "/api/activity/", token=token).status_code == 200
+
+    for route in ("users", "transactions", "files", "activity", "stats"):
+        with calls.of(f"GET /api/admin/{route}/"):
+            assert api.call("GET", f"/api/admin/{route}/", token=root).status_code == 200
+    user_id = api.call("GET", "/api/me/", token=other).data["user"]["id"]
+    with calls.of("POST /api/admin/users/{id}/staff/"):
+        assert api.call("POST", f"/api/admin/users/{user_id}/staff/", {"is_staff": True}, root).status_code == 200
+
+    paid_late = api.call("POST", "/api/initiate-payment/", {}, api.signed_up("dave")).data
+    press(paid_late["payment_url"], "pay")  # the customer pays and closes the tab: no return
+    payment = Payment.get(paid_late["transaction_id"])
+    answer = aamarpay.client().search(payment.transaction_id)
+    with calls.of("reconciler, per payment settled"):
+        assert payments.settle(payment, answer).moved  # plus one Query per day the run walks
+    with calls.of("POST /api/logout/"):
+        assert api.call("POST", "/api/logout/", {"refresh": tokens["refresh"]}, token).status_code in (200, 204)
+
+    written = budgets()
+    assert set(written) == set(calls.measured), "the README table lists exactly the requests measured here"
+    report = {name: len(sent) for name, sent in calls.measured.items()}
+    over = {
+        name: (report[name], written.get(name), calls.measured[name])
+        for name in report
+        if report[name] > written.get(name, -1)
+    }
+    assert not over, f"over budget (sent, budget, calls): {over}"
