@@ -11,18 +11,56 @@ from typing import Any
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
-_SECRET_KEYS = re.compile(r"pass|secret|token|signature|authorization|refresh|access|cookie", re.I)
-_SECRET_QUERY = re.compile(r"(signature_key|password|token)=[^&\s]+", re.I)
+# Keys whose values are secrets, compared whole (case and `-`/`_` aside): a key that merely
+# contains one of these words (`access_level`, `token_count`) is ordinary data and kept.
+# `store_id` is not among them: aamarPay's return form carries it through every payer's
+# browser, so it identifies the merchant without authenticating anything (the signature
+# key does that), and operators need it to tell the sandbox store from the live one.
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "password2",
+        "current_password",
+        "new_password",
+        "access",
+        "refresh",
+        "token",
+        "access_token",
+        "refresh_token",
+        "signature_key",
+        "aamarpay_signature_key",
+        "jwt_signing_key",
+        "authorization",
+        "cookie",
+        "set_cookie",
+    }
+)
+MASK = "***"
+# Secrets inside text: `name=value` pairs of URLs and forms (the same names), JWTs (header
+# and payload are base64 of JSON objects, so both start `eyJ`), and bearer credentials.
+_SECRET_PAIR = re.compile(r"(?<![\w-])(" + "|".join(sorted(SECRET_KEYS, key=len, reverse=True)) + r")=[^&\s]+", re.I)
+_JWT = re.compile(r"\beyJ[\w-]*\.eyJ[\w-]*\.[\w-]*")
+_BEARER = re.compile(r"\b(Bearer)\s+[^\s,;]+", re.I)
+
+
+def is_secret_key(key: object) -> bool:
+    return str(key).strip().lower().replace("-", "_") in SECRET_KEYS
+
+
+def redact_text(text: str) -> str:
+    text = _SECRET_PAIR.sub(rf"\1={MASK}", text)
+    text = _JWT.sub(MASK, text)
+    return _BEARER.sub(rf"\1 {MASK}", text)
 
 
 def redact(value: Any) -> Any:
-    """A copy of `value` with secret-looking keys masked and key=value secrets in text cut."""
+    """A copy of `value` with the values of secret keys masked and secrets in text cut."""
     if isinstance(value, dict):
-        return {k: "***" if _SECRET_KEYS.search(str(k)) else redact(v) for k, v in value.items()}
+        return {k: MASK if is_secret_key(k) else redact(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return _SECRET_QUERY.sub(r"\1=***", value)
+        return redact_text(value)
     return value
 
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -21,6 +22,7 @@ from chalicelib.config import app_secrets
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_DAYS_PER_PAGE = 31
+_LIMIT = re.compile(r"[0-9]{1,3}")
 
 # (last evaluated key, page size) -> the items of one query page; `.last_evaluated_key` after.
 QueryFn = Callable[[dict[str, Any] | None, int], Any]
@@ -38,9 +40,11 @@ class Page:
 
 
 def parse_limit(raw: str | None) -> int:
+    """`?limit=` as an int; ASCII digits only (`str.isdigit` accepts `²`, which `int` refuses),
+    and at most three of them (`int` of thousands of digits raises, and costs time)."""
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise errors.ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}.", code="invalid_limit")
     return int(raw)
 

@@ -9,6 +9,20 @@ from chalicelib import errors
 _MISSING = object()
 
 
+def is_scalar_text(value: str) -> bool:
+    """Whether `value` is text every store and log can take: Unicode scalar values only.
+
+    JSON lets a client send a lone surrogate (`"\\ud800"`), which Python decodes into a
+    `str` that cannot be encoded as UTF-8: DynamoDB, bcrypt and the log writer would fail
+    on it deep inside a request, so it is refused at the edge as a field error.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Fields:
     """Read fields from a request body; `done()` raises one 400 listing every problem."""
 
@@ -30,6 +44,9 @@ class Fields:
             return None
         if not isinstance(value, str):
             self.problems[name] = "Must be a string."
+            return None
+        if not is_scalar_text(value):
+            self.problems[name] = "Must be valid Unicode text (no lone surrogates)."
             return None
         if required and not value.strip():
             self.problems[name] = "This field may not be blank."

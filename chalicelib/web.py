@@ -12,11 +12,11 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from chalice.app import Request, Response
 
-from chalicelib import errors, logs
+from chalicelib import aws, errors, logs
 from chalicelib.config import settings
 
 log = logs.get("web")
@@ -60,15 +60,46 @@ def no_content() -> Response:
 
 
 def static_response(body: str, content_type: str) -> Response:
-    return Response(
-        body=body,
-        status_code=200,
-        headers={"Content-Type": content_type, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
-    )
+    return Response(body=body, status_code=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
 
 
 def redirect(location: str, status: int = 303) -> Response:
     return Response(body="", status_code=status, headers={"Location": location})
+
+
+def upload_origin() -> str:
+    """The origin browsers send uploads to: that of the presigned POST's URL.
+
+    Asked of the very client that presigns, so it follows the same configuration (moto or
+    LocalStack locally, `https://<bucket>.s3.amazonaws.com` in AWS) and cannot drift from the
+    URLs handed out. Presigning is local work (no request); only HTML pages need it.
+    """
+    post = aws.client("s3").generate_presigned_post(Bucket=settings().upload_bucket, Key="any-key-same-origin")
+    parts = urlsplit(post["url"])
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy() -> str:
+    """The dashboard's CSP: its own files only (no inline script or style), API calls to
+    this origin, uploads to the bucket, never framed. The gateway's payment page is reached
+    by navigation (`location.assign`), which CSP does not restrict, so no form goes there."""
+    directives = {
+        "default-src": "'self'",
+        "connect-src": f"'self' {upload_origin()}",
+        "object-src": "'none'",
+        "base-uri": "'none'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+    }
+    return "; ".join(f"{name} {value}" for name, value in directives.items())
+
+
+def security_headers(response: Response) -> None:
+    """`nosniff` on every response; the CSP on every HTML page."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    content_type = str(response.headers.get("Content-Type", ""))
+    if content_type.partition(";")[0].strip().lower() == "text/html":
+        response.headers["Content-Security-Policy"] = content_security_policy()
 
 
 def _content_type(request: Request) -> str:
@@ -82,6 +113,11 @@ def _raw_body(request: Request) -> bytes:
     return raw
 
 
+def _refuse_constant(name: str) -> Any:
+    """`NaN`, `Infinity` and `-Infinity` are Python's extensions, not JSON (RFC 8259)."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
     """The request's JSON object; 415 for another content type, 400 for malformed JSON."""
     raw = _raw_body(request)
@@ -90,8 +126,11 @@ def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
     if _content_type(request) not in ("application/json", ""):
         raise errors.UnsupportedMediaType("Send the request body as application/json.")
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        # ValueError covers bad UTF-8, bad syntax, NaN/Infinity and integers longer than
+        # Python's int-string limit (4300 digits); RecursionError nesting deeper than the
+        # decoder's stack. Each is a malformed body, not our fault.
         raise errors.ValidationError("Request body is not valid JSON.", code="malformed_json") from None
     if not isinstance(body, dict):
         raise errors.ValidationError("Request body must be a JSON object.")
@@ -165,7 +204,8 @@ def endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def request_context_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Give each request an id, log its outcome, and reshape Chalice's own error bodies."""
+    """Give each request an id, log its outcome, reshape Chalice's own error bodies, and
+    add the security headers."""
     context = event.context or {}
     rid = context.get("requestId") or uuid.uuid4().hex
     token = logs.request_id.set(rid)
@@ -178,6 +218,7 @@ def request_context_middleware(event: Request, get_response: Callable[[Request],
             response.body = error_body(code, str(response.body["Message"]))
             response.headers["Content-Type"] = JSON_TYPE
         response.headers["X-Request-Id"] = rid
+        security_headers(response)
         logs.event(
             log,
             "request",
