@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,10 @@ from chalice import Chalice
 from chalice.test import Client
 
 import app
-from chalicelib import logs, observability
+from chalicelib import logs, metrics, observability
+from chalicelib.config import settings
+from infra import observability as infra_observability
+from infra.template import merge_template
 from local.runner import lambda_sqs_event
 from tests.unit.test_metrics import emf_documents, values
 
@@ -155,3 +160,85 @@ def test_context_fields_are_redacted_like_every_other_field(log_lines: Lines) ->
         logs.event(logs.get("test"), "bound secret")
     [line] = log_lines.with_message("bound secret")
     assert line["access_token"] == "***"
+
+
+# --- the stack's side: alarms, topic, dashboard, tracing -------------------------------
+
+RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+
+@pytest.fixture
+def template() -> dict[str, Any]:
+    return merge_template(settings())
+
+
+def test_every_alarm_notifies_the_topic_and_says_why_its_threshold(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    found = {name: r["Properties"] for name, r in resources.items() if r.get("Type") == "AWS::CloudWatch::Alarm"}
+    assert set(found) == {alarm.name for alarm in infra_observability.alarms(settings())}
+    assert {"Api5xxRate", "ApiLatencyP99", "GatewayErrors", "ReconcilerBacklog", "ReturnsRejectedBurst"} <= set(found)
+    assert {"UploadDlqDepth", "WorkerErrors", "LambdaThrottles", "DynamoDbReadThrottles"} <= set(found)
+    for name, properties in found.items():
+        assert properties["AlarmActions"] == properties["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert "Threshold: " in properties["AlarmDescription"] and len(properties["AlarmDescription"]) <= 1024
+    assert found["ReconcilerBacklog"]["Threshold"] == 15 * 60
+    subscription = resources["AlarmTopicEmail"]
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert subscription["Condition"] in template["Conditions"] and "AlarmEmail" in template["Parameters"]
+
+
+def _metrics_of(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    if "MetricName" in properties:
+        return [properties]
+    return [query["MetricStat"]["Metric"] for query in properties["Metrics"] if "MetricStat" in query]
+
+
+def test_alarms_on_our_metrics_watch_what_the_code_writes(template: dict[str, Any]) -> None:
+    watched = [
+        metric
+        for resource in template["Resources"].values()
+        if resource.get("Type") == "AWS::CloudWatch::Alarm"
+        for metric in _metrics_of(resource["Properties"])
+        if metric["Namespace"] == metrics.namespace()
+    ]
+    assert {metric["MetricName"] for metric in watched} == {"GatewayErrors", "ReconcilerBacklogAge", "ReturnsRejected"}
+    for metric in watched:  # every dimension value one the code may record
+        dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+        metrics._checked(metric["MetricName"], dimensions)
+    rejected = {d["Value"] for m in watched if m["MetricName"] == "ReturnsRejected" for d in m["Dimensions"]}
+    assert rejected == {"unknown", "mismatch", "forged"}  # a burst of any reason counts
+
+
+def test_dashboard_substitutes_only_known_names(template: dict[str, Any]) -> None:
+    body = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([^}]+)\}", body))
+    assert names == {"AWS::Region", *infra_observability.FUNCTIONS.values()}
+    widgets = json.loads(body)["widgets"]
+    titles = " ".join(widget["properties"]["title"] for widget in widgets)
+    for subject in (
+        "Payment funnel",
+        "aamarPay latency",
+        "Reconciler",
+        "Worker",
+        "API: requests, 4XX, 5XX",
+        "API latency",
+    ):
+        assert subject in titles
+
+
+def test_tracing_is_active_on_every_function_and_the_api_stage(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for logical_id in infra_observability.FUNCTIONS.values():
+        assert resources[logical_id]["Properties"]["Tracing"] == "Active"
+    assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True
+    assert "GatewayResponses" in resources["RestAPI"]["Properties"]  # merged, not replaced
+
+
+def test_function_logical_ids_are_chalices() -> None:
+    assert set(infra_observability.FUNCTIONS) == {"api_handler", *(s.name for s in app.app.event_sources)}
+
+
+def test_runbook_covers_every_alarm() -> None:
+    text = RUNBOOK.read_text()
+    headings = set(re.findall(r"^### (\w+)$", text, flags=re.M))
+    assert {alarm.name for alarm in infra_observability.alarms(settings())} <= headings
