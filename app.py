@@ -14,10 +14,13 @@ from chalice.app import Response, SQSEvent
 
 from chalicelib import accounts, activity, admin, dashboard, health, openapi, payments, uploads, web, worker
 from chalicelib.config import settings
+from chalicelib.observability import event_middleware
 from chalicelib.pagination import parse_limit
 
 app = Chalice(app_name="paidupload")
 app.register_middleware(web.request_context_middleware, "http")
+app.register_middleware(event_middleware, "sqs")
+app.register_middleware(event_middleware, "scheduled")
 ANY = web.ANY_CONTENT_TYPE
 
 

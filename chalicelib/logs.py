@@ -1,4 +1,4 @@
-"""Structured JSON log lines carrying the request id; secrets are masked before writing."""
+"""Structured JSON log lines carrying the invocation's context; secrets are masked before writing."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# Fields every line of the current invocation carries (function, cold start, ids): a tuple,
+# so a nested `bound` extends a copy and leaving it restores the outer one.
+_bound: contextvars.ContextVar[tuple[tuple[str, Any], ...]] = contextvars.ContextVar("log_context", default=())
 
 # Keys whose values are secrets, compared whole (case and `-`/`_` aside): a key that merely
 # contains one of these words (`access_level`, `token_count`) is ordinary data and kept.
@@ -71,6 +76,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "request_id": request_id.get(),
+            **redact(dict(_bound.get())),
             "message": redact(record.getMessage()),
         }
         extra = getattr(record, "fields", None)
@@ -79,6 +85,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(line, default=str, ensure_ascii=False)
+
+
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """Add `fields` to every line logged inside the block (in this thread or task only)."""
+    token = _bound.set(_bound.get() + tuple(fields.items()))
+    try:
+        yield
+    finally:
+        _bound.reset(token)
 
 
 def setup() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from chalicelib.config import SECRET_PARAMETERS, Settings
 from chalicelib.models import ALL_MODELS, Activity, Counter, DailyCounter, File, Payment, User
+from infra.observability import TRACING_STATEMENT
 from infra.resources import UPLOAD_PREFIX
 
 DYNAMODB_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"]
@@ -62,6 +63,7 @@ def _sub(text: str) -> dict[str, str]:
 def policy(access: FunctionAccess, config: Settings) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [
         {"Effect": "Allow", "Action": LOGS, "Resource": _sub("arn:${AWS::Partition}:logs:*:*:*")},
+        TRACING_STATEMENT,  # every function is traced (infra/observability.py)
     ]
     tables = [
         arn

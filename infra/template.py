@@ -15,9 +15,7 @@ from pynamodb.models import Model
 
 from chalicelib.config import Settings
 from chalicelib.models import ALL_MODELS
-from infra import resources
-
-DLQ_ALARM_THRESHOLD = 1
+from infra import observability, resources
 
 
 def logical_id(name: str) -> str:
@@ -156,27 +154,6 @@ def bucket_resources(config: Settings) -> dict[str, Any]:
     }
 
 
-def alarm_resources(config: Settings) -> dict[str, Any]:
-    dead_letters = config.upload_dead_letter_queue
-    return {
-        f"{logical_id(dead_letters)}DepthAlarm": {
-            "Type": "AWS::CloudWatch::Alarm",
-            "Properties": {
-                "AlarmDescription": "Uploads failed processing repeatedly and reached the dead-letter queue.",
-                "Namespace": "AWS/SQS",
-                "MetricName": "ApproximateNumberOfMessagesVisible",
-                "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [logical_id(dead_letters), "QueueName"]}}],
-                "Statistic": "Maximum",
-                "Period": 300,
-                "EvaluationPeriods": 1,
-                "Threshold": DLQ_ALARM_THRESHOLD,
-                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-                "TreatMissingData": "notBreaching",
-            },
-        }
-    }
-
-
 @dataclass(frozen=True)
 class GatewayAnswer:
     """How API Gateway answers a request that never reaches our code."""
@@ -244,10 +221,9 @@ def merge_template(config: Settings) -> dict[str, Any]:
     resources_: dict[str, Any] = {logical_id(m.Meta.table_name): table_resource(m) for m in ALL_MODELS}
     resources_ |= queue_resources(config)
     resources_ |= bucket_resources(config)
-    resources_ |= alarm_resources(config)
     resources_ |= gateway_responses()
     resources_ |= event_source_queues(config)
-    return {
+    template = {
         "Resources": resources_,
         "Outputs": {
             "DashboardURL": {
@@ -256,3 +232,4 @@ def merge_template(config: Settings) -> dict[str, Any]:
             "UploadBucket": {"Value": {"Ref": logical_id(config.upload_bucket)}},
         },
     }
+    return observability.extend(template, config)

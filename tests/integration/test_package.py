@@ -52,3 +52,17 @@ def test_one_stack_holds_everything(package: dict) -> None:
     text = json.dumps(package)
     for secret_word in ("dbb74894e82415a2f7ff0ec3a97e4183", "JWT_SIGNING_KEY", "AAMARPAY_SIGNATURE_KEY"):
         assert secret_word not in text
+
+
+def test_stack_has_alarms_topic_dashboard_and_tracing(package: dict) -> None:
+    resources = package["Resources"]
+    types = [resource["Type"] for resource in resources.values()]
+    assert types.count("AWS::CloudWatch::Alarm") >= 10
+    assert "AWS::SNS::Topic" in types and "AWS::CloudWatch::Dashboard" in types
+    assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True
+    functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert len(functions) == 4
+    for function in functions.values():
+        assert function["Properties"]["Tracing"] == "Active"
+        role = resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        assert "xray:PutTraceSegments" in json.dumps(role["Properties"]["Policies"])  # what tracing needs

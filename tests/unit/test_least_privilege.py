@@ -27,6 +27,7 @@ from chalice.test import Client
 from chalicelib import accounts, aws, clock
 from chalicelib.config import SECRET_PARAMETERS, Settings, app_secrets, settings
 from chalicelib.models import File, Payment
+from infra import observability
 from infra.policies import function_access, policy
 from local.runner import lambda_sqs_event
 from local.sandbox import Sandbox
@@ -338,3 +339,14 @@ UPLOAD_QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:paidupload-test-upload-events"
 def test_policies_deny_what_a_function_does_not_use(secrets_in_ssm: Settings, function: str, need: Need) -> None:
     config = secrets_in_ssm
     assert not allows(policy(function_access(config)[function], config), need)
+
+
+def test_every_traced_function_may_send_traces_and_not_read_them() -> None:
+    """X-Ray's daemon sends a traced function's segments with that function's role (no resource ARNs)."""
+    config = settings()
+    assert set(observability.FUNCTIONS) == set(function_access(config))  # every function is traced
+    for function, access in function_access(config).items():
+        document = policy(access, config)
+        for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
+            assert allows(document, Need(action, "*")), function
+        assert not allows(document, Need("xray:BatchGetTraces", "*")), function
