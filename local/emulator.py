@@ -30,6 +30,7 @@ from typing import Any
 from moto.backends import get_backend
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.s3.models import s3_backends
 
 from chalicelib import logs
 from local.servers import BurstWSGIServer
@@ -129,23 +130,26 @@ class _LocksAsNew(pickle.Pickler):
 
 def capture() -> bytes:
     """Every account's and region's backend of SERVICES, pickled (call with no request running)."""
-    backends = {
+    state = {
         service: {account: dict(regions) for account, regions in get_backend(service).items()}  # type: ignore[arg-type]
         for service in SERVICES
     }
+    # Which account owns a bucket name lives beside S3's backends (presigned URLs name no account).
+    state["s3_bucket_accounts"] = dict(s3_backends.bucket_accounts)
     buffer = io.BytesIO()
-    _LocksAsNew(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(backends)
+    _LocksAsNew(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
     return buffer.getvalue()
 
 
 def restore(payload: bytes) -> None:
     """Unpickle everything first, then install: a snapshot is loaded whole or not at all."""
-    backends = pickle.loads(payload)  # noqa: S301 - our own file in .local/ (see local.state)
+    state = pickle.loads(payload)  # noqa: S301 - our own file in .local/ (see local.state)
     for service in SERVICES:
         live = get_backend(service)  # type: ignore[arg-type]
-        for account, regions in backends[service].items():
+        for account, regions in state[service].items():
             for region, backend in regions.items():
                 live[account][region] = backend
+    s3_backends.bucket_accounts.update(state["s3_bucket_accounts"])
 
 
 class Emulator:
