@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit user recount bench package cfn-lint deploy clean
+.PHONY: run test lint unit user recount bench bench-load package cfn-lint deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-run: $(STAMP)  ## the local stack in the foreground: emulator, sandbox, API + dashboard, worker
-	$(PY) -m local.stack
+run: $(STAMP)  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty
+	$(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
 
 test: $(STAMP) lint  ## every test (unit, integration, browser); fails on "no tests collected"
 	$(PY) -m pytest
@@ -48,6 +48,9 @@ deploy: cfn-lint  ## make deploy STAGE=prod DEPLOY_BUCKET=<an S3 bucket for arti
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+bench-load: $(STAMP)  ## make bench-load N=100: N concurrent whole journeys (locust) against a stack of its own
+	$(PY) -m bench.load --users $(or $(N),40)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 
+from localstack_client.config import get_service_endpoint
+
 
 def emulator_url() -> str:
     return f"http://127.0.0.1:{os.environ.get('EMULATOR_PORT', '4566')}"
 
 
 def apply_defaults() -> None:
-    """Fake credentials and a region for emulators; `LOCALSTACK_HOST` becomes an endpoint URL."""
+    """Fake credentials and a region for emulators; `LOCALSTACK_HOST` becomes an endpoint URL.
+
+    LocalStack's own client library reads `LOCALSTACK_HOST` (`host`, `host:port`, default
+    port 4566, `USE_SSL`), so we agree with LocalStack's tools on where it listens.
+    """
     env = os.environ
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     env.setdefault("STAGE", "local")
@@ -18,5 +24,4 @@ def apply_defaults() -> None:
         env.setdefault("AWS_ACCESS_KEY_ID", "test")
         env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     if not env.get("AWS_ENDPOINT_URL") and env.get("LOCALSTACK_HOST"):
-        host = env["LOCALSTACK_HOST"]
-        env["AWS_ENDPOINT_URL"] = f"http://{host if ':' in host else host + ':4566'}"
+        env["AWS_ENDPOINT_URL"] = get_service_endpoint("edge", env["LOCALSTACK_HOST"]) or ""

@@ -45,11 +45,11 @@ from urllib.parse import urlsplit
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import make_server
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from chalicelib.config import SANDBOX_SIGNATURE_KEY, SANDBOX_STORE_ID
+from local.servers import BurstWSGIServer
 
 # What each fault does and its value when off. Switches take true (until cleared) or a count N
 # (the next N requests only); overrides take a string (or null to clear).
@@ -584,7 +584,7 @@ class SandboxServer:
 
     def start(self) -> SandboxServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = make_server(self.host, self.port, self.sandbox, threaded=True)
+        self._server = BurstWSGIServer(self.host, self.port, self.sandbox)
         self._thread = threading.Thread(target=self._server.serve_forever, name="aamarpay-sandbox", daemon=True)
         self._thread.start()
         return self

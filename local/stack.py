@@ -6,6 +6,11 @@ Parts (each honours the contract's environment variables):
 - the aamarPay sandbox emulator (127.0.0.1:8001), unless `AAMARPAY_BASE_URL` is set;
 - the API and dashboard (Chalice's local server) on `API_PORT` (8000);
 - the SQS worker and the scheduled jobs, run as Lambda would run them.
+
+State lives in `.local/` (`LOCAL_STATE_DIR`): the emulator's tables, objects and queued
+messages (restored at start, snapshotted every `SNAPSHOT_SECONDS` and on stop) and the JWT
+signing key. `--fresh` (`make run FRESH=1`) deletes it first. Stopping lets the API answer
+what it is answering and the worker finish its message, then takes the last snapshot.
 """
 
 from __future__ import annotations
@@ -14,23 +19,26 @@ import argparse
 import json
 import logging
 import os
-import secrets
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from local import env
+from local.servers import BurstHTTPServer
+from local.state import IncompatibleState, StateDir
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+STOP_WAIT_SECONDS = 30  # for a request being answered, or a message being processed, to finish
 
 
-def _configure_environment() -> dict[str, str]:
+def _configure_environment(state: StateDir) -> dict[str, str]:
     """Fill in local defaults; returns which endpoints are external (not started here)."""
     env.apply_defaults()
     os.environ.setdefault("API_PORT", "8000")
-    os.environ.setdefault("JWT_SIGNING_KEY", secrets.token_urlsafe(48))
+    os.environ.setdefault("JWT_SIGNING_KEY", state.signing_key())
     external: dict[str, str] = {}
     if os.environ.get("AWS_ENDPOINT_URL"):
         external["aws"] = os.environ["AWS_ENDPOINT_URL"]
@@ -47,24 +55,29 @@ def _quiet_http_logs() -> None:
 class Stack:
     """Start and stop every part; usable from tests as well as from `make run`."""
 
-    def __init__(self, *, schedule_seconds: float, visibility_timeout: int) -> None:
+    def __init__(
+        self, *, schedule_seconds: float, visibility_timeout: int, state: StateDir, snapshot_seconds: float = 5.0
+    ) -> None:
         self.schedule_seconds = schedule_seconds
         self.visibility_timeout = visibility_timeout
+        self.state = state
+        self.snapshot_seconds = snapshot_seconds
         self._stoppers: list[Any] = []
         self.server: Any = None
 
     def start(self) -> dict[str, str]:
-        external = _configure_environment()
+        """Start every part; raises IncompatibleState before anything listens."""
+        external = _configure_environment(self.state)
         _quiet_http_logs()
         where: dict[str, str] = {}
         if "aws" not in external:
-            from moto.server import ThreadedMotoServer
+            from local.emulator import Emulator
 
             port = int(os.environ.get("EMULATOR_PORT", "4566"))
-            moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-            moto.start()
-            self._stoppers.append(moto.stop)
+            emulator = Emulator("127.0.0.1", port, self.state, self.snapshot_seconds).start()
+            self._stoppers.append(emulator.stop)
             os.environ["AWS_ENDPOINT_URL"] = env.emulator_url()
+            where["State"] = f"{self.state.path} (FRESH=1 starts empty)"
         where["AWS endpoint"] = os.environ["AWS_ENDPOINT_URL"] + ("" if "aws" not in external else " (external)")
         if "aamarpay" not in external:
             from local.sandbox import SandboxServer
@@ -103,7 +116,7 @@ class Stack:
         ]
         for worker in workers:
             worker.start()
-            self._stoppers.append(worker.stop)
+        self._stoppers.append(lambda: _stop_all(workers))
 
     def _create_server(self) -> None:
         from chalice.cli.factory import CLIFactory
@@ -117,15 +130,22 @@ class Stack:
         # What chalice.local.create_local_server does, with our request handler.
         CustomLocalChalice.__bases__ = (LocalChalice, application.app.__class__)
         application.app.__class__ = CustomLocalChalice
+        handler = _contract_errors_handler()
         self.server = LocalDevServer(
-            application.app, config, host, int(os.environ["API_PORT"]), handler_cls=_contract_errors_handler()
+            application.app,
+            config,
+            host,
+            int(os.environ["API_PORT"]),
+            handler_cls=handler,
+            server_cls=BurstHTTPServer,
         )
-        self._stoppers.append(self.server.server.server_close)
+        self._stoppers.append(lambda: _close_when_answered(self.server.server, handler))
 
     def serve_forever(self) -> None:
         self.server.server.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
+        """Newest part first: the API stops taking requests, workers finish, the emulator saves."""
         if self.server is not None:
             threading.Thread(target=self.server.shutdown, daemon=True).start()
         for stop in reversed(self._stoppers):
@@ -136,17 +156,57 @@ class Stack:
         self._stoppers.clear()
 
 
-def _contract_errors_handler() -> type:
-    """Chalice's local handler, answering an unknown path as our stack in AWS does.
+def _stop_all(workers: list[Any]) -> None:
+    """Signal every worker, then wait for each to finish what it holds (a message left
+    unfinished stays on the queue and is redelivered after the restart)."""
+    for worker in workers:
+        worker.stop()
+    for worker in workers:
+        worker.join(timeout=STOP_WAIT_SECONDS)
 
-    API Gateway says 403 "Missing Authentication Token" for a path with no route; the AWS
-    template maps that to `404 not_found` in the contract's error shape (infra/template.py).
+
+def _close_when_answered(server: Any, handler: Any) -> None:
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while handler.in_flight() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.server_close()
+
+
+# What Chalice local answers for a path with no route: API Gateway's 403, whose body
+# depends on whether the request carried an Authorization header.
+_NO_ROUTE_BODIES = (b'{"message": "Missing Authentication Token"}', b'{"message": "Authorization header requires')
+
+
+def _contract_errors_handler() -> Any:
+    """Chalice's local handler, answering an unknown path as our stack in AWS does, and
+    counting the requests it is answering so a stop can wait for them.
+
+    API Gateway says 403 for a path with no route; the AWS template maps that to
+    `404 not_found` in the contract's error shape (infra/template.py).
     """
     from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
 
+    answering = [0]
+    counting = threading.Lock()
+
     class ContractErrorsHandler(ChaliceRequestHandler):
+        @staticmethod
+        def in_flight() -> int:
+            return answering[0]
+
+        def _generic_handle(self) -> None:  # a request read, not an idle keep-alive connection
+            with counting:
+                answering[0] += 1
+            try:
+                super()._generic_handle()
+            finally:
+                with counting:
+                    answering[0] -= 1
+
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
         def _send_error_response(self, error: LocalGatewayException) -> None:
-            if isinstance(error, ForbiddenError) and b"Missing Authentication Token" in (error.body or b""):
+            if isinstance(error, ForbiddenError) and (error.body or b"").startswith(_NO_ROUTE_BODIES):
                 body = json.dumps({"error": {"code": "not_found", "message": "No such resource."}}).encode()
                 headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
                 self._send_http_response(404, headers, body)
@@ -157,16 +217,33 @@ def _contract_errors_handler() -> type:
 
 
 def _interrupt(*_: Any) -> None:
-    """SIGTERM (and SIGINT, even where a parent shell ignores it) stops the stack like Ctrl-C."""
+    """SIGTERM (and SIGINT, even where a parent shell ignores it) stops the stack like Ctrl-C;
+    a second one while stopping is ignored, so the last snapshot is always taken."""
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _still_stopping)
     raise KeyboardInterrupt
+
+
+def _still_stopping(*_: Any) -> None:
+    print("Stopping: finishing work in progress and saving state...", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--schedule-seconds", type=float, default=float(os.environ.get("SCHEDULE_SECONDS", "30")))
     parser.add_argument("--visibility-timeout", type=int, default=int(os.environ.get("QUEUE_VISIBILITY_TIMEOUT", "30")))
+    parser.add_argument("--snapshot-seconds", type=float, default=float(os.environ.get("SNAPSHOT_SECONDS", "5")))
+    parser.add_argument("--fresh", action="store_true", help="delete the kept local state first (make run FRESH=1)")
     args = parser.parse_args(argv)
-    stack = Stack(schedule_seconds=args.schedule_seconds, visibility_timeout=args.visibility_timeout)
+    state = StateDir(Path(os.environ.get("LOCAL_STATE_DIR") or PROJECT_DIR / ".local"))
+    if args.fresh:
+        state.wipe()
+    stack = Stack(
+        schedule_seconds=args.schedule_seconds,
+        visibility_timeout=args.visibility_timeout,
+        state=state,
+        snapshot_seconds=args.snapshot_seconds,
+    )
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _interrupt)
     try:
@@ -175,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{part:<13} {url}", flush=True)
         print("Ready. Press Ctrl-C to stop.", flush=True)
         stack.serve_forever()
+    except IncompatibleState as refused:
+        print(refused, file=sys.stderr, flush=True)
+        return 2
     except KeyboardInterrupt:
         pass
     finally:

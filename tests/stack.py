@@ -56,7 +56,15 @@ class RunningStack:
         return self.process.returncode
 
 
-def start_stack(log_path: Path, extra_env: dict[str, str] | None = None, timeout: float = 60) -> RunningStack:
+def start_stack(
+    log_path: Path,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 60,
+    *,
+    state_dir: Path | None = None,
+    args: tuple[str, ...] = (),
+) -> RunningStack:
+    """`make run` on free ports, its state in `state_dir` (default: fresh, beside the log)."""
     api_port, emulator_port, sandbox_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in UNIT_ONLY}
     env.update(
@@ -68,12 +76,13 @@ def start_stack(log_path: Path, extra_env: dict[str, str] | None = None, timeout
             "SCHEDULE_SECONDS": "1",
             "QUEUE_VISIBILITY_TIMEOUT": "2",
             "PYTHONUNBUFFERED": "1",
+            "LOCAL_STATE_DIR": str(state_dir or log_path.with_suffix(".state")),
         }
     )
     env.update(extra_env or {})
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.stack"],
+        [sys.executable, "-m", "local.stack", *args],
         cwd=PROJECT_DIR,
         env=env,
         stdout=log_file,

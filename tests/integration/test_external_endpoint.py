@@ -28,12 +28,13 @@ def external_emulator() -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 30
+    while True:
         try:
             requests.get(f"{url}/moto-api/", timeout=1)
             break
         except requests.ConnectionError:
+            assert time.monotonic() < deadline, "the external emulator did not start"
             time.sleep(0.1)
     yield url
     process.terminate()

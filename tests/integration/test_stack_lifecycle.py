@@ -1,15 +1,20 @@
-"""`make run`'s process: prints where each part listens, and Ctrl-C leaves nothing running."""
+"""`make run`'s process: prints where each part listens, Ctrl-C leaves nothing running, and the
+next start brings every account, payment, file and queued upload back (`--fresh`: nothing)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
-from tests.stack import start_stack
+from local.state import SNAPSHOT_NAME
+from tests.journeys import Customer
+from tests.stack import RunningStack, start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -34,3 +39,75 @@ def test_ctrl_c_stops_every_part(tmp_path: Path) -> None:
     assert "Stopped." in stack.logs()
     for url in (stack.api, stack.aws_endpoint, stack.sandbox):
         assert _port_is_free(url), url
+
+
+def _paid_customer(stack: RunningStack, username: str) -> Customer:
+    customer = Customer(requests.Session(), stack.api, username, f"{username} password")
+    customer.register()
+    customer.log_in()
+    customer.pay()
+    return customer
+
+
+def _same_customer(customer: Customer, stack: RunningStack) -> Customer:
+    """The customer (and their tokens) talking to a restarted stack on its new ports."""
+    again = Customer(requests.Session(), stack.api, customer.username, customer.password)
+    again.bearer = customer.bearer
+    return again
+
+
+def test_a_restart_keeps_accounts_payments_files_and_queued_uploads(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = start_stack(tmp_path / "first.log", state_dir=state)
+    try:
+        customer = _paid_customer(first, "keeper")
+        counted = customer.upload("counted.txt", b"one two three")
+        assert customer.wait_settled(counted)["word_count"] == 3
+        just_before_stop = customer.upload("late.txt", b"stored just before the stop")
+    finally:
+        assert first.stop() == 0
+    assert "emulator state saved" in first.logs()
+
+    second = start_stack(tmp_path / "second.log", state_dir=state)
+    try:
+        customer = _same_customer(customer, second)  # the access token from before still works
+        assert customer.get("/api/me/")["user"]["has_paid"] is True
+        payments = customer.get("/api/transactions/")["items"]
+        assert [p["status"] for p in payments] == ["success"]
+        activity = [a["action"] for a in customer.get("/api/activity/")["items"]]
+        assert activity.count("payment_success") == 1
+        assert customer.wait_settled(counted)["word_count"] == 3
+        late = customer.wait_settled(just_before_stop)
+        assert (late["status"], late["word_count"]) == ("completed", 5)
+        assert requests.get(late["download_url"], timeout=10).content == b"stored just before the stop"
+        customer.log_in()  # the password hash survived too
+    finally:
+        second.stop()
+
+    fresh = start_stack(tmp_path / "fresh.log", state_dir=state, args=("--fresh",))
+    try:
+        forgotten = requests.post(
+            fresh.url("/api/login/"), json={"username": "keeper", "password": "keeper password"}, timeout=10
+        )
+        assert forgotten.status_code == 401
+        assert requests.get(fresh.url("/api/me/"), headers=customer.bearer, timeout=10).status_code == 401
+    finally:
+        fresh.stop()
+
+
+def test_incompatible_state_is_refused_whole_with_a_message_naming_fresh(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = start_stack(tmp_path / "first.log", state_dir=state)
+    first.stop()
+    snapshot = state / SNAPSHOT_NAME
+    header, payload = snapshot.read_bytes().split(b"\n", 1)
+    older = json.loads(header) | {"schema": "0123456789abcdef"}
+    snapshot.write_bytes(json.dumps(older).encode() + b"\n" + payload)
+
+    with pytest.raises(RuntimeError, match=r"incompatible with this version.*make run FRESH=1"):
+        start_stack(tmp_path / "refused.log", state_dir=state)
+    assert snapshot.read_bytes().startswith(json.dumps(older).encode())  # left as it was
+
+    snapshot.write_bytes(b"not a snapshot\n")
+    with pytest.raises(RuntimeError, match=r"not a snapshot this project wrote.*FRESH=1"):
+        start_stack(tmp_path / "garbage.log", state_dir=state)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from chalice.test import Client
 from moto import mock_aws
-from moto.dynamodb.responses import DynamoHandler
 
 from chalicelib import aws
 from chalicelib.config import app_secrets, settings
 from chalicelib.gateway import aamarpay
+from local import emulator
 from local.sandbox import Sandbox, SandboxServer
 
 
@@ -77,21 +76,12 @@ def api(client: Client) -> Api:
 
 
 @pytest.fixture
-def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Serialize moto's DynamoDB requests, as DynamoDB itself applies each one atomically.
-
-    moto checks a transaction's conditions, then writes, and rolls a cancelled one back by
-    restoring a deep copy of every table it touched, with no lock: under threads a loser's
-    rollback can erase the winner's committed writes. That is moto's race, not the app's.
-    """
-    lock = threading.RLock()
-    call_action = DynamoHandler.call_action
-
-    def serialized(self: DynamoHandler) -> Any:
-        with lock:
-            return call_action(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", serialized)
+def atomic_dynamodb() -> Iterator[None]:
+    """Serialize moto's DynamoDB requests, as DynamoDB itself applies each one atomically
+    (the same switch `make run` and every test stack use: local/emulator.py says why)."""
+    undo = emulator.make_dynamodb_atomic()
+    yield
+    undo()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""`make bench-load N=…`: N concurrent whole journeys (locust, headless) against a running stack."""

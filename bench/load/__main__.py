@@ -1,0 +1,125 @@
+"""`make bench-load N=100`: N concurrent whole journeys with locust (headless, as a library).
+
+By default it starts its own stack exactly as `make run` does (bcrypt cost 12, 30 s schedule,
+fresh state in a temporary directory); `--api` and `--aws-endpoint` aim it at one already running
+(its stats must not move meanwhile for the stats invariant to hold). Prints p50/p95 per step,
+journeys per minute and every broken invariant; exits 1 on any error or violation. Results go
+to bench/results/load-<N>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import locust  # noqa: F401  # gevent patches the standard library here, before requests loads ssl
+import requests
+from locust.env import Environment
+
+from bench.load import invariants
+from bench.load.users import LEDGER, STEPS, JourneyUser
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+MAKE_RUN_SETTINGS = {"BCRYPT_ROUNDS": "12", "SCHEDULE_SECONDS": "30", "QUEUE_VISIBILITY_TIMEOUT": "30"}
+
+
+def _superuser(api: str, aws_endpoint: str) -> dict[str, str]:
+    """`make user ROLE=superuser` against the stack's emulator, then a token for it."""
+    username, password = f"bench{int(time.time())}", "bench superuser password"
+    env = {**os.environ, "AWS_ENDPOINT_URL": aws_endpoint}
+    command = [sys.executable, "-m", "local.manage_user", "--username", username, "--password", password]
+    subprocess.run([*command, "--role", "superuser"], cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
+    tokens = requests.post(f"{api}/api/login/", json={"username": username, "password": password}, timeout=60)
+    tokens.raise_for_status()
+    return {"Authorization": f"Bearer {tokens.json()['access']}"}
+
+
+def _run(api: str, users: int, deadline_seconds: float) -> tuple[Environment, float]:
+    environment = Environment(user_classes=[JourneyUser], host=api)
+    runner = environment.create_local_runner()
+    started = time.monotonic()
+    runner.start(users, spawn_rate=users)
+    while LEDGER.done < users and time.monotonic() - started < deadline_seconds:
+        gevent.sleep(0.5)
+    elapsed = time.monotonic() - started
+    runner.quit()
+    return environment, elapsed
+
+
+def _report(environment: Environment, users: int, elapsed: float) -> dict[str, Any]:
+    steps = {}
+    for name in STEPS:
+        entry = environment.stats.get(name, "step")
+        steps[name] = {
+            "p50_s": round(entry.get_response_time_percentile(0.5) / 1000, 2),
+            "p95_s": round(entry.get_response_time_percentile(0.95) / 1000, 2),
+            "failures": entry.num_failures,
+        }
+    total = environment.stats.total
+    step_requests = sum(environment.stats.get(name, "step").num_requests for name in STEPS)
+    return {
+        "users": users,
+        "completed": len(LEDGER.finished),
+        "failed": len(LEDGER.failed),
+        "seconds": round(elapsed, 1),
+        "journeys_per_minute": round(len(LEDGER.finished) / elapsed * 60, 1),
+        "steps": steps,
+        "http_requests": total.num_requests - step_requests,
+        "http_failures": total.num_failures - sum(step["failures"] for step in steps.values()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=40)
+    parser.add_argument("--api", help="a running stack's base URL (default: start one)")
+    parser.add_argument("--aws-endpoint", help="that stack's AWS endpoint (for the superuser)")
+    parser.add_argument(
+        "--deadline", type=float, default=900, help="seconds before unfinished journeys count as failed"
+    )
+    args = parser.parse_args(argv)
+
+    stack = None
+    if args.api:
+        api, aws_endpoint = args.api.rstrip("/"), args.aws_endpoint or "http://127.0.0.1:4566"
+    else:
+        from tests.stack import start_stack
+
+        log = Path(tempfile.mkdtemp(prefix="bench-load-")) / "stack.log"
+        stack = start_stack(log, extra_env=MAKE_RUN_SETTINGS)
+        api, aws_endpoint = stack.api, stack.aws_endpoint
+        print(f"stack log: {log}", flush=True)
+    try:
+        admin = _superuser(api, aws_endpoint)
+        before = invariants.admin_stats(api, admin)
+        environment, elapsed = _run(api, args.users, args.deadline)
+        report = _report(environment, args.users, elapsed)
+        violations = [v for j in LEDGER.finished for v in invariants.journey_violations(api, j)]
+        violations += invariants.stats_violations(before, invariants.admin_stats(api, admin), LEDGER.finished)
+        if stack is not None:
+            logs = stack.logs()
+            report["emulator_races_in_log"] = logs.count("dictionary changed size during iteration")
+            report["api_500s_in_log"] = logs.count('"status": 500')
+    finally:
+        if stack is not None:
+            stack.stop()
+    report["violations"] = violations
+    report["errors"] = LEDGER.failed[:20]
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+    results = PROJECT_DIR / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"load-{args.users}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    broken = report["failed"] or violations or report.get("emulator_races_in_log") or report.get("api_500s_in_log")
+    return 1 if broken or report["completed"] != args.users else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
