@@ -12,9 +12,21 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import Response, SQSEvent
 
-from chalicelib import accounts, activity, admin, dashboard, health, openapi, payments, uploads, web, worker
+from chalicelib import web
 from chalicelib.config import settings
-from chalicelib.pagination import parse_limit
+from chalicelib.imports import Lazy
+
+# Imported by the first route that uses them (cold start: bench/bench_coldstart.py).
+accounts = Lazy("chalicelib.accounts")
+activity = Lazy("chalicelib.activity")
+admin = Lazy("chalicelib.admin")
+dashboard = Lazy("chalicelib.dashboard")
+health = Lazy("chalicelib.health")
+openapi = Lazy("chalicelib.openapi")
+pagination = Lazy("chalicelib.pagination")
+payments = Lazy("chalicelib.payments")
+uploads = Lazy("chalicelib.uploads")
+worker = Lazy("chalicelib.worker")
 
 app = Chalice(app_name="paidupload")
 app.register_middleware(web.request_context_middleware, "http")
@@ -31,7 +43,7 @@ def _caller() -> accounts.Principal:
 
 def _paging() -> tuple[int, str | None]:
     params = web.query(_request())
-    return parse_limit(params.get("limit")), params.get("cursor") or None
+    return pagination.parse_limit(params.get("limit")), params.get("cursor") or None
 
 
 # --- health and docs -------------------------------------------------------------------
