@@ -96,12 +96,12 @@ def scripts(bucket: str) -> dict[str, str]:
     }
 
 
-def first_answer(program: str, env: dict[str, str]) -> float:
+def first_answer(program: str, env: dict[str, str], app_dir: Path = PROJECT_DIR) -> float:
     """Seconds from spawning a fresh interpreter to its first answered request."""
     started = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "-c", f"{program}\nprint({ANSWERED!r}, flush=True)"],
-        cwd=PROJECT_DIR,
+        cwd=app_dir,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -148,6 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--only", choices=["api", "worker", "reconciler"], action="append")
+    parser.add_argument("--app-dir", type=Path, default=PROJECT_DIR, help="another checkout's app (a before figure)")
     args = parser.parse_args()
     env = {
         **os.environ,
