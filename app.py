@@ -12,10 +12,22 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import Response, SQSEvent
 
-from chalicelib import accounts, activity, admin, dashboard, health, openapi, payments, uploads, web, worker
+from chalicelib import web
 from chalicelib.config import settings
+from chalicelib.imports import Lazy
 from chalicelib.observability import event_middleware
-from chalicelib.pagination import parse_limit
+
+# Imported by the first route that uses them (cold start: bench/bench_coldstart.py).
+accounts = Lazy("chalicelib.accounts")
+activity = Lazy("chalicelib.activity")
+admin = Lazy("chalicelib.admin")
+dashboard = Lazy("chalicelib.dashboard")
+health = Lazy("chalicelib.health")
+openapi = Lazy("chalicelib.openapi")
+pagination = Lazy("chalicelib.pagination")
+payments = Lazy("chalicelib.payments")
+uploads = Lazy("chalicelib.uploads")
+worker = Lazy("chalicelib.worker")
 
 app = Chalice(app_name="paidupload")
 app.register_middleware(web.request_context_middleware, "http")
@@ -34,7 +46,7 @@ def _caller() -> accounts.Principal:
 
 def _paging() -> tuple[int, str | None]:
     params = web.query(_request())
-    return parse_limit(params.get("limit")), params.get("cursor") or None
+    return pagination.parse_limit(params.get("limit")), params.get("cursor") or None
 
 
 # --- health and docs -------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Lazily created boto3 clients, one per service and container.
+"""Lazily created botocore clients, one per service and container.
 
-boto3 costs ~200 ms to import, so it is imported on first use: handlers that only touch
-DynamoDB (through pynamodb/botocore) never pay for it. Endpoints follow botocore's own
-`AWS_ENDPOINT_URL[_<SERVICE>]` variables, which is all LocalStack or moto needs.
+Plain botocore, not boto3: every call the app makes (S3 objects and presigned POST/GET, SQS
+messages) is botocore's, and boto3 costs ~200 ms more to import on a cold start. Created on
+first use, so handlers that only touch DynamoDB (through pynamodb) never build them.
+Endpoints follow botocore's own `AWS_ENDPOINT_URL[_<SERVICE>]` variables, which is all
+LocalStack or moto needs.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from typing import Any
 
 @functools.cache
 def client(service: str) -> Any:
-    import boto3
+    import botocore.session
     from botocore.config import Config
 
     retries = {"mode": "standard", "max_attempts": 3}
     # SigV4 for S3: without it botocore presigns URLs and POSTs with SigV2.
     signature = {"signature_version": "s3v4"} if service == "s3" else {}
     config = Config(retries=retries, **signature)
-    return boto3.session.Session().client(service, config=config)
+    return botocore.session.get_session().create_client(service, config=config)
