@@ -78,7 +78,7 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", ChaliceWsgi())
 # `str.isdigit` accepts and `int` refuses, NUL, a bidi override, a 5,000-digit number.
 HOSTILE_TEXT = ["²", "١٢", "\x00", "\u202etxt.exe", "𝟙𝟚"]
 LONE_SURROGATES = ["\ud800", "x\udfffy"]  # only JSON escapes carry them: form encoders refuse them
-HOSTILE_QUERY = ["²", "١٢", "1" * 5000, "-0", "1e3", "\x00", "%"]
+HOSTILE_QUERY = ["²", "١٢", "1" * 5000, "-0", "1e3", "\x00", "%", ".."]  # also used as path parameters
 
 
 def _with_one_replaced(values: dict[str, Any], names: list[str], hostile: list[str]) -> st.SearchStrategy[Any]:
@@ -94,6 +94,13 @@ def flatmap_body(context: schemathesis.HookContext, body: Any) -> st.SearchStrat
         return st.just(body)
     is_json = all(alternative.media_type == "application/json" for alternative in context.operation.body)
     return _with_one_replaced(body, names, HOSTILE_TEXT + LONE_SURROGATES if is_json else HOSTILE_TEXT)
+
+
+@schema.hook
+def flatmap_path_parameters(
+    context: schemathesis.HookContext, path_parameters: dict[str, Any]
+) -> st.SearchStrategy[Any]:
+    return _with_one_replaced(path_parameters, list(path_parameters), HOSTILE_QUERY) if path_parameters else st.just({})
 
 
 @schema.hook
