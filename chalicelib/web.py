@@ -18,6 +18,7 @@ from chalice.app import Request, Response
 
 from chalicelib import aws, errors, logs
 from chalicelib.config import settings
+from chalicelib.validation import is_scalar_text
 
 log = logs.get("web")
 
@@ -138,11 +139,15 @@ def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
 
 
 def form_body(request: Request) -> dict[str, str]:
-    """A form-encoded body (gateway returns); a JSON object of strings is accepted too."""
+    """A form-encoded body (gateway returns); a JSON object of strings is accepted too.
+
+    Values that are not strings, or not scalar text (a JSON lone surrogate), are dropped as
+    the gateway never sends them: what remains is safe to look up, store and log.
+    """
     raw = _raw_body(request)
     if _content_type(request) == "application/json":
         parsed = json_body(request, optional=True)
-        return {str(k): v for k, v in parsed.items() if isinstance(v, str)}
+        return {k: v for k, v in parsed.items() if isinstance(v, str) and is_scalar_text(k) and is_scalar_text(v)}
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

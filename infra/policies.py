@@ -11,13 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config import SECRET_PARAMETERS, Settings
-from chalicelib.models import ALL_MODELS, Activity, Counter, DailyCounter, File, Payment, User
+from chalicelib.models import ALL_MODELS, Activity, Counter, DailyCounter, File, Payment, RateLimit, User
 from infra.observability import TRACING_STATEMENT
 from infra.resources import UPLOAD_PREFIX
 
 DYNAMODB_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"]
-DYNAMODB_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+DYNAMODB_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+DYNAMODB_APPEND = ["dynamodb:PutItem"]
+APPEND_ONLY: tuple[type, ...] = (Activity,)  # the audit log: no function may change or remove an entry
 LOGS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+# Object reads that may meet a missing key: S3 answers 404 only to a caller that may also
+# list the bucket, else 403 (indistinguishable from a real denial, so a 500 and retries).
+READS_THAT_MAY_MISS = ("s3:GetObject",)
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,7 @@ class FunctionAccess:
     """What one Lambda function may reach."""
 
     tables: tuple[type, ...]
+    deletes_from: tuple[type, ...] = ()  # tables whose items the code deletes (DeleteItem)
     s3_actions: tuple[str, ...] = ()
     queue_actions: dict[str, tuple[str, ...]] | None = None  # queue name -> actions
     reads_secrets: bool = False
@@ -38,6 +44,7 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
         # Every route: all tables; presigns POST/GET for uploads; re-queues for reprocess.
         "api_handler": FunctionAccess(
             tables=ALL_MODELS,
+            deletes_from=(RateLimit,),  # a successful login clears its failure counter
             s3_actions=("s3:PutObject", "s3:GetObject"),
             queue_actions={queue: ("sqs:SendMessage", "sqs:GetQueueUrl")},
             reads_secrets=True,
@@ -60,34 +67,52 @@ def _sub(text: str) -> dict[str, str]:
     return {"Fn::Sub": text}
 
 
+def _table_arns(models: tuple[type, ...]) -> list[dict[str, str]]:
+    """Each table's ARN and its indexes' (queries on a GSI are authorized on the index)."""
+    prefix = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+    return [_sub(f"{prefix}{model.Meta.table_name}{suffix}") for model in models for suffix in ("", "/index/*")]
+
+
+def _dynamodb_statements(access: FunctionAccess) -> list[dict[str, Any]]:
+    """Reads and writes per table; deletes only where the code deletes; the audit log
+    append-only (PutItem, never UpdateItem or DeleteItem)."""
+    changeable = tuple(model for model in access.tables if model not in APPEND_ONLY)
+    appended = tuple(model for model in access.tables if model in APPEND_ONLY)
+    grants = [
+        (DYNAMODB_READ + DYNAMODB_WRITE, changeable),
+        (DYNAMODB_READ + DYNAMODB_APPEND, appended),
+        (["dynamodb:DeleteItem"], access.deletes_from),
+    ]
+    return [
+        {"Effect": "Allow", "Action": actions, "Resource": _table_arns(models)} for actions, models in grants if models
+    ]
+
+
+def _s3_statements(access: FunctionAccess, config: Settings) -> list[dict[str, Any]]:
+    """Object actions on the upload prefix, plus `ListBucket` for a function that reads
+    objects which may be missing (see `READS_THAT_MAY_MISS`)."""
+    if not access.s3_actions:
+        return []
+    bucket = f"arn:${{AWS::Partition}}:s3:::{config.upload_bucket}"
+    statements = [
+        {"Effect": "Allow", "Action": list(access.s3_actions), "Resource": _sub(f"{bucket}/{UPLOAD_PREFIX}*")}
+    ]
+    if any(action in READS_THAT_MAY_MISS for action in access.s3_actions):
+        # On the bucket, without an `s3:prefix` condition: AWS documents no prefix for the
+        # ListBucket check S3 makes behind a HeadObject/GetObject, so such a condition might
+        # keep the 403. The bucket holds only upload objects, whose keys (user and file ids)
+        # these functions already read from their tables: listing reveals nothing new.
+        statements.append({"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": _sub(bucket)})
+    return statements
+
+
 def policy(access: FunctionAccess, config: Settings) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [
         {"Effect": "Allow", "Action": LOGS, "Resource": _sub("arn:${AWS::Partition}:logs:*:*:*")},
         TRACING_STATEMENT,  # every function is traced (infra/observability.py)
     ]
-    tables = [
-        arn
-        for model in access.tables
-        for arn in (
-            _sub(
-                f"arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/{model.Meta.table_name}"
-            ),
-            _sub(
-                f"arn:${{AWS::Partition}}:dynamodb:${{AWS::Region}}:${{AWS::AccountId}}:table/{model.Meta.table_name}/index/*"
-            ),
-        )
-    ]
-    statements.append(
-        {"Effect": "Allow", "Action": DYNAMODB_READ + DYNAMODB_WRITE, "Resource": tables},
-    )
-    if access.s3_actions:
-        statements.append(
-            {
-                "Effect": "Allow",
-                "Action": list(access.s3_actions),
-                "Resource": _sub(f"arn:${{AWS::Partition}}:s3:::{config.upload_bucket}/{UPLOAD_PREFIX}*"),
-            }
-        )
+    statements += _dynamodb_statements(access)
+    statements += _s3_statements(access, config)
     for queue, actions in (access.queue_actions or {}).items():
         statements.append(
             {

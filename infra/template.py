@@ -154,6 +154,36 @@ def bucket_resources(config: Settings) -> dict[str, Any]:
     }
 
 
+def bucket_policy_resources(config: Settings) -> dict[str, Any]:
+    """The upload bucket refuses every request not made over TLS (`aws:SecureTransport`),
+    whoever makes it: presigned URLs and our own functions alike."""
+    bucket_id = logical_id(resources.bucket(config).name)
+    return {
+        f"{bucket_id}Policy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": {"Ref": bucket_id},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [
+                                {"Fn::GetAtt": [bucket_id, "Arn"]},
+                                {"Fn::Sub": f"${{{bucket_id}.Arn}}/*"},
+                            ],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                },
+            },
+        }
+    }
+
+
 @dataclass(frozen=True)
 class GatewayAnswer:
     """How API Gateway answers a request that never reaches our code."""
@@ -164,9 +194,17 @@ class GatewayAnswer:
     message: str | None = None  # None passes API Gateway's own message on
 
 
-# API Gateway answers an unknown path with 403 "Missing Authentication Token": the contract says 404.
+# API Gateway answers a path or method it does not route with 403 "Missing Authentication
+# Token"; sent with an `Authorization` header that is no SigV4 one (our bearer tokens), it
+# tries to parse it as SigV4 and answers 403 IncompleteSignatureException ("Authorization
+# header requires 'Credential' parameter..."), an invalid-signature response, and for an
+# expired SigV4 token EXPIRED_TOKEN. No route of ours uses IAM auth (authentication is
+# in-app and its 401s come from the function), so these three fire only for requests no
+# route takes: each is the contract's 404. Authorizer-related types (UNAUTHORIZED,
+# ACCESS_DENIED) keep DEFAULT_4XX: nothing here uses an authorizer.
+NOT_ROUTED = ("MISSING_AUTHENTICATION_TOKEN", "INVALID_SIGNATURE", "EXPIRED_TOKEN")
 GATEWAY_ANSWERS = (
-    GatewayAnswer("MISSING_AUTHENTICATION_TOKEN", "not_found", "404", "No such resource."),
+    *(GatewayAnswer(kind, "not_found", "404", "No such resource.") for kind in NOT_ROUTED),
     GatewayAnswer("THROTTLED", "too_many_requests"),
     GatewayAnswer("REQUEST_TOO_LARGE", "request_too_large"),
     GatewayAnswer("DEFAULT_4XX", "bad_request"),
@@ -186,7 +224,7 @@ def gateway_responses() -> dict[str, Any]:
         message = json.dumps(answer.message) if answer.message else "$context.error.messageString"
         body = f'{{"error": {{"code": "{answer.code}", "message": {message}}}}}'
         response: dict[str, Any] = {
-            "ResponseParameters": {"Headers": {"Cache-Control": "'no-store'"}},
+            "ResponseParameters": {"Headers": {"Cache-Control": "'no-store'", "X-Content-Type-Options": "'nosniff'"}},
             "ResponseTemplates": {"application/json": body},
         }
         if answer.status:
@@ -221,6 +259,7 @@ def merge_template(config: Settings) -> dict[str, Any]:
     resources_: dict[str, Any] = {logical_id(m.Meta.table_name): table_resource(m) for m in ALL_MODELS}
     resources_ |= queue_resources(config)
     resources_ |= bucket_resources(config)
+    resources_ |= bucket_policy_resources(config)
     resources_ |= gateway_responses()
     resources_ |= event_source_queues(config)
     template = {

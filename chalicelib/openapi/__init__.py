@@ -27,7 +27,25 @@ def _merged() -> dict[str, Any]:
             document["paths"].setdefault(path, {}).update(operations)
         schemas = fragment.get("components", {}).get("schemas", {})
         document["components"]["schemas"].update(schemas)
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            _add_edge_errors(operation)
     return document
+
+
+def _add_edge_errors(operation: dict[str, Any]) -> None:
+    """Document the errors the HTTP edge (`chalicelib.web`) answers for any route of a kind,
+    so no fragment has to repeat them: a body can be malformed, too large or of another
+    type (400, 415); any parameter can be invalid (400); a protected route needs a token (401)."""
+    codes = []
+    if "requestBody" in operation:
+        codes += ["400", "415"]
+    if operation.get("parameters"):
+        codes.append("400")
+    if operation.get("security"):
+        codes.append("401")
+    for code in codes:
+        operation["responses"].setdefault(code, {"$ref": "#/components/responses/Error"})
 
 
 def document(base_url: str) -> dict[str, Any]:

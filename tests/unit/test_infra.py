@@ -136,3 +136,31 @@ def test_api_gateways_own_errors_answer_in_the_contract_shape(template: dict[str
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
     assert bodies["MISSING_AUTHENTICATION_TOKEN"]["error"]["code"] == "not_found"
     assert bodies["DEFAULT_5XX"]["error"] == {"code": "internal_error", "message": 'Gateway "said" no'}
+
+
+@pytest.mark.parametrize("kind", ["MISSING_AUTHENTICATION_TOKEN", "INVALID_SIGNATURE", "EXPIRED_TOKEN"])
+def test_requests_no_route_takes_answer_404_with_or_without_an_authorization_header(
+    template: dict[str, Any], kind: str
+) -> None:
+    # Unknown path without Authorization: MISSING_AUTHENTICATION_TOKEN; with a bearer token,
+    # API Gateway parses it as SigV4 and fails it as a signature ("requires 'Credential'").
+    response = template["RestAPI"]["Properties"]["GatewayResponses"][kind]
+    assert response["StatusCode"] == "404"
+    body = json.loads(response["ResponseTemplates"]["application/json"])
+    assert body == {"error": {"code": "not_found", "message": "No such resource."}}
+
+
+def test_every_gateway_response_says_nosniff(template: dict[str, Any]) -> None:
+    for kind, response in template["RestAPI"]["Properties"]["GatewayResponses"].items():
+        assert response["ResponseParameters"]["Headers"]["X-Content-Type-Options"] == "'nosniff'", kind
+
+
+def test_the_bucket_refuses_requests_without_tls(template: dict[str, Any]) -> None:
+    bucket_id = logical_id(settings().upload_bucket)
+    bucket_policy = template[f"{bucket_id}Policy"]
+    assert bucket_policy["Type"] == "AWS::S3::BucketPolicy"
+    assert bucket_policy["Properties"]["Bucket"] == {"Ref": bucket_id}
+    (statement,) = bucket_policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statement["Resource"] == [{"Fn::GetAtt": [bucket_id, "Arn"]}, {"Fn::Sub": f"${{{bucket_id}.Arn}}/*"}]

@@ -26,7 +26,7 @@ from chalice.test import Client
 
 from chalicelib import accounts, aws, clock
 from chalicelib.config import SECRET_PARAMETERS, Settings, app_secrets, settings
-from chalicelib.models import File, Payment
+from chalicelib.models import Activity, File, Payment
 from infra import observability
 from infra.policies import function_access, policy
 from local.runner import lambda_sqs_event
@@ -36,6 +36,9 @@ from tests.unit.conftest import Api
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 S3_ACTIONS = {"HeadObject": "s3:GetObject", "get_object": "s3:GetObject"}  # get_object: a presigned GET
+# Requests the function makes itself that S3 answers 404 for a missing key only when the
+# caller may also list the bucket (403 otherwise); a presigned GET is the browser's request.
+MAY_MEET_A_MISSING_KEY = {"HeadObject", "GetObject"}
 ITEM_ACTIONS = {  # a transaction is authorized item by item
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -71,8 +74,12 @@ def _dynamodb(operation: str, params: dict[str, Any]) -> list[Need]:
 
 
 def _s3(operation: str, params: dict[str, Any]) -> list[Need]:
+    bucket = f"arn:aws:s3:::{params['Bucket']}"
     key = f"/{params['Key']}" if "Key" in params else ""
-    return [Need(S3_ACTIONS.get(operation, f"s3:{operation}"), f"arn:aws:s3:::{params['Bucket']}{key}")]
+    found = [Need(S3_ACTIONS.get(operation, f"s3:{operation}"), bucket + key)]
+    if operation in MAY_MEET_A_MISSING_KEY:
+        found.append(Need("s3:ListBucket", bucket))  # else a missing key answers 403, not 404
+    return found
 
 
 def _sqs(operation: str, params: dict[str, Any]) -> list[Need]:
@@ -221,6 +228,8 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
     with recorder.running("api_handler"):
         _ok(api.call("GET", "/api/health/"))
         _ok(api.register("alice"), 201)
+        wrong = api.call("POST", "/api/login/", {"username": "alice", "password": "wrong password"})
+        assert wrong.status_code == 401  # the next login clears the failure counter: DeleteItem
         refreshed = _ok(api.call("POST", "/api/refresh/", {"refresh": api.login("alice")["refresh"]}))
         token = refreshed["access"]
         started = _ok(api.call("POST", "/api/initiate-payment/", {}, token), 201)
@@ -240,6 +249,7 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
     with recorder.running("api_handler"):
         _ok(api.call("GET", "/api/files/", None, token))
         assert _ok(api.call("GET", f"/api/files/{good['file']['id']}/", None, token))["status"] == "completed"
+        assert _ok(api.call("GET", f"/api/files/{empty['file']['id']}/", None, token))["status"] == "failed"  # HEAD
         _ok(api.call("GET", "/api/activity/", None, token))
         alice = _ok(api.call("GET", "/api/me/", None, token))["user"]["id"]
         admin = api.login("root", "long enough")["access"]
@@ -333,6 +343,12 @@ UPLOAD_QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:paidupload-test-upload-events"
         ),
         ("api_handler", Need("dynamodb:GetItem", _table("paidupload-other-users"))),
         ("api_handler", Need("s3:DeleteObject", "arn:aws:s3:::paidupload-test-uploads/uploads/x")),
+        ("api_handler", Need("dynamodb:DeleteItem", _table("paidupload-test-users"))),
+        ("api_handler", Need("dynamodb:DeleteItem", _table("paidupload-test-payments"))),
+        ("process_upload_events", Need("dynamodb:DeleteItem", _table("paidupload-test-files"))),
+        ("process_dead_upload_events", Need("s3:ListBucket", "arn:aws:s3:::paidupload-test-uploads")),
+        ("reconcile_payments", Need("s3:ListBucket", "arn:aws:s3:::paidupload-test-uploads")),
+        ("api_handler", Need("s3:ListBucket", "arn:aws:s3:::paidupload-test-other")),
         ("api_handler", Need("ssm:GetParameters", OTHER_PARAMETER)),
     ],
 )
@@ -350,3 +366,21 @@ def test_every_traced_function_may_send_traces_and_not_read_them() -> None:
         for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
             assert allows(document, Need(action, "*")), function
         assert not allows(document, Need("xray:BatchGetTraces", "*")), function
+
+
+@pytest.mark.parametrize("function", sorted(function_access(settings())))
+@pytest.mark.parametrize("action", ["dynamodb:UpdateItem", "dynamodb:DeleteItem"])
+def test_the_activity_log_is_append_only_for_every_function(function: str, action: str) -> None:
+    config = settings()
+    table = _table(Activity.Meta.table_name)
+    document = policy(function_access(config)[function], config)
+    assert not allows(document, Need(action, table))
+    assert not allows(document, Need(action, table + "/index/by-day"))
+
+
+def test_functions_that_read_objects_may_list_the_bucket_so_a_missing_key_is_a_404() -> None:
+    config = settings()
+    bucket = f"arn:aws:s3:::{config.upload_bucket}"
+    for function, access in function_access(config).items():
+        reads = allows(policy(access, config), Need("s3:GetObject", f"{bucket}/uploads/x"))
+        assert allows(policy(access, config), Need("s3:ListBucket", bucket)) == reads, function

@@ -191,3 +191,14 @@ def test_connect_src_follows_a_configured_s3_endpoint(monkeypatch: pytest.Monkey
         assert web.upload_origin() == "http://127.0.0.1:4566"
     finally:
         aws.client.cache_clear()
+
+
+def test_a_gateway_return_with_a_lone_surrogate_is_rejected_and_its_security_event_written(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = '{"mer_txnid": "t' + LONE_SURROGATE + '", "pay_status": "Successful", "extra": "' + LONE_SURROGATE + '"}'
+    with caplog.at_level("WARNING", logger="paidupload"):
+        response = api.call("POST", "/api/payment/success/", raw, Accept="application/json")
+    _contract_error(response, 400, "invalid_callback")
+    (event,) = [record for record in caplog.records if record.getMessage() == "payment return rejected"]
+    json.dumps(event.fields, ensure_ascii=False).encode("utf-8")  # the log writer could not write it before
