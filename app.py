@@ -227,6 +227,13 @@ def admin_stats() -> Response:
     return web.json_response(admin.stats_view())
 
 
+@app.route("/api/admin/stats/daily", methods=["GET"])
+@web.endpoint
+def admin_daily_stats() -> Response:
+    admin.require_staff(_caller())
+    return web.json_response(admin.daily_view(web.query(_request())))
+
+
 @app.route("/api/admin/files/{file_id}/reprocess", methods=["POST"], content_types=ANY)
 @web.endpoint
 def admin_reprocess(file_id: str) -> Response:

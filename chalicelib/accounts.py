@@ -107,6 +107,7 @@ def create_user(username: str, email: str, password: str, *, role: str = "user")
             transaction.save(
                 activity.entry("user_registered", user.id, metadata={"username": username, "role": role}),
             )
+            stats.add(transaction, {stats.USERS: 1}, day=user.day)
     except TransactWriteError as error:
         codes = cancellation_codes(error)
         if codes[:1] == [CONDITION_FAILED]:
@@ -114,7 +115,6 @@ def create_user(username: str, email: str, password: str, *, role: str = "user")
         if codes[1:2] == [CONDITION_FAILED]:
             raise errors.Conflict("An account with that email exists.", code="email_taken") from None
         raise
-    stats.user_created()
     return user
 
 

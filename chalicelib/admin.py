@@ -148,6 +148,14 @@ def stats_view() -> dict[str, Any]:
     }
 
 
+def daily_view(query: dict[str, str]) -> dict[str, Any]:
+    """Per-day figures of the last `days` days (1-366, default 30), from per-day counters."""
+    raw = query.get("days") or "30"
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= stats.MAX_DAYS):
+        raise errors.ValidationError(f"days must be an integer from 1 to {stats.MAX_DAYS}.")
+    return {"currency": settings().payment_currency, "days": stats.daily(int(raw))}
+
+
 # --- superuser actions -----------------------------------------------------------------
 
 

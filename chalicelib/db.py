@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import functools
 import os
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactGet, TransactWrite
 
 CONDITION_FAILED = "ConditionalCheckFailed"
+TRANSACTION_CONFLICT = "TransactionConflict"
+CONFLICT_ATTEMPTS = 8
+CONFLICT_BACKOFF_SECONDS = 0.01  # doubled each attempt, full jitter
+
+T = TypeVar("T")
 
 
 def conditional_failed(error: Exception) -> bool:
@@ -27,14 +36,43 @@ def transaction_lost_condition(error: TransactWriteError) -> bool:
     return CONDITION_FAILED in cancellation_codes(error)
 
 
+def conflicted(error: TransactWriteError) -> bool:
+    """True when DynamoDB cancelled the transaction only because another one was writing one
+    of its items at the same time (sharded counters make that rare, not impossible): nothing
+    was written and the same request may simply be sent again."""
+    codes = cancellation_codes(error)
+    return TRANSACTION_CONFLICT in codes and CONDITION_FAILED not in codes
+
+
+def retry_conflicts(operation: Callable[[], T], *, attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """Run `operation`, again after a short random pause while it fails with a conflict."""
+    for attempt in range(attempts - 1):
+        try:
+            return operation()
+        except TransactWriteError as error:
+            if not conflicted(error):
+                raise
+        time.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 (jitter)
+    return operation()
+
+
+class RetryingTransactWrite(TransactWrite):
+    """A TransactWrite whose commit is retried on `TransactionConflict` (moto never raises
+    it; DynamoDB does whenever two transactions meet on an item, e.g. a counter shard)."""
+
+    def _commit(self) -> Any:
+        return retry_conflicts(super()._commit)
+
+
 @functools.lru_cache(maxsize=1)
 def _connection() -> Connection:
     return Connection(region=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"))
 
 
 def transact_write() -> TransactWrite:
-    """All-or-nothing writes across tables (one round trip, conditions checked together)."""
-    return TransactWrite(connection=_connection())
+    """All-or-nothing writes across tables (one round trip, conditions checked together),
+    retried when cancelled by a conflict."""
+    return RetryingTransactWrite(connection=_connection())
 
 
 def transact_get() -> TransactGet:

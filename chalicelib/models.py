@@ -183,6 +183,27 @@ class Counter(Model):
     since = UnicodeAttribute(null=True)  # on `users`: the first day anything was recorded
 
 
+class DailyCounter(Model):
+    """One UTC day's counts, sharded: `sk` = `YYYY-MM-DD#<shard>` under the one `scope`.
+
+    A single partition so that any run of days is one Query (a range of `sk`), and the first
+    item is the first day anything was recorded. Each attribute is a count of the records
+    *created* that day (in their current status), which a recount re-derives from the same
+    day-sharded indexes.
+    """
+
+    Meta = _meta("daily-counters")
+    scope = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    users = NumberAttribute(default=0)
+    payments_success = NumberAttribute(default=0)
+    payments_failed = NumberAttribute(default=0)
+    revenue = NumberAttribute(default=0)
+    files_completed = NumberAttribute(default=0)
+    files_failed = NumberAttribute(default=0)
+    words = NumberAttribute(default=0)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     User,
     Claim,
@@ -192,4 +213,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     File,
     Activity,
     Counter,
+    DailyCounter,
 )

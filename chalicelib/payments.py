@@ -168,13 +168,13 @@ def initiate(
                     },
                 )
             )
+            stats.add(transaction, stats.moved("payments", None, INITIATED), day=payment.day)
     except TransactWriteError as error:
         if claim_key and transaction_lost_condition(error):
             existing = _claimed_payment(claim_key)
             if existing is not None:
                 return _replay(existing)
         raise
-    stats.moved("payments", None, INITIATED)
     return _open_at_gateway(payment, customer, base_url)
 
 
@@ -410,6 +410,7 @@ def _move(
             if to_status == SUCCESS:
                 transaction.update(User(payment.user_id), actions=[User.has_paid.set(True)], condition=User.id.exists())
             transaction.save(activity.entry(ACTIONS[to_status], payment.user_id, actor_id=actor_id, metadata=metadata))
+            stats.add(transaction, _counts(old_status, to_status, payment), day=payment.day)
     except TransactWriteError as error:
         if not transaction_lost_condition(error):
             raise
@@ -418,18 +419,15 @@ def _move(
     payment.status, payment.status_day, payment.updated_at = to_status, status_day(to_status, payment.created_at), now
     payment.last_checked_at, payment.gateway_transaction_id, payment.failure_reason = now, gateway_id, failure_reason
     logs.event(log, "payment settled", transaction_id=payment.transaction_id, status=to_status, via=via)
-    _count(old_status, payment)
     return payment, True
 
 
-def _count(old_status: str, payment: Payment) -> None:
-    """Counters after a committed move; a counter failure must not fail the committed move."""
-    try:
-        stats.moved("payments", old_status, payment.status)
-        if payment.status == SUCCESS:
-            stats.increment(f"revenue#{payment.currency}", Decimal(payment.amount))
-    except PynamoDBException:
-        log.exception("payment counters not updated", extra={"fields": {"transaction_id": payment.transaction_id}})
+def _counts(old_status: str, to_status: str, payment: Payment) -> dict[str, stats.Amount]:
+    """The counter deltas of a move, committed with it: per-status counts and revenue."""
+    deltas = stats.moved("payments", old_status, to_status)
+    if to_status == SUCCESS:
+        deltas[stats.revenue_key(payment.currency)] = Decimal(payment.amount)
+    return deltas
 
 
 def _search(payment: Payment, why: str) -> tuple[bool, aamarpay.SearchResult | None]:

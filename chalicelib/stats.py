@@ -1,23 +1,38 @@
-"""Statistics kept as atomic counters updated when events happen (never computed by scans)."""
+"""Exact statistics: sharded counters written inside the transaction that makes the change.
+
+A count written after the commit costs a round trip and is lost for ever if the process dies
+in between; written as part of the commit, it is exact by construction (the contract's
+"Stats are exact"). Each transaction adds its deltas to one shard, chosen at random, of:
+- the running totals (`Counter`, key `<name>#<shard>`), read back in one BatchGetItem;
+- the day's counts (`DailyCounter`, `<YYYY-MM-DD>#<shard>`), any run of days read in one Query.
+Concurrent transactions then rarely meet on an item (DynamoDB cancels those that do with a
+`TransactionConflict`, which `db.transact_write` retries).
+
+Daily counts are filed under the day the record was *created* (its `day` attribute): that day
+never changes, so a recount re-derives every daily figure from the same day-sharded indexes.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import random
+from collections.abc import Mapping
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock
-from chalicelib.models import Counter
+from chalicelib.models import Counter, DailyCounter
 
+SHARDS = 8  # x 12 counters of the admin's stats: 96 keys, one BatchGetItem (at most 100)
+SCOPE = "all"
 USERS = "users"
+WORDS = "words"
+DAILY_FIELDS = ("users", "payments_success", "payments_failed", "revenue", "files_completed", "files_failed", "words")
+MAX_DAYS = 366
 
-
-def increment(name: str, by: int | Decimal = 1) -> None:
-    # NumberAttribute serializes with json.dumps, which refuses Decimal. A money amount's float
-    # repr is its exact decimal text ("100.1"), and DynamoDB adds number strings exactly.
-    Counter(name).update(actions=[Counter.value.add(float(by) if isinstance(by, Decimal) else by)])
+Amount = int | Decimal
 
 
 def status_key(kind: str, status: str) -> str:
@@ -25,30 +40,101 @@ def status_key(kind: str, status: str) -> str:
     return f"{kind}#{status}"
 
 
-def moved(kind: str, from_status: str | None, to_status: str) -> None:
-    """Keep per-status counts current after a committed transition (two atomic adds)."""
+def revenue_key(currency: str) -> str:
+    return f"revenue#{currency}"
+
+
+def moved(kind: str, from_status: str | None, to_status: str) -> dict[str, Amount]:
+    """The deltas of one record moving between statuses (None: it is new)."""
     if from_status == to_status:
-        return
+        return {}
+    deltas: dict[str, Amount] = {status_key(kind, to_status): 1}
     if from_status is not None:
-        increment(status_key(kind, from_status), -1)
-    increment(status_key(kind, to_status))
+        deltas[status_key(kind, from_status)] = -1
+    return deltas
 
 
-def user_created() -> None:
-    """Count a user and remember the first day: global day-sharded feeds start there."""
-    today = clock.now().date().isoformat()
-    Counter(USERS).update(actions=[Counter.value.add(1), Counter.since.set(Counter.since | today)])
+def daily_field(name: str) -> str | None:
+    """The daily attribute a total also feeds (`payments#success` -> `payments_success`)."""
+    if name.startswith("revenue#"):
+        return "revenue"
+    field = name.replace("#", "_")
+    return field if field in DAILY_FIELDS else None
+
+
+def _number(value: Amount) -> int | float:
+    # NumberAttribute serializes with json.dumps, which refuses Decimal. A money amount's float
+    # repr is its exact decimal text ("100.1"), and DynamoDB adds number strings exactly.
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def add(transaction: TransactWrite, deltas: Mapping[str, Amount], *, day: str) -> None:
+    """Add `deltas` (counter name -> amount) to the totals and to `day`'s counts, as part of
+    `transaction`. Call it once per transaction: DynamoDB refuses one that touches an item
+    twice, so every daily field goes into the one update of that day's shard."""
+    changes = {name: amount for name, amount in deltas.items() if amount}
+    if not changes:
+        return
+    shard = random.randrange(SHARDS)  # noqa: S311 (load spreading, not a secret)
+    for name, amount in changes.items():
+        transaction.update(Counter(f"{name}#{shard}"), actions=[Counter.value.add(_number(amount))])
+    daily = [
+        getattr(DailyCounter, field).add(_number(amount))
+        for name, amount in changes.items()
+        if (field := daily_field(name))
+    ]
+    if daily:
+        transaction.update(DailyCounter(SCOPE, f"{day}#{shard}"), actions=daily)
+
+
+def _exact(value: Any) -> Decimal:
+    # pynamodb reads numbers with json.loads (floats); their repr is DynamoDB's exact text.
+    return Decimal(str(value))
+
+
+def _whole(total: Decimal) -> int | Decimal:
+    return int(total) if total == total.to_integral_value() else total
+
+
+def values(names: list[str]) -> dict[str, int | Decimal]:
+    """Current value of each named counter (its shards summed; missing ones are 0), in one
+    batch read."""
+    totals = dict.fromkeys(names, Decimal(0))
+    keys = [f"{name}#{shard}" for name in names for shard in range(SHARDS)]
+    for item in Counter.batch_get(keys):
+        totals[item.name.rpartition("#")[0]] += _exact(item.value)
+    return {name: _whole(total) for name, total in totals.items()}
+
+
+def _empty_row(day: date) -> dict[str, Any]:
+    return {"date": day.isoformat(), **dict.fromkeys(DAILY_FIELDS, Decimal(0))}
+
+
+def daily(days: int) -> list[dict[str, Any]]:
+    """The last `days` UTC days' counts, oldest first, today last, every day present
+    (zeros included); revenue as a "0.00" string. One Query over the shards of those days."""
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be 1..{MAX_DAYS}, not {days}")
+    today = clock.now().date()
+    first = today - timedelta(days=days - 1)
+    rows = {first + timedelta(days=n): _empty_row(first + timedelta(days=n)) for n in range(days)}
+    span = DailyCounter.sk.between(f"{first.isoformat()}#", f"{today.isoformat()}#~")
+    for item in DailyCounter.query(SCOPE, span):
+        row = rows[date.fromisoformat(item.sk.partition("#")[0])]
+        for field in DAILY_FIELDS:
+            row[field] += _exact(getattr(item, field) or 0)
+    return [_rendered(row) for row in rows.values()]
+
+
+def _rendered(row: dict[str, Any]) -> dict[str, Any]:
+    """The contract's row: whole counts, and revenue as money text."""
+    shown = {field: f"{row[field]:.2f}" if field == "revenue" else int(row[field]) for field in DAILY_FIELDS}
+    return {"date": row["date"], **shown}
 
 
 def feed_start() -> date:
-    try:
-        since = Counter.get(USERS).since
-    except DoesNotExist:
-        since = None
-    return date.fromisoformat(since) if since else clock.now().date()
-
-
-def values(names: list[str]) -> dict[str, Any]:
-    """Current value of each named counter (missing ones are 0), in one batch read."""
-    found = {c.name: c.value for c in Counter.batch_get(names)}
-    return {name: found.get(name, 0) for name in names}
+    """The first day anything was recorded (global day-sharded feeds start there): the day
+    of the first daily item, or today when there is none yet."""
+    for item in DailyCounter.query(SCOPE, limit=1):
+        return date.fromisoformat(item.sk.partition("#")[0])
+    return clock.now().date()

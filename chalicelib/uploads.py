@@ -117,14 +117,25 @@ def transition(item: File, to_status: str, entry: Activity | None, **changes: An
             transaction.update(item, actions=actions, condition=(File.status == item.status) & same_attempt)
             if entry is not None:
                 transaction.save(entry)
+            stats.add(transaction, _counts(item, to_status, fields.get("word_count")), day=item.day)
     except TransactWriteError as error:
         if transaction_lost_condition(error):
             return False
         raise
-    stats.moved("files", item.status, to_status)
     for name, value in fields.items():
         setattr(item, name, value)
     return True
+
+
+def _counts(item: File, to_status: str, word_count: int | None) -> dict[str, stats.Amount]:
+    """Counter deltas of a move, committed with it: per-status files, and the words of
+    completed files (added on completion, taken back if a completed file ever leaves)."""
+    deltas = stats.moved("files", item.status, to_status)
+    gained = word_count or 0 if to_status == COMPLETED else 0
+    lost = int(item.word_count or 0) if item.status == COMPLETED else 0
+    if words := gained - lost:
+        deltas[stats.WORDS] = words
+    return deltas
 
 
 def file_entry(action: str, item: File, *, actor_id: str | None = None, **metadata: Any) -> Activity:
@@ -182,7 +193,7 @@ def request_upload(principal: accounts.Principal, body: dict[str, Any]) -> dict[
     with transact_write() as transaction:
         transaction.save(item, condition=File.id.does_not_exist())
         transaction.save(file_entry("file_upload_requested", item, filename=filename, size=size))
-    stats.moved("files", None, PENDING_UPLOAD)
+        stats.add(transaction, stats.moved("files", None, PENDING_UPLOAD), day=item.day)
     return {"file": file_view(item), "upload": upload}
 
 

@@ -11,9 +11,9 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from chalicelib import accounts, activity, admin, aws, clock, export, openapi
+from chalicelib import accounts, activity, admin, aws, clock, export, openapi, stats
 from chalicelib.config import settings
-from chalicelib.models import Activity, Counter, File, Payment, User, status_day
+from chalicelib.models import Activity, DailyCounter, File, Payment, User, status_day
 from local.runner import lambda_sqs_event
 from local.sandbox import Sandbox
 from tests.aamarpay_browser import press
@@ -105,7 +105,7 @@ def _days_ago(days: int) -> Iterator[None]:
 def _since(days_ago: int) -> None:
     """Pretend the service started `days_ago` days ago (the oldest day feeds walk back to)."""
     start = (clock.now() - timedelta(days=days_ago)).date().isoformat()
-    Counter("users").update(actions=[Counter.since.set(start)])
+    DailyCounter(stats.SCOPE, f"{start}#0").save()  # the first day's counts: where feeds start
 
 
 def _walk(api: Api, path: str, token: str, limit: int = 2) -> list[dict[str, Any]]:
@@ -770,3 +770,32 @@ def test_export_of_a_full_year_is_fine_and_a_huge_one_is_refused(
     monkeypatch.setattr(export, "MAX_ROWS", 2)
     answer = _export(api, tokens["staff"], **year)
     assert (answer.status_code, answer.data["error"]["code"]) == (400, "export_too_large")
+
+
+def test_daily_figures_end_today_with_the_days_counts(api: Api, tokens: dict[str, str]) -> None:
+    answer = api.call("GET", "/api/admin/stats/daily/?days=3", token=tokens["staff"])
+    assert answer.status_code == 200
+    today = clock.now().date()
+    assert answer.data["currency"] == "BDT"
+    assert [d["date"] for d in answer.data["days"]] == [(today - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
+    assert answer.data["days"][-1]["users"] == 3  # the three role accounts of the fixture
+    assert answer.data["days"][0] == {
+        "date": (today - timedelta(days=2)).isoformat(),
+        "users": 0,
+        "payments_success": 0,
+        "payments_failed": 0,
+        "revenue": "0.00",
+        "files_completed": 0,
+        "files_failed": 0,
+        "words": 0,
+    }
+    default = api.call("GET", "/api/admin/stats/daily/", token=tokens["staff"]).data["days"]
+    assert len(default) == 30 and default[-1]["date"] == today.isoformat()
+    assert len(api.call("GET", "/api/admin/stats/daily/?days=366", token=tokens["staff"]).data["days"]) == 366
+    assert api.call("GET", "/api/admin/stats/daily/", token=tokens["user"]).status_code == 403
+
+
+@pytest.mark.parametrize("days", ["0", "367", "abc", "-1", "3.5", "²", "３", " 3"])
+def test_daily_figures_refuse_other_day_counts(api: Api, tokens: dict[str, str], days: str) -> None:
+    answer = api.call("GET", f"/api/admin/stats/daily/?{urlencode({'days': days})}", token=tokens["staff"])
+    assert (answer.status_code, answer.data["error"]["code"]) == (400, "validation_error")
