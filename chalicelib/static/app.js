@@ -14,7 +14,7 @@ const PANELS = ["#account", "#pay-panel", "#upload-panel", "#files-panel", "#pay
 // Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
 const RETURN_TONES = { success: "ok", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
 
-const state = { access: null, user: null, poll: null, banner: null, choices: null, admin: { cursor: null }, detail: null };
+const state = { access: null, user: null, poll: null, banner: null, choices: null, admin: { cursor: null, ticket: 0 }, detail: null };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -544,8 +544,10 @@ async function loadAdmin(more = false) {
   }
   if (more && state.admin.cursor) params.set("cursor", state.admin.cursor);
   formError(panel, null);
+  const ticket = ++state.admin.ticket; // only the latest request may draw the list
   try {
     const [page] = await Promise.all([api(`admin/${view}/?${params}`), more ? null : loadStats(), more ? null : loadDaily()]);
+    if (ticket !== state.admin.ticket) return;
     $("#admin-head").replaceChildren(el("tr", {}, ...ADMIN_COLUMNS[view].map((key) => el("th", { scope: "col" }, t(key)))));
     const rows = page.items.map((item) => el("tr", {}, ...ADMIN_ROWS[view](item).map((cell) => el("td", {}, cell))));
     if (more) $("#admin-rows").append(...rows);
