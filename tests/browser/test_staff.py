@@ -82,6 +82,12 @@ def test_the_chart_shows_todays_payment(page: Any, stack: Any, customer: str, sc
     expect(page.get_by_role("table", name="Figures per day").locator("tbody tr")).to_have_count(30)
     page.locator(".chart-block").screenshot(path=str(screenshots / "staff-chart.png"))
 
+    page.get_by_label("Language").select_option("bn")  # the chart keeps "per day" in its name
+    bengali_chart = page.get_by_role("img", name=re.compile("per day"))
+    expect(bengali_chart.locator(f'g[data-date="{today}"] title')).to_contain_text("পরিশোধিত")
+    expect(bengali_chart.locator("text.axis-label").last).to_have_text(re.compile("[০-৯]"))
+    page.locator("#admin-panel").screenshot(path=str(screenshots / "staff-bn.png"))
+
 
 def test_the_csv_export_downloads_the_ranges_payments(page: Any, stack: Any, customer: str, tmp_path: Path) -> None:
     staff = unique("books")
