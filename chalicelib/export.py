@@ -14,7 +14,7 @@ import io
 from datetime import date
 from typing import Any
 
-from chalicelib import directory, errors, pagination, stats
+from chalicelib import clock, directory, errors, pagination, stats
 from chalicelib.models import Payment
 
 HEADER = (
@@ -81,8 +81,9 @@ def transactions_csv(first: date, last: date, status: str | None) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
     rows = 0
-    oldest = max(first, stats.feed_start())  # nothing exists before the service's first day
-    for day in pagination.days_back(last, oldest):
+    # Nothing exists before the service's first day or after today: those days are not queried.
+    oldest, newest = max(first, stats.feed_start()), min(last, clock.now().date())
+    for day in pagination.days_back(newest, oldest):
         for page in _day_pages(day.isoformat(), status):
             rows += len(page)
             if rows > MAX_ROWS:

@@ -799,3 +799,19 @@ def test_daily_figures_end_today_with_the_days_counts(api: Api, tokens: dict[str
 def test_daily_figures_refuse_other_day_counts(api: Api, tokens: dict[str, str], days: str) -> None:
     answer = api.call("GET", f"/api/admin/stats/daily/?{urlencode({'days': days})}", token=tokens["staff"])
     assert (answer.status_code, answer.data["error"]["code"]) == (400, "validation_error")
+
+
+def test_export_queries_only_days_that_can_hold_payments(
+    api: Api, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range reaching into the future or before the first day costs no Query for those days."""
+    _since(2)
+    made = _payment(tokens["user_id"], "success")
+    days: list[str] = []
+    query = Payment.by_day.query
+    monkeypatch.setattr(Payment.by_day, "query", lambda day, **kw: days.append(day) or query(day, **kw))
+    today = clock.now().date()
+    window = {"from": (today - timedelta(days=100)).isoformat(), "to": (today + timedelta(days=200)).isoformat()}
+    rows = _csv_rows(_export(api, tokens["staff"], **window))
+    assert [r["transaction_id"] for r in rows] == [made.transaction_id]
+    assert days == [(today - timedelta(days=n)).isoformat() for n in range(3)]
