@@ -815,3 +815,33 @@ def test_export_queries_only_days_that_can_hold_payments(
     rows = _csv_rows(_export(api, tokens["staff"], **window))
     assert [r["transaction_id"] for r in rows] == [made.transaction_id]
     assert days == [(today - timedelta(days=n)).isoformat() for n in range(3)]
+
+
+def test_search_pages_never_repeat_or_lose_a_user_while_others_sign_up(
+    api: Api, tokens: dict[str, str], atomic_dynamodb: None
+) -> None:
+    """The cursor is a position in the index, not an offset: sign-ups landing before or after it
+    while staff page through shift nothing already listed, and everyone there at the start is found."""
+    import threading
+
+    present = {f"ann{n:02d}" for n in range(0, 20, 2)}
+    for name in present:
+        _user_named(name, f"{name}@example.com")
+    stop = threading.Event()
+
+    def sign_ups() -> None:
+        for n in range(1, 20, 2):  # interleave between the listed names, and by email too
+            if stop.is_set():
+                return
+            _user_named(f"ann{n:02d}", f"ann{n:02d}@example.com")
+            _user_named(f"zed{n:02d}", f"ANN-{n:02d}@example.com")
+
+    writer = threading.Thread(target=sign_ups)
+    writer.start()
+    try:
+        listed = [u["username"] for u in _walk(api, "/api/admin/users/?q=ANN", tokens["staff"], limit=3)]
+    finally:
+        stop.set()
+        writer.join()
+    assert len(listed) == len(set(listed))
+    assert present <= set(listed)
