@@ -81,6 +81,7 @@ def transactions_csv(first: date, last: date, status: str | None) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
     rows = 0
+    names: dict[str, str] = {}  # kept across pages: a regular payer is looked up once
     # Nothing exists before the service's first day or after today: those days are not queried.
     oldest, newest = max(first, stats.feed_start()), min(last, clock.now().date())
     for day in pagination.days_back(newest, oldest):
@@ -90,7 +91,7 @@ def transactions_csv(first: date, last: date, status: str | None) -> str:
                 raise errors.ValidationError(
                     f"More than {MAX_ROWS} payments in that range; export a shorter range.", code="export_too_large"
                 )
-            names = directory.usernames(p.user_id for p in page)
+            names.update(directory.usernames({p.user_id for p in page} - names.keys()))
             for p in page:
                 cells = (p.transaction_id, names.get(p.user_id), p.user_id, p.status, p.amount, p.currency)
                 writer.writerow(safe_cell(c) for c in (*cells, p.gateway_transaction_id, p.created_at, p.updated_at))
