@@ -199,10 +199,28 @@ def admin_users() -> Response:
     return _staff_list(admin.list_users)
 
 
+@app.route("/api/admin/users/{user_id}", methods=["GET"])
+@web.endpoint
+def admin_user(user_id: str) -> Response:
+    return web.json_response(admin.get_user(admin.require_staff(_caller()), user_id))
+
+
 @app.route("/api/admin/transactions", methods=["GET"])
 @web.endpoint
 def admin_transactions() -> Response:
     return _staff_list(admin.list_payments)
+
+
+@app.route("/api/admin/transactions/export", methods=["GET"])
+@web.endpoint
+def admin_export() -> Response:
+    body, filename = admin.export_payments(admin.require_staff(_caller()), web.query(_request()))
+    headers = {
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+    }
+    return Response(body=body, status_code=200, headers=headers)
 
 
 @app.route("/api/admin/files", methods=["GET"])
@@ -222,6 +240,13 @@ def admin_activity() -> Response:
 def admin_stats() -> Response:
     admin.require_staff(_caller())
     return web.json_response(admin.stats_view())
+
+
+@app.route("/api/admin/stats/daily", methods=["GET"])
+@web.endpoint
+def admin_daily_stats() -> Response:
+    admin.require_staff(_caller())
+    return web.json_response(admin.daily_view(web.query(_request())))
 
 
 @app.route("/api/admin/files/{file_id}/reprocess", methods=["POST"], content_types=ANY)

@@ -16,7 +16,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from chalicelib import activity, clock, errors, passwords, ratelimit, stats, tokens
 from chalicelib.config import settings
 from chalicelib.db import CONDITION_FAILED, cancellation_codes, transact_get, transact_write
-from chalicelib.models import Claim, RateLimit, RevokedToken, User
+from chalicelib.models import Claim, RateLimit, RevokedToken, User, search_keys
 from chalicelib.validation import Fields
 
 USERNAME = re.compile(r"^[\w.@+-]{3,150}$")
@@ -94,6 +94,7 @@ def create_user(username: str, email: str, password: str, *, role: str = "user")
         has_paid=False,
         created_at=created_at,
         day=clock.day_of(created_at),
+        **search_keys(username, email),
     )
     claims = [
         Claim(key, owner_id=user.id, created_at=created_at) for key in (username_claim(username), email_claim(email))

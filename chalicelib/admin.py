@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import activity, clock, errors, pagination, payments, stats, uploads
+from chalicelib import activity, clock, directory, errors, export, pagination, payments, stats, uploads
 from chalicelib.accounts import user_view
 from chalicelib.config import settings
 from chalicelib.db import transact_write
@@ -60,8 +60,16 @@ def _user_id(query: dict[str, str]) -> str | None:
 
 
 def list_users(caller: Principal, query: dict[str, str], limit: int, cursor: str | None) -> dict[str, Any]:
+    """Every user newest first, or (with `q`) those whose username or email starts with it."""
+    prefix = directory.parse_query(query.get("q"))
+    if prefix:
+        return directory.search(prefix, limit, cursor).render(user_view)
     page = pagination.day_feed("admin:users", cursor, limit, by_day=User.by_day, oldest=stats.feed_start())
     return page.render(user_view)
+
+
+def get_user(caller: Principal, user_id: str) -> dict[str, Any]:
+    return {"user": user_view(_user(user_id))}
 
 
 def _records_page(
@@ -98,22 +106,27 @@ def file_admin_view(item: File) -> dict[str, Any]:
 
 def list_payments(caller: Principal, query: dict[str, str], limit: int, cursor: str | None) -> dict[str, Any]:
     status, user_id = _choice(query, "status", PAYMENT_STATUSES), _user_id(query)
-    return _records_page(Payment, "payments", status=status, user_id=user_id, limit=limit, cursor=cursor).render(
-        payment_admin_view
-    )
+    page = _records_page(Payment, "payments", status=status, user_id=user_id, limit=limit, cursor=cursor)
+    return directory.with_names(page.render(payment_admin_view))
 
 
 def list_files(caller: Principal, query: dict[str, str], limit: int, cursor: str | None) -> dict[str, Any]:
     status, user_id = _choice(query, "status", FILE_STATUSES), _user_id(query)
-    return _records_page(File, "files", status=status, user_id=user_id, limit=limit, cursor=cursor).render(
-        file_admin_view
-    )
+    page = _records_page(File, "files", status=status, user_id=user_id, limit=limit, cursor=cursor)
+    return directory.with_names(page.render(file_admin_view))
 
 
 def list_activity(caller: Principal, query: dict[str, str], limit: int, cursor: str | None) -> dict[str, Any]:
     action, user_id = _choice(query, "action", activity.ACTIONS), _user_id(query)
     page = activity.list_all(limit, cursor, action=action, user_id=user_id, oldest=stats.feed_start())
-    return page.render(activity.view)
+    return directory.with_names(page.render(activity.view))
+
+
+def export_payments(caller: Principal, query: dict[str, str]) -> tuple[str, str]:
+    """(CSV text, file name) of the payments created in the query's date range."""
+    status = _choice(query, "status", PAYMENT_STATUSES)
+    first, last = export.date_range(query)
+    return export.transactions_csv(first, last, status), export.filename(first, last)
 
 
 # --- statistics ------------------------------------------------------------------------
@@ -133,6 +146,14 @@ def stats_view() -> dict[str, Any]:
         "files": {status: int(values[key]) for status, key in file_keys.items()},
         "words_counted": int(values["words"]),
     }
+
+
+def daily_view(query: dict[str, str]) -> dict[str, Any]:
+    """Per-day figures of the last `days` days (1-366, default 30), from per-day counters."""
+    raw = query.get("days") or "30"
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= stats.MAX_DAYS):
+        raise errors.ValidationError(f"days must be an integer from 1 to {stats.MAX_DAYS}.")
+    return {"currency": settings().payment_currency, "days": stats.daily(int(raw))}
 
 
 # --- superuser actions -----------------------------------------------------------------

@@ -55,6 +55,13 @@ def status_day(status: str, created_at: str) -> str:
     return f"{status}#{day_of(created_at)}"
 
 
+def search_keys(username: str, email: str) -> dict[str, str]:
+    """The attributes that put a user into the staff search indexes (`User.by_username`,
+    `User.by_email`): the case-folded value, in a partition named by its first character."""
+    name, address = username.lower(), email.lower()
+    return {"username_key": name, "username_bucket": name[:1], "email_key": address, "email_bucket": address[:1]}
+
+
 class User(Model):
     Meta = _meta("users")
     id = UnicodeAttribute(hash_key=True)
@@ -67,6 +74,15 @@ class User(Model):
     created_at = UnicodeAttribute()
     day = UnicodeAttribute()
     by_day = _index("by_day", "day", "created_at")
+    # Staff search by prefix, one Query each: hash = first character of the case-folded value
+    # (a one-character prefix is a whole partition), range = the value (`begins_with` the rest).
+    # Null on records written before the indexes existed (see README: backfill).
+    username_key = UnicodeAttribute(null=True)
+    username_bucket = UnicodeAttribute(null=True)
+    email_key = UnicodeAttribute(null=True)
+    email_bucket = UnicodeAttribute(null=True)
+    by_username = _index("by_username", "username_bucket", "username_key")
+    by_email = _index("by_email", "email_bucket", "email_key")
 
 
 class Claim(Model):

@@ -1,13 +1,22 @@
-// The dashboard: plain ES module, no build step, every URL relative (works under a stage prefix).
+// The dashboard: plain ES modules, no build step, every URL relative (works under a stage prefix).
 // Access token in memory only; the refresh token in sessionStorage so a reload keeps the session.
+// It runs under `Content-Security-Policy: default-src 'self'`: no inline script or style anywhere.
+
+import { LANGUAGES, currentLanguage, format, has, setLanguage, t, translate } from "./i18n.js";
 
 const API = new URL("../api/", location.href);
 const REFRESH_KEY = "paidupload.refresh";
 const POLL_MS = 1500;
 const BUSY = new Set(["pending_upload", "processing"]);
-const state = { access: null, user: null, poll: null, admin: { cursor: null } };
+const CHART_DAYS = 30;
+const SVG = "http://www.w3.org/2000/svg";
+const PANELS = ["#account", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#admin-panel", "#user-detail"];
+// Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
+const RETURN_TONES = { success: "ok", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
 
-const $ = (selector) => document.querySelector(selector);
+const state = { access: null, user: null, poll: null, banner: null, choices: null, admin: { cursor: null, ticket: 0 }, detail: null };
+
+const $ = (selector, root = document) => root.querySelector(selector);
 
 class ApiError extends Error {
   constructor(status, error) {
@@ -20,7 +29,7 @@ class ApiError extends Error {
 
 // --- the API ---------------------------------------------------------------------------
 
-async function send(path, { method = "GET", body, headers = {}, auth = true } = {}) {
+function send(path, { method = "GET", body, headers = {}, auth = true } = {}) {
   const init = { method, headers: { Accept: "application/json", ...headers } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -30,24 +39,27 @@ async function send(path, { method = "GET", body, headers = {}, auth = true } = 
   return fetch(new URL(path, API), init);
 }
 
+async function attempt(path, options) {
+  const response = await send(path, options);
+  if (response.status === 204 || (options.raw && response.ok)) return { response, data: null };
+  try {
+    return { response, data: await response.json() };
+  } catch {
+    return { response, data: null };
+  }
+}
+
+// One call; an expired access token is renewed once. A wrong *password* (401 invalid_credentials,
+// e.g. when changing it) is an answer to show, not an ended session.
 async function api(path, options = {}) {
-  let response = await send(path, options);
-  if (response.status === 401 && options.auth !== false && (await renew())) {
-    response = await send(path, options);
-  }
-  let data = null;
-  if (response.status !== 204) {
-    try {
-      data = await response.json();
-    } catch {
-      data = null;
-    }
-  }
+  let { response, data } = await attempt(path, options);
+  const expired = () => response.status === 401 && options.auth !== false && data?.error?.code !== "invalid_credentials";
+  if (expired() && (await renew())) ({ response, data } = await attempt(path, options));
   if (!response.ok) {
-    if (response.status === 401 && options.auth !== false) signedOut("Your session ended; please log in again.");
-    throw new ApiError(response.status, (data && data.error) || {});
+    if (expired()) signedOut("session_ended");
+    throw new ApiError(response.status, data?.error || {});
   }
-  return data;
+  return options.raw ? response : data;
 }
 
 function keep(tokens) {
@@ -81,65 +93,111 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+function svg(tag, attributes = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  node.append(...children);
+  return node;
+}
+
 function show(id, visible) {
   $(id).hidden = !visible;
 }
 
-function banner(message, tone = "info") {
+// The banner remembers its key, so switching the language re-says it in the new one.
+function banner(key, tone = "info", vars = {}) {
+  state.banner = key ? { key, tone, vars } : null;
   const node = $("#banner");
-  node.textContent = message;
-  node.className = `banner ${tone}`;
-  node.hidden = !message;
+  node.textContent = key ? t(key, vars) : "";
+  node.className = key ? `banner ${tone}` : "";
 }
 
+// What to tell the user about a failure: the server's English sentence, or the chosen
+// language's text for its code; client-side problems carry their own key.
+function errorText(error) {
+  if (error.key) return t(error.key, error.vars);
+  if (currentLanguage() === "en" && error.message) return error.message;
+  return has(`error.${error.code}`) ? t(`error.${error.code}`) : t("error.generic");
+}
+
+let fieldErrors = 0;
+
+// A failure shown in its container: the sentence in `.form-error` (role=alert), and each
+// field's problem in an element the field points to (aria-describedby), its label untouched.
 function formError(container, error) {
-  const target = container.querySelector(".form-error");
   container.querySelectorAll(".field-error").forEach((node) => node.remove());
-  target.textContent = error ? error.message : "";
-  if (error && error.details && typeof error.details === "object") {
-    for (const [field, problem] of Object.entries(error.details)) {
-      const input = container.querySelector(`[name="${CSS.escape(field)}"]`);
-      if (input) input.closest("label").append(el("span", { class: "field-error" }, String(problem)));
-    }
+  container.querySelectorAll("[aria-invalid]").forEach((input) => {
+    input.removeAttribute("aria-invalid");
+    input.removeAttribute("aria-describedby");
+  });
+  $(".form-error", container).textContent = error ? errorText(error) : "";
+  if (!error || !error.details || typeof error.details !== "object") return;
+  for (const [field, problem] of Object.entries(error.details)) {
+    const input = container.querySelector(`[name="${CSS.escape(field)}"]`);
+    if (!input) continue;
+    const id = `field-error-${++fieldErrors}`;
+    const text = currentLanguage() === "en" ? String(problem) : t("error.field");
+    input.closest("label").after(el("p", { class: "field-error", id }, text));
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", id);
   }
 }
 
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
-const bytes = (n) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`);
+function announce(selector, key, vars = {}) {
+  $(selector).textContent = t(key, vars);
+}
+
+const label = (prefix, value) => (has(`${prefix}.${value}`) ? t(`${prefix}.${value}`) : value.replaceAll("_", " "));
+const badge = (status) => el("span", { class: `badge ${status}` }, label("status", status));
 const shortId = (id) => (id ? el("code", { title: id }, `${id.slice(0, 8)}…`) : "—");
+const money = (item) => format.money(item.amount, item.currency);
 const details = (metadata) =>
   Object.entries(metadata || {})
     .map(([key, value]) => `${key}: ${typeof value === "object" ? JSON.stringify(value) : value}`)
     .join(", ");
-const badge = (status) => el("span", { class: `badge ${status}` }, status.replace("_", " "));
+
+function button(text, onclick, className = "quiet") {
+  return el("button", { type: "button", class: className, onclick }, text);
+}
 
 // --- screens ---------------------------------------------------------------------------
 
-function signedOut(message) {
+function signedOut(messageKey) {
   state.access = null;
   state.user = null;
+  state.detail = null;
   sessionStorage.removeItem(REFRESH_KEY);
   clearInterval(state.poll);
   state.poll = null;
-  for (const id of ["#account", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#admin-panel"]) {
-    show(id, false);
-  }
+  for (const id of PANELS) show(id, false);
   show("#signed-out", true);
-  if (message) banner(message, "warn");
+  if (messageKey) banner(messageKey, "warn");
 }
 
 async function signedIn() {
   const { user } = await api("me/");
   state.user = user;
-  $("#whoami").textContent = `${user.username}${user.is_superuser ? " (superuser)" : user.is_staff ? " (staff)" : ""}`;
   show("#signed-out", false);
-  show("#account", true);
+  for (const id of ["#account", "#payments-panel", "#activity-panel", "#password-panel"]) show(id, true);
   show("#pay-panel", !user.has_paid);
   for (const id of ["#upload-panel", "#files-panel"]) show(id, user.has_paid);
-  show("#payments-panel", true);
-  show("#activity-panel", true);
   show("#admin-panel", user.is_staff || user.is_superuser);
-  await Promise.all([loadPayments(), loadActivity(), user.has_paid ? loadFiles() : null, user.is_staff ? loadAdmin() : null]);
+  await render();
+}
+
+// Everything that depends on data or language; called after sign-in and on a language switch.
+async function render() {
+  const user = state.user;
+  const role = user.is_superuser ? "role.superuser" : user.is_staff ? "role.staff" : null;
+  $("#whoami").textContent = role ? `${user.username} (${t(role)})` : user.username;
+  const staff = user.is_staff || user.is_superuser;
+  await Promise.all([
+    loadPayments(),
+    loadActivity(),
+    user.has_paid ? loadFiles() : null,
+    staff ? loadAdmin() : null,
+    staff && state.detail ? openUser(state.detail, { focus: false }) : null,
+  ]);
 }
 
 async function loadFiles() {
@@ -150,11 +208,16 @@ async function loadFiles() {
         "tr",
         {},
         el("td", {}, file.filename),
-        el("td", {}, bytes(file.size)),
+        el("td", {}, format.bytes(file.size)),
         el("td", {}, badge(file.status), file.error ? el("small", { class: "muted" }, ` ${file.error}`) : ""),
-        el("td", { class: "num" }, file.word_count ?? ""),
-        el("td", {}, when(file.created_at)),
-        el("td", {}, file.status === "completed" ? el("button", { type: "button", class: "quiet", onclick: () => download(file.id) }, "Download") : ""),
+        el("td", { class: "num" }, file.word_count == null ? "" : format.number(file.word_count)),
+        el("td", {}, format.when(file.created_at)),
+        el(
+          "td",
+          { class: "actions" },
+          file.status === "completed" ? button(t("file.download"), () => download(file.id)) : "",
+          button(t("file.delete"), () => deleteFile(file)),
+        ),
       ),
     ),
   );
@@ -163,7 +226,7 @@ async function loadFiles() {
   if (!busy && state.poll) {
     clearInterval(state.poll);
     state.poll = null;
-    $("#upload-status").textContent = "Every file is processed.";
+    announce("#upload-status", "upload.done");
     loadActivity().catch(() => {});
   }
 }
@@ -173,21 +236,43 @@ async function download(fileId) {
   if (file.download_url) location.assign(file.download_url);
 }
 
-async function loadPayments() {
-  const { items } = await api("transactions/?limit=20");
-  $("#payments").replaceChildren(
-    ...items.map((payment) =>
-      el("tr", {}, el("td", {}, el("code", {}, payment.transaction_id)), el("td", {}, badge(payment.status)), el("td", {}, `${payment.amount} ${payment.currency}`), el("td", {}, when(payment.created_at))),
-    ),
+async function deleteFile(file) {
+  const panel = $("#files-panel");
+  formError(panel, null);
+  try {
+    await api(`files/${encodeURIComponent(file.id)}/`, { method: "DELETE" });
+    announce("#files-status", "file.deleted", { name: file.filename });
+    await Promise.all([loadFiles(), loadActivity()]);
+  } catch (error) {
+    formError(panel, error);
+  }
+}
+
+function paymentRow(payment, ...extra) {
+  return el(
+    "tr",
+    {},
+    el("td", {}, el("code", {}, payment.transaction_id)),
+    el("td", {}, badge(payment.status)),
+    el("td", {}, money(payment)),
+    el("td", {}, format.when(payment.created_at)),
+    ...extra,
   );
 }
 
-async function loadActivity() {
-  const { items } = await api("activity/?limit=20");
-  $("#activity").replaceChildren(...items.map((entry) => el("li", {}, el("time", {}, when(entry.created_at)), " ", entry.action.replaceAll("_", " "))));
+async function loadPayments() {
+  const { items } = await api("transactions/?limit=20");
+  $("#payments").replaceChildren(...items.map((payment) => paymentRow(payment)));
 }
 
-// --- actions ---------------------------------------------------------------------------
+const activityItem = (entry) => el("li", {}, el("time", { datetime: entry.created_at }, format.when(entry.created_at)), " ", label("act", entry.action));
+
+async function loadActivity() {
+  const { items } = await api("activity/?limit=20");
+  $("#activity").replaceChildren(...items.map(activityItem));
+}
+
+// --- a user's own actions --------------------------------------------------------------
 
 async function onLogin(event) {
   event.preventDefault();
@@ -196,7 +281,7 @@ async function onLogin(event) {
   try {
     keep(await api("login/", { method: "POST", body: { username: form.username.value, password: form.password.value }, auth: false }));
     form.reset();
-    banner("");
+    banner(null);
     await signedIn();
   } catch (error) {
     formError(form, error);
@@ -212,7 +297,7 @@ async function onRegister(event) {
     await api("register/", { method: "POST", body, auth: false });
     keep(await api("login/", { method: "POST", body: { username: body.username, password: body.password }, auth: false }));
     form.reset();
-    banner("Welcome! Pay once to start uploading.", "ok");
+    banner("welcome", "ok");
     await signedIn();
   } catch (error) {
     formError(form, error);
@@ -224,21 +309,35 @@ async function onLogout() {
     await api("logout/", { method: "POST", body: { refresh: sessionStorage.getItem(REFRESH_KEY) } });
   } finally {
     signedOut();
-    banner("You are logged out.", "info");
+    banner("logged_out", "info");
+  }
+}
+
+async function onChangePassword(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  formError(form, null);
+  const body = { current_password: form.current_password.value, new_password: form.new_password.value };
+  try {
+    keep(await api("password/change/", { method: "POST", body }));
+    form.reset();
+    banner("password.changed", "ok");
+  } catch (error) {
+    formError(form, error);
   }
 }
 
 async function onPay(event) {
-  const button = event.currentTarget;
+  const pay = event.currentTarget;
   const panel = $("#pay-panel");
   formError(panel, null);
-  button.disabled = true;
+  pay.disabled = true;
   try {
     const payment = await api("initiate-payment/", { method: "POST", body: {}, headers: { "Idempotency-Key": crypto.randomUUID() } });
     location.assign(payment.payment_url);
   } catch (error) {
     formError(panel, error);
-    button.disabled = false;
+    pay.disabled = false;
   }
 }
 
@@ -252,10 +351,8 @@ function postToStorage(upload, file, progress) {
     request.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) progress.value = Math.round((100 * event.loaded) / event.total);
     });
-    request.addEventListener("load", () =>
-      request.status < 300 ? resolve() : reject(new Error(`The storage refused the file (HTTP ${request.status}).`)),
-    );
-    request.addEventListener("error", () => reject(new Error("The upload failed: network error.")));
+    request.addEventListener("load", () => (request.status < 300 ? resolve() : reject({ key: "upload.refused", vars: { status: request.status } })));
+    request.addEventListener("error", () => reject({ key: "upload.network" }));
     request.send(form);
   });
 }
@@ -265,166 +362,337 @@ async function onUpload(event) {
   const form = event.currentTarget;
   const panel = $("#upload-panel");
   const progress = $("#upload-progress");
-  const status = $("#upload-status");
   formError(panel, null);
   const file = form.file.files[0];
   if (!file) {
-    formError(panel, { message: "Choose a .txt or .docx file first." });
+    formError(panel, { key: "upload.choose" });
     return;
   }
-  const button = form.querySelector("button");
-  button.disabled = true;
+  const submit = $("button", form);
+  submit.disabled = true;
   progress.value = 0;
   progress.hidden = false;
-  status.textContent = `Uploading ${file.name}…`;
+  announce("#upload-status", "upload.sending", { name: file.name });
   try {
     const { upload } = await api("upload/", { method: "POST", body: { filename: file.name, size: file.size, content_type: file.type } });
     await postToStorage(upload, file, progress);
     progress.value = 100;
-    status.textContent = `${file.name} uploaded; counting words…`;
+    announce("#upload-status", "upload.counting", { name: file.name });
     form.reset();
     await loadFiles();
   } catch (error) {
-    status.textContent = "";
+    $("#upload-status").textContent = "";
     progress.hidden = true;
     formError(panel, error);
   } finally {
-    button.disabled = false;
+    submit.disabled = false;
   }
 }
 
-// --- admin -----------------------------------------------------------------------------
+// --- staff -----------------------------------------------------------------------------
 
-const ADMIN_COLUMNS = {
-  users: ["Username", "Email", "Staff", "Paid", "Joined", ""],
-  transactions: ["Transaction", "User", "Status", "Amount", "Started", ""],
-  files: ["File", "User", "Status", "Words", "Uploaded", ""],
-  activity: ["When", "Action", "User", "Actor", "Details"],
-};
-
-function superuserButton(label, question, action) {
-  if (!state.user.is_superuser) return "";
-  return el("button", {
-    type: "button",
-    class: "quiet",
-    onclick: async () => {
-      if (!confirm(question)) return;
-      try {
-        await action();
-        await loadAdmin();
-      } catch (error) {
-        formError($("#admin-panel"), error);
-      }
-    },
-  }, label);
+// The filter choices are the values the API accepts, read from its own OpenAPI document.
+async function loadChoices() {
+  if (state.choices) return state.choices;
+  const document = await api("openapi.json", { auth: false });
+  const choices = (path, name) => document.paths[path].get.parameters.find((p) => p.name === name).schema.enum;
+  state.choices = {
+    transactions: choices("/api/admin/transactions/", "status"),
+    files: choices("/api/admin/files/", "status"),
+    action: [...choices("/api/admin/activity/", "action")].sort(),
+  };
+  state.choices.payment = state.choices.transactions;
+  return state.choices;
 }
 
+function fillChoices(select, values, prefix) {
+  const kept = select.value;
+  select.replaceChildren(el("option", { value: "" }, t("filter.any")), ...values.map((value) => el("option", { value }, label(prefix, value))));
+  select.value = values.includes(kept) ? kept : "";
+}
+
+function syncFilters() {
+  const form = $("#admin-filter");
+  const view = form.view.value;
+  for (const node of form.querySelectorAll("[data-for-views]")) node.hidden = !node.dataset.forViews.split(" ").includes(view);
+  if (state.choices && state.choices[view]) fillChoices(form.status, state.choices[view], "status");
+  if (state.choices) {
+    fillChoices(form.action, state.choices.action, "act");
+    fillChoices($("#export-form").status, state.choices.payment, "status");
+  }
+}
+
+function userButton(id, username) {
+  if (!id) return "—";
+  if (!username) return shortId(id);
+  return el("button", { type: "button", class: "link", title: id, onclick: () => openUser(id) }, username);
+}
+
+function superuserButton(labelKey, action) {
+  if (!state.user.is_superuser) return "";
+  return button(t(labelKey), async () => {
+    const panel = $("#user-detail").hidden ? $("#admin-panel") : $("#user-detail");
+    formError(panel, null);
+    try {
+      await action();
+      banner("action.done", "ok");
+      await render();
+    } catch (error) {
+      formError(panel, error);
+    }
+  });
+}
+
+const staffButton = (user) =>
+  user.is_superuser || user.id === state.user.id
+    ? ""
+    : superuserButton(user.is_staff ? "action.revoke_staff" : "action.grant_staff", () =>
+        api(`admin/users/${encodeURIComponent(user.id)}/staff/`, { method: "POST", body: { is_staff: !user.is_staff } }),
+      );
+const verifyButton = (payment) =>
+  payment.status === "success" ? "" : superuserButton("action.verify", () => api(`admin/transactions/${encodeURIComponent(payment.transaction_id)}/verify/`, { method: "POST", body: {} }));
+const reprocessButton = (file) =>
+  file.status === "failed" ? superuserButton("action.reprocess", () => api(`admin/files/${encodeURIComponent(file.id)}/reprocess/`, { method: "POST", body: {} })) : "";
+const roleOf = (user) => (user.is_superuser ? t("role.superuser") : user.is_staff ? t("role.staff") : "");
+
+const ADMIN_COLUMNS = {
+  users: ["col.user", "col.email", "col.role", "col.paid", "col.joined", "col.actions"],
+  transactions: ["col.transaction", "col.user", "col.status", "col.amount", "col.started", "col.actions"],
+  files: ["col.file", "col.user", "col.status", "col.words", "col.uploaded", "col.actions"],
+  activity: ["col.when", "col.action", "col.user", "col.actor", "col.details"],
+};
+
 const ADMIN_ROWS = {
-  users: (user) => [
-    user.username,
-    user.email,
-    user.is_superuser ? "superuser" : user.is_staff ? "staff" : "",
-    user.has_paid ? "yes" : "no",
-    when(user.created_at),
-    user.is_superuser || user.id === state.user.id
-      ? ""
-      : superuserButton(user.is_staff ? "Revoke staff" : "Grant staff", `${user.is_staff ? "Revoke" : "Grant"} staff for ${user.username}?`, () =>
-          api(`admin/users/${user.id}/staff/`, { method: "POST", body: { is_staff: !user.is_staff } }),
-        ),
-  ],
-  transactions: (payment) => [
-    shortId(payment.transaction_id),
-    shortId(payment.user_id),
-    badge(payment.status),
-    `${payment.amount} ${payment.currency}`,
-    when(payment.created_at),
-    payment.status === "success" ? "" : superuserButton("Verify", "Check this payment with the gateway now?", () => api(`admin/transactions/${payment.transaction_id}/verify/`, { method: "POST", body: {} })),
-  ],
-  files: (file) => [
-    file.filename,
-    shortId(file.user_id),
-    badge(file.status),
-    file.word_count ?? (file.error || ""),
-    when(file.created_at),
-    file.status === "failed" ? superuserButton("Reprocess", `Process ${file.filename} again?`, () => api(`admin/files/${file.id}/reprocess/`, { method: "POST", body: {} })) : "",
-  ],
-  activity: (entry) => [when(entry.created_at), entry.action.replaceAll("_", " "), shortId(entry.user_id), shortId(entry.actor_id), details(entry.metadata)],
+  users: (user) => [userButton(user.id, user.username), user.email, roleOf(user), t(user.has_paid ? "yes" : "no"), format.when(user.created_at), staffButton(user)],
+  transactions: (payment) => [shortId(payment.transaction_id), userButton(payment.user_id, payment.username), badge(payment.status), money(payment), format.when(payment.created_at), verifyButton(payment)],
+  files: (file) => [file.filename, userButton(file.user_id, file.username), badge(file.status), file.word_count == null ? file.error || "" : format.number(file.word_count), format.when(file.created_at), reprocessButton(file)],
+  activity: (entry) => [format.when(entry.created_at), label("act", entry.action), userButton(entry.user_id, entry.username), userButton(entry.actor_id, entry.actor_username), details(entry.metadata)],
 };
 
 async function loadStats() {
   const stats = await api("admin/stats/");
   const pairs = [
-    ["Users", stats.users],
-    ["Paid", stats.payments.success],
-    ["Pending payments", stats.payments.initiated],
-    ["Revenue", Object.entries(stats.revenue).map(([currency, amount]) => `${amount} ${currency}`).join(", ")],
-    ["Files done", stats.files.completed],
-    ["Files failed", stats.files.failed],
-    ["Words counted", stats.words_counted],
+    ["stat.users", format.number(stats.users)],
+    ["stat.paid", format.number(stats.payments.success)],
+    ["stat.pending", format.number(stats.payments.initiated)],
+    ["stat.revenue", Object.entries(stats.revenue).map(([currency, amount]) => format.money(amount, currency)).join(", ")],
+    ["stat.files_done", format.number(stats.files.completed)],
+    ["stat.files_failed", format.number(stats.files.failed)],
+    ["stat.words", format.number(stats.words_counted)],
   ];
-  $("#stats").replaceChildren(...pairs.map(([name, value]) => el("div", {}, el("dt", {}, name), el("dd", {}, String(value)))));
+  $("#stats").replaceChildren(...pairs.map(([key, value]) => el("div", {}, el("dt", {}, t(key)), el("dd", {}, value))));
+}
+
+// The last 30 days as stacked bars (paid below, failed above), drawn here as SVG; the same
+// figures are in the table beside it for screen readers.
+async function loadDaily() {
+  const { currency, days } = await api(`admin/stats/daily/?days=${CHART_DAYS}`);
+  const width = 640;
+  const height = 180;
+  const bottom = height - 24;
+  const step = width / days.length;
+  const top = Math.max(1, ...days.map((day) => day.payments_success + day.payments_failed));
+  const scale = (n) => (n / top) * (bottom - 16);
+  const bars = days.map((day, index) => {
+    const x = index * step + 2;
+    const success = scale(day.payments_success);
+    const failed = scale(day.payments_failed);
+    const summary = t("chart.bar", { date: format.day(day.date), success: format.number(day.payments_success), failed: format.number(day.payments_failed) });
+    return svg(
+      "g",
+      { "data-date": day.date },
+      svg("title", {}, summary),
+      svg("rect", { class: "bar success", x, y: bottom - success, width: step - 4, height: success }),
+      svg("rect", { class: "bar failed", x, y: bottom - success - failed, width: step - 4, height: failed }),
+    );
+  });
+  const axis = [
+    svg("line", { class: "axis", x1: 0, y1: bottom, x2: width, y2: bottom }),
+    svg("text", { class: "axis-label", x: 0, y: height - 6 }, format.day(days[0].date)),
+    svg("text", { class: "axis-label", x: width, y: height - 6, "text-anchor": "end" }, format.day(days.at(-1).date)),
+    svg("text", { class: "axis-label", x: 0, y: 12 }, format.number(top)),
+  ];
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": t("chart.label"), class: "chart-svg" }, svg("title", {}, t("chart.label")), ...axis, ...bars);
+  $("#chart").replaceChildren(chart);
+  $("#daily-rows").replaceChildren(
+    ...[...days].reverse().map((day) =>
+      el(
+        "tr",
+        { "data-date": day.date },
+        el("th", { scope: "row" }, format.day(day.date)),
+        el("td", {}, format.number(day.payments_success)),
+        el("td", {}, format.number(day.payments_failed)),
+        el("td", {}, format.money(day.revenue, currency)),
+        el("td", {}, format.number(day.users)),
+        el("td", {}, format.number(day.files_completed)),
+      ),
+    ),
+  );
 }
 
 async function loadAdmin(more = false) {
   const form = $("#admin-filter");
+  const panel = $("#admin-panel");
+  await loadChoices();
+  syncFilters();
   const view = form.view.value;
   const params = new URLSearchParams({ limit: "25" });
-  for (const name of view === "activity" ? ["action", "user_id"] : view === "users" ? [] : ["status", "user_id"]) {
-    if (form[name].value.trim()) params.set(name, form[name].value.trim());
+  const query = $("#search-form").q.value.trim();
+  if (view === "users" && query) params.set("q", query);
+  for (const name of view === "activity" ? ["action"] : view === "users" ? [] : ["status"]) {
+    if (form[name].value) params.set(name, form[name].value);
   }
   if (more && state.admin.cursor) params.set("cursor", state.admin.cursor);
-  formError($("#admin-panel"), null);
+  formError(panel, null);
+  const ticket = ++state.admin.ticket; // only the latest request may draw the list
   try {
-    const [page] = await Promise.all([api(`admin/${view}/?${params}`), more ? null : loadStats()]);
-    $("#admin-head").replaceChildren(el("tr", {}, ...ADMIN_COLUMNS[view].map((name) => el("th", {}, name))));
+    const [page] = await Promise.all([api(`admin/${view}/?${params}`), more ? null : loadStats(), more ? null : loadDaily()]);
+    if (ticket !== state.admin.ticket) return;
+    $("#admin-head").replaceChildren(el("tr", {}, ...ADMIN_COLUMNS[view].map((key) => el("th", { scope: "col" }, t(key)))));
     const rows = page.items.map((item) => el("tr", {}, ...ADMIN_ROWS[view](item).map((cell) => el("td", {}, cell))));
     if (more) $("#admin-rows").append(...rows);
     else $("#admin-rows").replaceChildren(...rows);
     state.admin.cursor = page.next_cursor;
     $("#admin-more").hidden = !page.next_cursor;
+    if (!more && !rows.length) announce("#admin-status", "admin.none");
+    else $("#admin-status").textContent = "";
+  } catch (error) {
+    formError(panel, error);
+  }
+}
+
+async function onSearch(event) {
+  event.preventDefault();
+  $("#admin-filter").view.value = "users";
+  await loadAdmin();
+}
+
+// One user's story: the account, their payments, files and activity, and the actions.
+async function openUser(userId, { focus = true } = {}) {
+  const section = $("#user-detail");
+  const id = encodeURIComponent(userId);
+  formError(section, null);
+  try {
+    const [{ user }, payments, files, entries] = await Promise.all([
+      api(`admin/users/${id}/`),
+      api(`admin/transactions/?user_id=${id}&limit=50`),
+      api(`admin/files/?user_id=${id}&limit=50`),
+      api(`admin/activity/?user_id=${id}&limit=50`),
+    ]);
+    state.detail = user.id;
+    $("#detail-heading").textContent = t("detail.heading", { name: user.username });
+    const facts = [
+      ["detail.id", el("code", {}, user.id)],
+      ["col.email", user.email],
+      ["col.role", roleOf(user) || "—"],
+      ["col.paid", t(user.has_paid ? "yes" : "no")],
+      ["col.joined", format.when(user.created_at)],
+    ];
+    $("#detail-account").replaceChildren(...facts.map(([key, value]) => el("div", {}, el("dt", {}, t(key)), el("dd", {}, value))));
+    $("#detail-actions").replaceChildren(staffButton(user));
+    $("#detail-payments").replaceChildren(...payments.items.map((payment) => paymentRow(payment, el("td", {}, verifyButton(payment)))));
+    $("#detail-files").replaceChildren(
+      ...files.items.map((file) =>
+        el(
+          "tr",
+          {},
+          el("td", {}, file.filename),
+          el("td", {}, badge(file.status)),
+          el("td", { class: "num" }, file.word_count == null ? file.error || "" : format.number(file.word_count)),
+          el("td", {}, format.when(file.created_at)),
+          el("td", {}, reprocessButton(file)),
+        ),
+      ),
+    );
+    $("#detail-activity").replaceChildren(...entries.items.map(activityItem));
+    section.hidden = false;
+    if (focus) {
+      $("#detail-heading").focus();
+      announce("#admin-status", "detail.shown", { name: user.username });
+    }
   } catch (error) {
     formError($("#admin-panel"), error);
   }
 }
 
+function closeUser() {
+  state.detail = null;
+  show("#user-detail", false);
+  $("#search-form").q.focus();
+}
+
+const isoDay = (date) => date.toISOString().slice(0, 10);
+
+async function onExport(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  formError(form, null);
+  const params = new URLSearchParams({ from: form.from.value, to: form.to.value });
+  if (form.status.value) params.set("status", form.status.value);
+  try {
+    const response = await api(`admin/transactions/export/?${params}`, { raw: true, headers: { Accept: "text/csv" } });
+    const name = `transactions-${form.from.value}-${form.to.value}.csv`;
+    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name, hidden: "" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    announce("#admin-status", "export.done", { name });
+  } catch (error) {
+    formError(form, error);
+  }
+}
+
 // --- start -----------------------------------------------------------------------------
 
-const RETURN_MESSAGES = {
-  success: ["Payment received: uploads are open.", "ok"],
-  failed: ["The payment failed; nothing was charged. You can try again.", "warn"],
-  cancelled: ["The payment was cancelled.", "warn"],
-  expired: ["The payment expired; please start again.", "warn"],
-  initiated: ["The payment is not confirmed yet; we will check with the gateway shortly.", "info"],
-  invalid: ["That payment return could not be verified; nothing changed.", "error"],
-};
-
+// The gateway's return lands on `?payment=<status>`; any other value (even `constructor`) is "invalid".
 function paymentReturn() {
-  const params = new URLSearchParams(location.search);
-  const outcome = params.get("payment");
-  if (!outcome) return;
-  const [message, tone] = RETURN_MESSAGES[outcome] || RETURN_MESSAGES.invalid;
-  banner(message, tone);
+  const outcome = new URLSearchParams(location.search).get("payment");
+  if (outcome === null) return;
+  const known = Object.hasOwn(RETURN_TONES, outcome) ? outcome : "invalid";
+  banner(`return.${known}`, RETURN_TONES[known]);
   history.replaceState(null, "", location.pathname);
 }
 
+async function onLanguage(event) {
+  setLanguage(event.currentTarget.value);
+  translate();
+  if (state.banner) banner(state.banner.key, state.banner.tone, state.banner.vars);
+  syncFilters();
+  if (state.user) await render().catch(() => {});
+}
+
 async function start() {
+  const language = $("#language");
+  language.value = LANGUAGES.includes(currentLanguage()) ? currentLanguage() : "en";
+  language.addEventListener("change", onLanguage);
+  translate();
+  const today = new Date();
+  $("#export-form").to.value = isoDay(today);
+  $("#export-form").from.value = isoDay(new Date(today.getTime() - (CHART_DAYS - 1) * 86_400_000));
   $("#login-form").addEventListener("submit", onLogin);
   $("#register-form").addEventListener("submit", onRegister);
+  $("#password-form").addEventListener("submit", onChangePassword);
   $("#logout").addEventListener("click", onLogout);
   $("#pay").addEventListener("click", onPay);
   $("#upload-form").addEventListener("submit", onUpload);
+  $("#search-form").addEventListener("submit", onSearch);
+  $("#export-form").addEventListener("submit", onExport);
   $("#admin-filter").addEventListener("submit", (event) => {
     event.preventDefault();
     loadAdmin();
   });
+  $("#admin-filter").view.addEventListener("change", syncFilters);
   $("#admin-more").addEventListener("click", () => loadAdmin(true));
+  $("#detail-back").addEventListener("click", closeUser);
   paymentReturn();
   try {
     if (await renew()) await signedIn();
     else signedOut();
   } catch (error) {
     signedOut();
-    banner(error.message, "error");
+    $("#banner").textContent = errorText(error);
+    $("#banner").className = "banner error";
   }
 }
 

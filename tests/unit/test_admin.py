@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -10,7 +11,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from chalicelib import accounts, activity, admin, aws, clock, openapi, stats
+from chalicelib import accounts, activity, admin, aws, clock, export, openapi, stats
 from chalicelib.config import settings
 from chalicelib.models import Activity, DailyCounter, File, Payment, User, status_day
 from local.runner import lambda_sqs_event
@@ -514,9 +515,10 @@ def test_journey_writes_activity_in_order_and_counts_it(
     ]
     assert own[3]["metadata"]["transaction_id"] == tid and own[0]["metadata"]["file_id"] == file_id
     staff = tokens["staff"]
-    assert _walk(api, f"/api/admin/activity/?user_id={owner}", staff, limit=3) == own
+    named = [{**e, "username": "journey", "actor_username": "journey"} for e in own]
+    assert _walk(api, f"/api/admin/activity/?user_id={owner}", staff, limit=3) == named
     everywhere = [e for e in _walk(api, "/api/admin/activity/", staff, limit=5) if e["user_id"] == owner]
-    assert everywhere == own
+    assert everywhere == named
 
     assert api.call("GET", "/api/admin/stats/", token=staff).data == {
         "users": 4,
@@ -602,3 +604,244 @@ def test_a_sparse_feed_walks_a_bounded_number_of_days_per_request(
     assert first["items"] == [] and first["next_cursor"]
     found = _walk(api, "/api/admin/transactions/?status=failed", tokens["staff"])
     assert [p["transaction_id"] for p in found] == [old.transaction_id]
+
+
+# --- names, search, one user's page, export (issue 16) -----------------------------------
+
+
+def test_list_items_carry_usernames_from_one_batch_read_per_page(
+    api: Api, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):
+        _payment(tokens["user_id"], "failed")
+        _file(tokens["staff_id"], "failed")
+    api.call("POST", f"/api/admin/users/{tokens['user_id']}/staff/", {"is_staff": True}, tokens["superuser"])
+    reads: list[list[str]] = []
+    batch_get = User.batch_get
+    monkeypatch.setattr(User, "batch_get", lambda keys, **kw: reads.append(list(keys)) or batch_get(keys, **kw))
+
+    payments = api.call("GET", "/api/admin/transactions/", token=tokens["staff"]).data["items"]
+    assert {(p["user_id"], p["username"]) for p in payments} == {(tokens["user_id"], "user")}
+    files = api.call("GET", "/api/admin/files/", token=tokens["staff"]).data["items"]
+    assert {(f["user_id"], f["username"]) for f in files} == {(tokens["staff_id"], "staff")}
+    entries = api.call("GET", "/api/admin/activity/?action=admin_staff_changed", token=tokens["staff"]).data["items"]
+    assert [(e["username"], e["actor_username"]) for e in entries] == [("user", "superuser")]
+    assert reads == [[tokens["user_id"]], [tokens["staff_id"]], sorted([tokens["user_id"], tokens["superuser_id"]])]
+
+
+def test_a_record_whose_user_is_gone_names_nobody(api: Api, tokens: dict[str, str]) -> None:
+    _payment(MISSING, "failed")
+    (item,) = api.call("GET", "/api/admin/transactions/", token=tokens["staff"]).data["items"]
+    assert (item["user_id"], item["username"]) == (MISSING, None)
+
+
+def _user_named(username: str, email: str) -> str:
+    return accounts.create_user(username, email, "long enough").id
+
+
+def test_search_finds_users_by_username_or_email_prefix_case_insensitively(api: Api, tokens: dict[str, str]) -> None:
+    _user_named("Alice", "alice@example.com")  # matches by username and email: listed once
+    _user_named("alfred", "fred@example.com")
+    _user_named("bob", "ALbert.bob@example.com")  # by email only
+    _user_named("carol", "carol@example.com")
+    staff = tokens["staff"]
+
+    def found(q: str, limit: int = 1) -> list[str]:
+        return [u["username"] for u in _walk(api, f"/api/admin/users/?{urlencode({'q': q})}", staff, limit)]
+
+    assert found("al") == ["alfred", "Alice", "bob"]  # usernames A→Z first, then email-only matches
+    assert found("AL", limit=100) == ["alfred", "Alice", "bob"]
+    assert found("a") == ["alfred", "Alice", "bob"]  # a one-character prefix is one whole partition
+    assert found("  Ali ") == ["Alice"]
+    assert found("fred@") == ["alfred"]
+    assert found("c") == ["carol"]
+    assert found("zz") == found("@") == found("é") == []
+    assert set(found("", limit=100)) >= {"Alice", "alfred", "bob", "carol", "user"}  # blank: every user
+
+
+def test_search_cursor_is_bound_to_its_query_and_long_queries_are_refused(api: Api, tokens: dict[str, str]) -> None:
+    for name in ("ann", "anna", "annie"):
+        _user_named(name, f"{name}@example.com")
+    first = api.call("GET", "/api/admin/users/?q=an&limit=1", token=tokens["staff"]).data
+    assert first["next_cursor"]
+    replay = api.call("GET", f"/api/admin/users/?q=ann&limit=1&cursor={first['next_cursor']}", token=tokens["staff"])
+    assert (replay.status_code, replay.data["error"]["code"]) == (400, "invalid_cursor")
+    too_long = api.call("GET", f"/api/admin/users/?q={'a' * 255}", token=tokens["staff"])
+    assert (too_long.status_code, too_long.data["error"]["code"]) == (400, "invalid_filter")
+
+
+def test_one_users_page_is_for_staff(api: Api, tokens: dict[str, str]) -> None:
+    path = f"/api/admin/users/{tokens['user_id']}/"
+    answer = api.call("GET", path, token=tokens["staff"])
+    assert answer.status_code == 200
+    assert answer.data == {"user": accounts.user_view(User.get(tokens["user_id"]))}
+    assert api.call("GET", path, token=tokens["user"]).status_code == 403
+    assert api.call("GET", path).status_code == 401
+    for target in (MISSING, "not-an-id", "A" * 32):
+        missing = api.call("GET", f"/api/admin/users/{target}/", token=tokens["staff"])
+        assert (missing.status_code, missing.data["error"]["code"]) == (404, "not_found")
+
+
+def _export(api: Api, token: str, **query: str) -> Any:
+    """The export's raw answer (CSV is no JSON); `.data` is the error body when it failed."""
+    path = f"/api/admin/transactions/export/?{urlencode(query)}"
+    response = api.client.http.get(path, headers={"Authorization": f"Bearer {token}"})
+    response.data = None if response.status_code == 200 else json.loads(response.body)
+    return response
+
+
+def _csv_rows(response: Any) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    assert response.status_code == 200, response.body
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert response.headers["Content-Disposition"].startswith("attachment; filename=")
+    text = response.body.decode("utf-8")
+    assert text.startswith(",".join(export.HEADER) + "\r\n")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_export_lists_the_ranges_payments_newest_first_with_names(api: Api, tokens: dict[str, str]) -> None:
+    _since(10)
+    owner = tokens["user_id"]
+    made = [_payment(owner, status, days) for status, days in [("success", 9), ("failed", 5), ("success", 2)]]
+    made.append(_payment(owner, "success", 0.5))
+    today = clock.now().date()
+    window = {"from": (today - timedelta(days=6)).isoformat(), "to": (today - timedelta(days=1)).isoformat()}
+    rows = _csv_rows(_export(api, tokens["staff"], **window))
+    expected = [p for p in [made[3], made[2], made[1]] if window["from"] <= p.day <= window["to"]]
+    assert [r["transaction_id"] for r in rows] == [p.transaction_id for p in expected]
+    assert rows[0] == {
+        "transaction_id": expected[0].transaction_id,
+        "username": "user",
+        "user_id": owner,
+        "status": expected[0].status,
+        "amount": "100.00",
+        "currency": "BDT",
+        "gateway_transaction_id": "",
+        "created_at": expected[0].created_at,
+        "updated_at": expected[0].updated_at,
+    }
+    everything = {"from": (today - timedelta(days=30)).isoformat(), "to": today.isoformat()}
+    assert len(_csv_rows(_export(api, tokens["staff"], **everything))) == 4
+    failed = _csv_rows(_export(api, tokens["staff"], **everything, status="failed"))
+    assert [r["transaction_id"] for r in failed] == [made[1].transaction_id]
+    assert _csv_rows(_export(api, tokens["staff"], **everything, status="expired")) == []
+
+
+def test_export_defuses_spreadsheet_formulas(api: Api, tokens: dict[str, str]) -> None:
+    hostile = accounts.create_user("-2+3", "formula@example.com", "long enough")
+    payment = _payment(hostile.id, "success")
+    payment.update(actions=[Payment.gateway_transaction_id.set('=HYPERLINK("http://evil")')])
+    today = clock.now().date().isoformat()
+    (row,) = _csv_rows(_export(api, tokens["staff"], **{"from": today, "to": today}))
+    assert (row["username"], row["gateway_transaction_id"]) == ("'-2+3", '\'=HYPERLINK("http://evil")')
+    assert export.safe_cell("@SUM(A1)") == "'@SUM(A1)" and export.safe_cell("alice") == "alice"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"from": "2026-01-01"},
+        {"from": "2026-01-02", "to": "2026-01-01"},
+        {"from": "2025-01-01", "to": "2026-01-02"},  # 367 days
+        {"from": "20260101", "to": "2026-01-02"},
+        {"from": "2026-02-30", "to": "2026-03-01"},
+        {"from": "2026-01-01", "to": "2026-01-02", "status": "paid"},
+    ],
+)
+def test_export_refuses_bad_ranges_and_statuses(api: Api, tokens: dict[str, str], query: dict[str, str]) -> None:
+    answer = _export(api, tokens["staff"], **query)
+    assert answer.status_code == 400
+    assert answer.data["error"]["code"] in {"validation_error", "invalid_filter"}
+    assert _export(api, tokens["user"], **{"from": "2026-01-01", "to": "2026-01-01"}).status_code == 403
+
+
+def test_export_of_a_full_year_is_fine_and_a_huge_one_is_refused(
+    api: Api, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = clock.now().date()
+    year = {"from": (today - timedelta(days=365)).isoformat(), "to": today.isoformat()}
+    for _ in range(3):
+        _payment(tokens["user_id"], "success")
+    assert len(_csv_rows(_export(api, tokens["staff"], **year))) == 3
+    monkeypatch.setattr(export, "MAX_ROWS", 2)
+    answer = _export(api, tokens["staff"], **year)
+    assert (answer.status_code, answer.data["error"]["code"]) == (400, "export_too_large")
+
+
+def test_daily_figures_end_today_with_the_days_counts(api: Api, tokens: dict[str, str]) -> None:
+    answer = api.call("GET", "/api/admin/stats/daily/?days=3", token=tokens["staff"])
+    assert answer.status_code == 200
+    today = clock.now().date()
+    assert answer.data["currency"] == "BDT"
+    assert [d["date"] for d in answer.data["days"]] == [(today - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
+    assert answer.data["days"][-1]["users"] == 3  # the three role accounts of the fixture
+    assert answer.data["days"][0] == {
+        "date": (today - timedelta(days=2)).isoformat(),
+        "users": 0,
+        "payments_success": 0,
+        "payments_failed": 0,
+        "revenue": "0.00",
+        "files_completed": 0,
+        "files_failed": 0,
+        "words": 0,
+    }
+    default = api.call("GET", "/api/admin/stats/daily/", token=tokens["staff"]).data["days"]
+    assert len(default) == 30 and default[-1]["date"] == today.isoformat()
+    assert len(api.call("GET", "/api/admin/stats/daily/?days=366", token=tokens["staff"]).data["days"]) == 366
+    assert api.call("GET", "/api/admin/stats/daily/", token=tokens["user"]).status_code == 403
+
+
+@pytest.mark.parametrize("days", ["0", "367", "abc", "-1", "3.5", "²", "３", " 3"])
+def test_daily_figures_refuse_other_day_counts(api: Api, tokens: dict[str, str], days: str) -> None:
+    answer = api.call("GET", f"/api/admin/stats/daily/?{urlencode({'days': days})}", token=tokens["staff"])
+    assert (answer.status_code, answer.data["error"]["code"]) == (400, "validation_error")
+
+
+def test_export_queries_only_days_that_can_hold_payments(
+    api: Api, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A range reaching into the future or before the first day costs no Query for those days."""
+    _since(2)
+    made = _payment(tokens["user_id"], "success")
+    days: list[str] = []
+    query = Payment.by_day.query
+    monkeypatch.setattr(Payment.by_day, "query", lambda day, **kw: days.append(day) or query(day, **kw))
+    today = clock.now().date()
+    window = {"from": (today - timedelta(days=100)).isoformat(), "to": (today + timedelta(days=200)).isoformat()}
+    rows = _csv_rows(_export(api, tokens["staff"], **window))
+    assert [r["transaction_id"] for r in rows] == [made.transaction_id]
+    assert days == [(today - timedelta(days=n)).isoformat() for n in range(3)]
+
+
+def test_search_pages_never_repeat_or_lose_a_user_while_others_sign_up(
+    api: Api, tokens: dict[str, str], atomic_dynamodb: None
+) -> None:
+    """The cursor is a position in the index, not an offset: sign-ups landing before or after it
+    while staff page through shift nothing already listed, and everyone there at the start is found."""
+    import threading
+
+    present = {f"ann{n:02d}" for n in range(0, 20, 2)}
+    for name in present:
+        _user_named(name, f"{name}@example.com")
+    stop = threading.Event()
+
+    def sign_ups() -> None:
+        for n in range(1, 20, 2):  # interleave between the listed names, and by email too
+            if stop.is_set():
+                return
+            _user_named(f"ann{n:02d}", f"ann{n:02d}@example.com")
+            _user_named(f"zed{n:02d}", f"ANN-{n:02d}@example.com")
+
+    writer = threading.Thread(target=sign_ups)
+    writer.start()
+    try:
+        listed = [u["username"] for u in _walk(api, "/api/admin/users/?q=ANN", tokens["staff"], limit=3)]
+    finally:
+        stop.set()
+        writer.join()
+    assert len(listed) == len(set(listed))
+    assert present <= set(listed)

@@ -1,0 +1,110 @@
+"""Staff figures: AWS calls and time of a named list page, a user search, and the CSV export.
+
+Run: `.venv/bin/python bench/bench_admin.py [--payments N]`. moto's in-process mock (so times
+are moto's, useful to compare, not DynamoDB's), calls counted at botocore's client boundary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+os.environ.update(
+    {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "BCRYPT_ROUNDS": "4",
+        "STAGE": "bench",
+        "RESOURCE_PREFIX": "paidupload-bench",
+        "JWT_SIGNING_KEY": "bench-signing-key-not-secret-0123456789abcdef",
+    }
+)
+for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+    del os.environ[name]
+sys.path.insert(0, str(PROJECT_DIR))
+
+
+def main(payments: int, users: int) -> None:
+    import botocore.client
+    from moto import mock_aws
+
+    calls: collections.Counter[str] = collections.Counter()
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        calls[operation] += 1
+        return original(self, operation, params)
+
+    with mock_aws():
+        from local import bootstrap
+
+        bootstrap.ensure_all()
+        from chalicelib import admin, clock, directory, export
+        from chalicelib.models import Payment, User, search_keys, status_day
+
+        today = clock.now().date()
+        ids = []
+        with User.batch_write() as batch:
+            for n in range(users):
+                created = clock.iso(clock.now() - timedelta(days=n % 30))
+                name = f"user{n:05d}"
+                user = User(clock.new_id(), username=name, email=f"{name}@example.com", password_hash="x")
+                user.created_at, user.day = created, clock.day_of(created)
+                for key, value in search_keys(name, user.email).items():
+                    setattr(user, key, value)
+                batch.save(user)
+                ids.append(user.id)
+        with Payment.batch_write() as batch:
+            for n in range(payments):
+                created = clock.iso(clock.now() - timedelta(days=n % 30, seconds=n))
+                status = "success" if n % 3 else "failed"
+                batch.save(
+                    Payment(
+                        clock.new_id(),
+                        user_id=ids[n % users],
+                        status=status,
+                        amount="100.00",
+                        currency="BDT",
+                        created_at=created,
+                        updated_at=created,
+                        day=clock.day_of(created),
+                        status_day=status_day(status, created),
+                    )
+                )
+        start = today - timedelta(days=29)
+
+        def measure(label: str, run: Any) -> Any:
+            calls.clear()
+            started = time.perf_counter()
+            result = run()
+            elapsed = (time.perf_counter() - started) * 1000
+            print(f"{label:<48} {elapsed:8.1f} ms  calls {dict(calls)}")
+            return result
+
+        botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
+        from chalicelib import stats
+
+        stats.feed_start = lambda: start  # type: ignore[assignment]  # the bench's first day
+        measure("payments page of 100 with names", lambda: admin.list_payments(None, {}, 100, None))  # type: ignore[arg-type]
+        measure("names for 100 distinct ids", lambda: directory.usernames(ids[:100]))
+        measure("search q=user0 (first page of 20)", lambda: directory.search("user0", 20, None))
+        measure("search q=u (one-character prefix, 20)", lambda: directory.search("u", 20, None))
+        body = measure(f"export 30 days, {payments} payments", lambda: export.transactions_csv(start, today, None))
+        print(f"export body: {len(body.encode()) / 1e6:.2f} MB, {body.count(chr(10)) - 1} rows")
+        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--payments", type=int, default=3000)
+    parser.add_argument("--users", type=int, default=500)
+    arguments = parser.parse_args()
+    main(arguments.payments, arguments.users)

@@ -1,0 +1,110 @@
+"""Steps of a user's and a staff member's way through the dashboard, shared by the browser tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import expect
+
+from chalicelib import clock
+from tests.stack import PROJECT_DIR
+
+PASSWORD = "browser journey password"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{clock.new_id()[:10]}"
+
+
+def register(page: Any, stack: Any, username: str) -> None:
+    page.goto(stack.url("/dashboard/"))
+    form = page.locator("#register-form")
+    form.get_by_label("Username").fill(username)
+    form.get_by_label("Email").fill(f"{username}@example.com")
+    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_role("button", name="Register").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def log_in(page: Any, stack: Any, username: str) -> None:
+    page.goto(stack.url("/dashboard"))  # without the slash: the page must fix its own base
+    form = page.locator("#login-form")
+    form.get_by_label("Username").fill(username)
+    form.get_by_label("Password").fill(PASSWORD)
+    form.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def log_out(page: Any) -> None:
+    page.locator("#logout").click()
+    expect(page.locator("#login-form")).to_be_visible()
+
+
+def pay(page: Any, stack: Any, button: str = "Pay ৳100") -> None:
+    """Press Pay, then Pay on the gateway sandbox's page, and come back to the dashboard."""
+    page.get_by_role("button", name=button).click()
+    page.wait_for_url(f"{stack.sandbox}/**")
+    page.get_by_role("button", name="Pay", exact=True).click()
+    page.wait_for_url("**/dashboard/**")
+
+
+def upload(page: Any, path: Path) -> None:
+    page.get_by_label("File", exact=True).set_input_files(str(path))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_label("Upload progress")).to_have_attribute("value", "100")
+
+
+def file_row(page: Any, filename: str) -> Any:
+    return page.get_by_role("table", name="Your files").get_by_role("row").filter(has_text=filename)
+
+
+def has_route(stack: Any, method: str, path: str) -> bool:
+    """Whether the API serves `method path` at all: unauthenticated, a known protected route answers
+    401 (or 400/415 for its body), an unknown one 403/404 and a known path without that method 405.
+    Lets a test name the branch it waits for instead of failing."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(stack.url(path), method=method, data=b"{}" if method != "GET" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return True
+    except urllib.error.HTTPError as answer:
+        return answer.code not in (403, 404, 405)
+
+
+def make_user(stack: Any, username: str, role: str) -> None:
+    """An operator creates a staff member or superuser (`make user`)."""
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": stack.aws_endpoint,
+        "STAGE": "local",
+        "RESOURCE_PREFIX": "paidupload-local",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "local.manage_user",
+        "--username",
+        username,
+        "--password",
+        PASSWORD,
+        "--role",
+        role,
+    ]
+    subprocess.run(command, cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
+
+
+def paid_user_with_a_file(page: Any, stack: Any, tmp_path: Path, username: str) -> None:
+    """Register, pay, and upload a text file whose words are counted."""
+    register(page, stack, username)
+    pay(page, stack)
+    expect(page.get_by_role("status").filter(has_text="Payment received")).to_be_visible()
+    text = tmp_path / "notes.txt"
+    text.write_text("one two three\nআমার সোনার বাংলা\n", encoding="utf-8")
+    upload(page, text)
+    expect(file_row(page, "notes.txt")).to_contain_text("completed", timeout=20_000)
