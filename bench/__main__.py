@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_auth.py", "bench_wordcount.py"]
+BENCHES = ["bench_auth.py", "bench_wordcount.py", "bench_bombs.py"]
 
 for name in BENCHES:
     print(f"== {name}", flush=True)

@@ -25,6 +25,7 @@ class FunctionAccess:
 
     tables: tuple[type, ...]
     s3_actions: tuple[str, ...] = ()
+    bucket_actions: tuple[str, ...] = ()  # on the bucket itself (listing)
     queue_actions: dict[str, tuple[str, ...]] | None = None  # queue name -> actions
     reads_secrets: bool = False
 
@@ -37,13 +38,15 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
         # Every route: all tables; presigns POST/GET for uploads; re-queues for reprocess.
         "api_handler": FunctionAccess(
             tables=ALL_MODELS,
-            s3_actions=("s3:PutObject", "s3:GetObject"),
+            s3_actions=("s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"),
+            bucket_actions=("s3:ListBucketVersions",),
             queue_actions={queue: ("sqs:SendMessage", "sqs:GetQueueUrl")},
             reads_secrets=True,
         ),
         "process_upload_events": FunctionAccess(
             tables=(File, Activity, Counter),
-            s3_actions=("s3:GetObject", "s3:DeleteObject"),
+            s3_actions=("s3:GetObject", "s3:DeleteObjectVersion"),
+            bucket_actions=("s3:ListBucketVersions",),
             queue_actions={queue: consume},
         ),
         "process_dead_upload_events": FunctionAccess(
@@ -84,6 +87,9 @@ def policy(access: FunctionAccess, config: Settings) -> dict[str, Any]:
                 "Resource": _sub(f"arn:${{AWS::Partition}}:s3:::{config.upload_bucket}/{UPLOAD_PREFIX}*"),
             }
         )
+    if access.bucket_actions:
+        bucket = _sub(f"arn:${{AWS::Partition}}:s3:::{config.upload_bucket}")
+        statements.append({"Effect": "Allow", "Action": list(access.bucket_actions), "Resource": bucket})
     for queue, actions in (access.queue_actions or {}).items():
         statements.append(
             {

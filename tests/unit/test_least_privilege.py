@@ -34,7 +34,11 @@ from tests.aamarpay_browser import GatewayReturn, press
 from tests.unit.conftest import Api
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
-S3_ACTIONS = {"HeadObject": "s3:GetObject", "get_object": "s3:GetObject"}  # get_object: a presigned GET
+S3_ACTIONS = {  # get_object: a presigned GET
+    "HeadObject": "s3:GetObject",
+    "get_object": "s3:GetObject",
+    "ListObjectVersions": "s3:ListBucketVersions",
+}
 ITEM_ACTIONS = {  # a transaction is authorized item by item
     "Put": "PutItem",
     "Update": "UpdateItem",
@@ -71,7 +75,8 @@ def _dynamodb(operation: str, params: dict[str, Any]) -> list[Need]:
 
 def _s3(operation: str, params: dict[str, Any]) -> list[Need]:
     key = f"/{params['Key']}" if "Key" in params else ""
-    return [Need(S3_ACTIONS.get(operation, f"s3:{operation}"), f"arn:aws:s3:::{params['Bucket']}{key}")]
+    action = S3_ACTIONS.get(operation, f"s3:{operation}") + ("Version" if "VersionId" in params else "")
+    return [Need(action, f"arn:aws:s3:::{params['Bucket']}{key}")]
 
 
 def _sqs(operation: str, params: dict[str, Any]) -> list[Need]:
@@ -247,6 +252,7 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
         _ok(api.call("POST", f"/api/admin/files/{empty['file']['id']}/reprocess/", {}, admin), 202)
         _ok(api.call("POST", f"/api/admin/transactions/{started['transaction_id']}/verify/", {}, admin))
         _ok(api.call("POST", f"/api/admin/users/{alice}/staff/", {"is_staff": True}, admin))
+        assert api.call("DELETE", f"/api/files/{good['file']['id']}/", None, token).status_code == 204
         assert api.call("POST", "/api/logout/", {"refresh": refreshed["refresh"]}, token).status_code == 204
     assert _drain(client, queue, "process_upload_events", recorder) == 1  # the reprocess ticket
 
