@@ -34,6 +34,8 @@ _BINDING_OVERHEAD = 64  # what an in-scope binding costs beyond its characters, 
 MAX_PARSE_SECONDS = 5.0  # CPU; the largest real document here takes under 1 s
 _END_RECORD = b"PK\x05\x06"
 _END_RECORD_BYTES = 22
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_LOCATOR_BYTES = 20
 _ENCRYPTED = 0x1  # general-purpose flag bit 0 of a zip entry
 # C0 controls that text does not contain (tab, newlines, escape and the separators \x1c-\x1f do).
 CONTROL_CHARS = frozenset(chr(c) for c in range(28)) - set("\t\n\v\f\r\x1b")
@@ -213,16 +215,22 @@ def count_text(file: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> int:
 def _central_directory_bytes(file: BinaryIO) -> int:
     """The zip directory's size as its end record states it, found the way `zipfile` finds it
     (a record at the very end, else the last one in the trailing comment's reach), so that the
-    directory can be refused before `zipfile` reads it whole and builds an object per entry."""
+    directory can be refused before `zipfile` reads it whole and builds an object per entry.
+    A zip64 locator before the record (whose sizes `zipfile` would use instead) is refused:
+    Word never writes zip64."""
     file.seek(0, 2)
-    size = file.tell()
-    file.seek(max(0, size - _END_RECORD_BYTES - 0xFFFF))
+    start = max(0, file.tell() - _END_RECORD_BYTES - 0xFFFF)
+    file.seek(start)
     tail = file.read()
     at = len(tail) - _END_RECORD_BYTES
     if not (at >= 0 and tail.startswith(_END_RECORD, at) and tail.endswith(b"\0\0")):
         at = tail.rfind(_END_RECORD)
     if at < 0 or len(tail) - at < _END_RECORD_BYTES:
         raise Unreadable("The file is not a Word document (not a zip archive).")
+    if start + at >= _ZIP64_LOCATOR_BYTES:
+        file.seek(start + at - _ZIP64_LOCATOR_BYTES)
+        if file.read(len(_ZIP64_LOCATOR)) == _ZIP64_LOCATOR:
+            raise Unreadable("The file is a zip64 archive, which Word documents never are.")
     (directory_bytes,) = struct.unpack_from("<I", tail, at + 12)
     return int(directory_bytes)
 
@@ -292,14 +300,12 @@ class _DocumentReader:
         parser.buffer_text = True
         parser.buffer_size = 1 << 16
 
-    def feed(self, data: bytes) -> None:
-        view = memoryview(data)
-        for offset in range(0, len(view), FEED_BYTES):
-            piece = view[offset : offset + FEED_BYTES]
-            self.parser.Parse(piece, False)
-            self.fed += len(piece)
-            if self.fed - max(self.parser.CurrentByteIndex, 0) > MAX_TOKEN_BYTES:
-                raise Unreadable("The document holds a tag, attribute or comment too long for a Word document.")
+    def feed(self, piece: bytes) -> None:
+        """One piece of at most `FEED_BYTES`, so that a growing token is seen growing."""
+        self.parser.Parse(piece, False)
+        self.fed += len(piece)
+        if self.fed - max(self.parser.CurrentByteIndex, 0) > MAX_TOKEN_BYTES:
+            raise Unreadable("The document holds a tag, attribute or comment too long for a Word document.")
         if time.thread_time() - self.started > MAX_PARSE_SECONDS:
             raise Unreadable("The document takes too long to read (it looks built to exhaust the reader).")
 

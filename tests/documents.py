@@ -170,3 +170,10 @@ def corrupt_deflate(data: bytes) -> bytes:
 
 def truncated(data: bytes) -> bytes:
     return data[: len(data) // 2]
+
+
+def zip64_locator(data: bytes) -> bytes:
+    """A zip64 locator before the end record: `zipfile` would take the directory's size from
+    the zip64 record it points to, not from the end record a pre-check reads."""
+    end = data.rfind(b"PK\x05\x06")
+    return data[:end] + b"PK\x06\x07" + bytes(16) + data[end:]

@@ -292,8 +292,9 @@ def test_deep_but_real_nesting_and_long_text_runs_count() -> None:
         (lambda data: data[:-5], "not a zip"),
         (documents.unknown_compression, "compressed in a way"),
         (lambda data: documents.unknown_compression(data, 14), "compressed in a way"),  # LZMA
+        (documents.zip64_locator, "zip64"),
     ],
-    ids=["deflate", "crc", "encrypted", "truncated", "cut-end-record", "method-99", "lzma"],
+    ids=["deflate", "crc", "encrypted", "truncated", "cut-end-record", "method-99", "lzma", "zip64"],
 )
 def test_broken_zips_are_unreadable_with_a_reason(break_it, reason: str) -> None:
     data = break_it(docx_of_xml(documents.body("<w:p><w:r><w:t>" + "some words " * 2000 + "</w:t></w:r></w:p>")))
