@@ -99,8 +99,11 @@ def process_object(key: str, message: Message) -> None:
 
 
 def _delete_strays(item: File) -> int:
-    """Versions that are not the file's: all but the counted one, or all once deleted."""
-    return uploads.delete_versions(item, keep=item.version_id if item.status == FileStatus.COMPLETED else None)
+    """Versions that are not the file's: all once deleted, else all but the counted one. A
+    file counted without a recorded version (before versioning) keeps all: none is known stray."""
+    if item.status == FileStatus.DELETED:
+        return uploads.delete_versions(item)
+    return uploads.delete_versions(item, keep=item.version_id) if item.version_id else 0
 
 
 def _claim(item: File, message: Message) -> bool:

@@ -348,6 +348,17 @@ def test_a_second_upload_after_counting_changes_neither_the_bytes_nor_the_count(
     assert counters()["words"] == 3
 
 
+def test_a_file_counted_without_a_recorded_version_keeps_its_object(owner: accounts.Principal) -> None:
+    """Files counted before versions were recorded: a late event must not delete their bytes."""
+    item = new_file(owner)
+    put(item, b"counted long ago")
+    worker.handle_records([event_for(item)])
+    fresh(item).update(actions=[File.version_id.remove()])
+    worker.handle_records([event_for(item)])
+    assert len(versions(item)) == 1
+    assert downloaded(item) == b"counted long ago"
+
+
 def test_a_replacement_before_counting_is_what_gets_counted(owner: accounts.Principal, queue_url: str) -> None:
     item = new_file(owner)
     put(item, b"first")
