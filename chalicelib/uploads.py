@@ -24,7 +24,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -34,6 +34,9 @@ from chalicelib.config import settings
 from chalicelib.db import transact_write, transaction_lost_condition
 from chalicelib.models import Activity, File, status_day
 from chalicelib.validation import Fields
+
+if TYPE_CHECKING:
+    from chalicelib.wordcount import Kind
 
 
 class FileStatus(StrEnum):
@@ -58,7 +61,7 @@ log = logs.get("uploads")
 
 @dataclass(frozen=True)
 class FileKind:
-    kind: str  # what `wordcount.count_words` expects
+    kind: Kind  # what `wordcount.count_words` expects
     mime: str  # the only Content-Type the upload policy accepts
 
 

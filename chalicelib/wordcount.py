@@ -13,11 +13,12 @@ import re
 import struct
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # imported lazily at run time: only the .docx path needs them
     import zipfile
 
+Kind = Literal["txt", "docx"]
 CHUNK_BYTES = 1 << 20
 # .docx guards: checked against the archive's directory before inflating, then while inflating.
 MAX_ZIP_ENTRIES = 2_000
@@ -105,7 +106,7 @@ class Utf8WordCounter:
         self._inside_word = marks[-1] == 120
 
 
-def count_words(file: BinaryIO, kind: Literal["txt", "docx"], *, chunk_bytes: int = CHUNK_BYTES) -> int:
+def count_words(file: IO[bytes], kind: Kind, *, chunk_bytes: int = CHUNK_BYTES) -> int:
     if kind == "txt":
         return count_text(file, chunk_bytes=chunk_bytes)
     if kind == "docx":
@@ -125,7 +126,7 @@ def _encoding(head: bytes) -> str | None:
     return None
 
 
-def _decoded(file: BinaryIO, encoding: str, chunk_bytes: int) -> Iterator[str]:
+def _decoded(file: IO[bytes], encoding: str, chunk_bytes: int) -> Iterator[str]:
     file.seek(0)
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict" if encoding.startswith("utf") else "replace")
     while chunk := file.read(chunk_bytes):
@@ -152,7 +153,7 @@ def _refuse_binary(sample: str) -> None:
         raise Unreadable("The file contains binary data, not text.")
 
 
-def _utf8_pieces(file: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
+def _utf8_pieces(file: IO[bytes], chunk_bytes: int) -> Iterator[bytes]:
     """Chunks of valid UTF-8 cut on character boundaries; UnicodeDecodeError if not UTF-8."""
     file.seek(0)
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -179,7 +180,7 @@ def _last_boundary(data: bytes) -> int:
     return len(data)
 
 
-def _count_utf8(file: BinaryIO, chunk_bytes: int) -> int:
+def _count_utf8(file: IO[bytes], chunk_bytes: int) -> int:
     counter = Utf8WordCounter()
     first = True
     for piece in _utf8_pieces(file, chunk_bytes):
@@ -192,7 +193,7 @@ def _count_utf8(file: BinaryIO, chunk_bytes: int) -> int:
     return counter.words
 
 
-def count_text(file: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> int:
+def count_text(file: IO[bytes], *, chunk_bytes: int = CHUNK_BYTES) -> int:
     """Words of a text file: BOM-announced encoding, else UTF-8, else (restarting) cp1252."""
     file.seek(0)
     announced = _encoding(file.read(4))
@@ -212,7 +213,7 @@ def count_text(file: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> int:
 # --- .docx -----------------------------------------------------------------------------
 
 
-def _central_directory_bytes(file: BinaryIO) -> int:
+def _central_directory_bytes(file: IO[bytes]) -> int:
     """The zip directory's size as its end record states it, found the way `zipfile` finds it
     (a record at the very end, else the last one in the trailing comment's reach), so that the
     directory can be refused before `zipfile` reads it whole and builds an object per entry.
@@ -257,7 +258,7 @@ def _checked_document_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     return info
 
 
-def _xml_chunks(stream: zipfile.ZipExtFile, chunk_bytes: int) -> Iterator[bytes]:
+def _xml_chunks(stream: IO[bytes], chunk_bytes: int) -> Iterator[bytes]:
     """Inflated bytes, refusing to go past the limit whatever the zip header claimed."""
     inflated = 0
     while chunk := stream.read(chunk_bytes):
@@ -349,7 +350,7 @@ class _DocumentReader:
         self.namespace_bytes -= self.namespaces.pop()
 
 
-def count_docx(file: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> int:
+def count_docx(file: IO[bytes], *, chunk_bytes: int = CHUNK_BYTES) -> int:
     """Words of `word/document.xml`, inflated and parsed in pieces; every way a zip or its XML
     can be broken (bad deflate data, bad CRC, truncation, encryption) is `Unreadable`."""
     import zipfile

@@ -25,13 +25,16 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from chalicelib import aws, clock, logs, stats, upload_events, uploads
 from chalicelib.config import settings
 from chalicelib.models import Activity, File
 from chalicelib.upload_events import Message
 from chalicelib.uploads import FileStatus
+
+if TYPE_CHECKING:
+    from chalicelib.wordcount import Kind
 
 SIGNATURE_BYTES = 8
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -164,7 +167,7 @@ def _inspect(item: File) -> tuple[int, int, str | None]:
         body.close()
 
 
-def _count_words(spool: IO[bytes], kind: str) -> int:
+def _count_words(spool: IO[bytes], kind: Kind) -> int:
     from chalicelib import wordcount
 
     problem = _signature_problem(spool.read(SIGNATURE_BYTES), kind)
@@ -177,7 +180,7 @@ def _count_words(spool: IO[bytes], kind: str) -> int:
         raise Rejected(error.reason) from None
 
 
-def _signature_problem(head: bytes, kind: str) -> str | None:
+def _signature_problem(head: bytes, kind: Kind) -> str | None:
     """A cheap first look at the leading bytes; `wordcount` does the deep checks."""
     if kind == "docx":
         return None if head.startswith(ZIP_SIGNATURE) else "The file is not a Word document (.docx)."
