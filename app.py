@@ -185,6 +185,13 @@ def my_file(file_id: str) -> Response:
     return web.json_response(uploads.get_for_user(_caller().user_id, file_id))
 
 
+@app.route("/api/files/{file_id}", methods=["DELETE"])
+@web.endpoint
+def delete_my_file(file_id: str) -> Response:
+    uploads.delete_for_user(_caller().user_id, file_id)
+    return web.no_content()
+
+
 # --- admin -----------------------------------------------------------------------------
 
 

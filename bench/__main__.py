@@ -6,7 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHES = ["bench_auth.py", "bench_wordcount.py", "bench_coldstart.py", "bench_observability.py", "bench_admin.py"]
+BENCHES = [
+    "bench_auth.py",
+    "bench_wordcount.py",
+    "bench_bombs.py",
+    "bench_coldstart.py",
+    "bench_observability.py",
+    "bench_admin.py",
+]
 
 for name in BENCHES:
     print(f"== {name}", flush=True)

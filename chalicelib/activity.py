@@ -30,6 +30,7 @@ ACTIONS = frozenset(
         "file_uploaded",
         "file_processed",
         "file_processing_failed",
+        "file_deleted",
         "admin_file_reprocess",
         "admin_payment_verify",
         "admin_staff_changed",

@@ -22,7 +22,12 @@ if TYPE_CHECKING:
     from chalicelib.accounts import Principal
 
 PAYMENT_STATUSES = (payments.INITIATED, payments.SUCCESS, payments.FAILED, payments.CANCELLED, payments.EXPIRED)
-FILE_STATUSES = (uploads.PENDING_UPLOAD, uploads.PROCESSING, uploads.COMPLETED, uploads.FAILED)
+FILE_STATUSES = (
+    uploads.FileStatus.PENDING_UPLOAD,
+    uploads.FileStatus.PROCESSING,
+    uploads.FileStatus.COMPLETED,
+    uploads.FileStatus.FAILED,
+)
 
 
 def require_staff(principal: Principal) -> Principal:

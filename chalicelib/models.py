@@ -155,6 +155,11 @@ class File(Model):
     by_user = _index("by_user", "user_id", "created_at")
     by_day = _index("by_day", "day", "created_at")
     by_status_day = _index("by_status_day", "status_day", "created_at")
+    # The object version that was counted: downloads are presigned for it (see `uploads`).
+    version_id = UnicodeAttribute(null=True)
+    # `user_id` until the owner deletes the file: the owner's list is this sparse index.
+    listed_user_id = UnicodeAttribute(null=True)
+    listed_by_user = _index("listed_by_user", "listed_user_id", "created_at")
 
 
 class Activity(Model):

@@ -5,37 +5,52 @@ object key (always ours: `uploads/<user>/<file><ext>`, never the user's filename
 range and the Content-Type. S3 announces the object on SQS and `worker` counts its words.
 
 Status: `pending_upload` → `processing` → `completed` | `failed` (a superuser may send a
-failed file back to `processing`). Every move is a conditional write on the status and
-processing attempt the mover read, so concurrent or repeated events cannot both win.
+failed file back to `processing`), and `deleted` by its owner from any status but
+`processing`. Every move is a conditional write on the status and processing attempt the
+mover read, so concurrent or repeated events (or a delete racing the worker) cannot both win.
+
+Counted is stored: the presigned POST stays valid for minutes, so its owner could replace a
+counted object. The bucket is versioned; the worker counts one version (the one its GET
+returned), records its id on the File in the final transaction and deletes every other
+version; downloads are presigned for the recorded version. A later POST only adds a stray
+version, which the worker deletes when S3 announces it (a lifecycle rule expires any
+noncurrent version that escapes both, see `infra/resources.py`).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib import accounts, activity, aws, clock, errors, logs, pagination, stats
+from chalicelib import accounts, activity, aws, clock, errors, logs, pagination, stats, upload_events
 from chalicelib.config import settings
 from chalicelib.db import transact_write, transaction_lost_condition
 from chalicelib.models import Activity, File, status_day
 from chalicelib.validation import Fields
 
-PENDING_UPLOAD = "pending_upload"
-PROCESSING = "processing"
-COMPLETED = "completed"
-FAILED = "failed"
+if TYPE_CHECKING:
+    from chalicelib.wordcount import Kind
 
-UPLOAD_PREFIX = "uploads/"  # the bucket notification's filter (infra/resources.py) must match
+
+class FileStatus(StrEnum):
+    PENDING_UPLOAD = "pending_upload"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+UPLOAD_PREFIX = "uploads/"  # also the bucket notification's filter (infra/resources.py)
 MAX_FILENAME_CHARS = 255
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-REPROCESS_TICKET = "ReprocessAttempt"  # body key of a reprocess message (see `worker`)
+MISSING_OBJECT_CODES = ("404", "NoSuchKey", "NoSuchVersion")
 
 _KEY = re.compile(r"^uploads/(?P<user>[0-9a-f]{32})/(?P<file>[0-9a-f]{32})(?P<ext>\.[a-z]+)$")
 _SEPARATORS = re.compile(r"[/\\]")
@@ -46,7 +61,7 @@ log = logs.get("uploads")
 
 @dataclass(frozen=True)
 class FileKind:
-    kind: str  # what `wordcount.count_words` expects
+    kind: Kind  # what `wordcount.count_words` expects
     mime: str  # the only Content-Type the upload policy accepts
 
 
@@ -95,7 +110,7 @@ def kind_of(item: File) -> FileKind:
 # --- the lifecycle ---------------------------------------------------------------------
 
 
-def transition(item: File, to_status: str, entry: Activity | None, **changes: Any) -> bool:
+def transition(item: File, to_status: FileStatus, entry: Activity | None, **changes: Any) -> bool:
     """Move `item` from the status and attempt it was read with, with its activity entry,
     in one transaction; also sets `changes` (None removes an attribute). False when
     another writer moved the file first; `item` is updated in place on success."""
@@ -131,8 +146,8 @@ def _counts(item: File, to_status: str, word_count: int | None) -> dict[str, sta
     """Counter deltas of a move, committed with it: per-status files, and the words of
     completed files (added on completion, taken back if a completed file ever leaves)."""
     deltas = stats.moved("files", item.status, to_status)
-    gained = word_count or 0 if to_status == COMPLETED else 0
-    lost = int(item.word_count or 0) if item.status == COMPLETED else 0
+    gained = word_count or 0 if to_status == FileStatus.COMPLETED else 0
+    lost = int(item.word_count or 0) if item.status == FileStatus.COMPLETED else 0
     if words := gained - lost:
         deltas[stats.WORDS] = words
     return deltas
@@ -183,17 +198,18 @@ def request_upload(principal: accounts.Principal, body: dict[str, Any]) -> dict[
         size=size,
         content_type=KINDS[ext].mime,
         object_key=object_key(principal.user_id, file_id, ext),
-        status=PENDING_UPLOAD,
+        status=FileStatus.PENDING_UPLOAD,
         created_at=created_at,
         updated_at=created_at,
         day=clock.day_of(created_at),
-        status_day=status_day(PENDING_UPLOAD, created_at),
+        status_day=status_day(FileStatus.PENDING_UPLOAD, created_at),
+        listed_user_id=principal.user_id,
     )
     upload = _presigned_post(item)
     with transact_write() as transaction:
         transaction.save(item, condition=File.id.does_not_exist())
         transaction.save(file_entry("file_upload_requested", item, filename=filename, size=size))
-        stats.add(transaction, stats.moved("files", None, PENDING_UPLOAD), day=item.day)
+        stats.add(transaction, stats.moved("files", None, FileStatus.PENDING_UPLOAD), day=item.day)
     return {"file": file_view(item), "upload": upload}
 
 
@@ -246,7 +262,7 @@ def _get(file_id: str) -> File:
 
 def _owned(user_id: str, file_id: str) -> File:
     item = _get(file_id)
-    if item.user_id != user_id:
+    if item.user_id != user_id or item.status == FileStatus.DELETED:
         raise errors.NotFound("No such file.")  # the same answer as for an unknown id
     return item
 
@@ -260,16 +276,24 @@ def get_for_user(user_id: str, file_id: str) -> dict[str, Any]:
 
 
 def list_for_user(user_id: str, limit: int, cursor: str | None) -> pagination.Page:
-    query = pagination.newest_first(File.by_user.query, user_id)
+    """The owner's files but the deleted ones, from a sparse index (a delete removes the
+    file's `listed_user_id`): a filter would read deleted records and answer short pages."""
+    query = pagination.newest_first(File.listed_by_user.query, user_id)
     return pagination.query_page(f"files:user:{user_id}", cursor, limit, query)
 
 
 def _object_stored(item: File) -> bool:
     """Processing and completed files have their object; a failed one may not (never
     uploaded, or deleted for breaking the size limit), so S3 is asked."""
-    if item.status in (PROCESSING, COMPLETED):
+    if item.status in (FileStatus.PROCESSING, FileStatus.COMPLETED):
         return True
-    return item.status == FAILED and stored_size(item) is not None
+    return item.status == FileStatus.FAILED and stored_size(item) is not None
+
+
+def is_missing(error: Exception) -> bool:
+    """True for S3's answer to a key or version that is not there."""
+    response = getattr(error, "response", None) or {}
+    return response.get("Error", {}).get("Code") in MISSING_OBJECT_CODES
 
 
 def stored_size(item: File) -> int | None:
@@ -279,10 +303,32 @@ def stored_size(item: File) -> int | None:
     try:
         head = aws.client("s3").head_object(Bucket=settings().upload_bucket, Key=item.object_key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+        if is_missing(error):
             return None
         raise
     return int(head["ContentLength"])
+
+
+def _versions(key: str) -> list[str]:
+    """Every version id (delete markers included) stored under exactly `key`."""
+    pages = aws.client("s3").get_paginator("list_object_versions").paginate(Bucket=settings().upload_bucket, Prefix=key)
+    return [
+        version["VersionId"]
+        for page in pages
+        for version in page.get("Versions", []) + page.get("DeleteMarkers", [])
+        if version["Key"] == key
+    ]
+
+
+def delete_versions(item: File, *, keep: str | None = None) -> int:
+    """Delete every version of the file's object but `keep`; returns how many went.
+
+    Deleting by version id removes it for good (a plain delete would only add a marker)."""
+    s3, bucket = aws.client("s3"), settings().upload_bucket
+    removed = [version for version in _versions(item.object_key) if version != keep]
+    for version in removed:
+        s3.delete_object(Bucket=bucket, Key=item.object_key, VersionId=version)
+    return len(removed)
 
 
 def content_disposition(filename: str) -> str:
@@ -296,17 +342,36 @@ def content_disposition(filename: str) -> str:
 
 
 def download_url(item: File) -> str:
+    """A short-lived GET, of the counted version once the file is completed."""
     config = settings()
-    return aws.client("s3").generate_presigned_url(
-        "get_object",
-        Params={
-            "Bucket": config.upload_bucket,
-            "Key": item.object_key,
-            "ResponseContentDisposition": content_disposition(item.filename),
-            "ResponseContentType": item.content_type,
-        },
-        ExpiresIn=config.download_url_seconds,
-    )
+    params = {
+        "Bucket": config.upload_bucket,
+        "Key": item.object_key,
+        "ResponseContentDisposition": content_disposition(item.filename),
+        "ResponseContentType": item.content_type,
+    }
+    if item.version_id:
+        params["VersionId"] = item.version_id
+    return aws.client("s3").generate_presigned_url("get_object", Params=params, ExpiresIn=config.download_url_seconds)
+
+
+# --- the owner's delete ----------------------------------------------------------------
+
+
+def delete_for_user(user_id: str, file_id: str) -> None:
+    """The record stays (as `deleted`, for staff) and every version of its object goes.
+
+    A file in `processing` answers 409: the worker's run owns it until its final write, and
+    the move is conditional on the status read, so a delete racing the worker's claim
+    either wins (the claim then fails) or answers 409. The object is deleted after the
+    move: an upload announced later finds the file deleted and the worker deletes it."""
+    item = _owned(user_id, file_id)
+    entry = file_entry("file_deleted", item)
+    if item.status == FileStatus.PROCESSING or not transition(item, FileStatus.DELETED, entry, listed_user_id=None):
+        _owned(user_id, file_id)  # a concurrent delete that won: 404 like any deleted file
+        raise errors.Conflict("The file is being processed; delete it once it is done.", code="file_busy")
+    delete_versions(item)
+    logs.event(log, "file deleted", file_id=item.id)
 
 
 # --- superuser: reprocess --------------------------------------------------------------
@@ -318,38 +383,19 @@ def reprocess(file_id: str, *, actor_id: str) -> dict[str, Any]:
     takes over a `processing` file only with the matching ticket or on redelivery).
     Writes `admin_file_reprocess` with the actor in the same transaction."""
     item = _get(file_id)
-    if item.status != FAILED:
+    if item.status != FileStatus.FAILED:
         raise errors.Conflict("Only a failed file can be reprocessed.", code="file_not_failed")
     previous_error = item.error
     ticket = clock.new_id()
     entry = file_entry("admin_file_reprocess", item, actor_id=actor_id, previous_error=previous_error)
-    if not transition(item, PROCESSING, entry, attempt=ticket, error=None, word_count=None):
+    if not transition(item, FileStatus.PROCESSING, entry, attempt=ticket, error=None, word_count=None):
         raise errors.Conflict("The file changed meanwhile; reload it.", code="file_not_failed")
     try:
-        _enqueue(item.object_key, ticket)
+        upload_events.send_reprocess(item.object_key, ticket)
     except Exception:
         # Never leave a file in `processing` with no message that could finish it.
         reason = "Could not queue the file for reprocessing."
-        transition(item, FAILED, file_entry("file_processing_failed", item, reason=reason), error=reason)
+        transition(item, FileStatus.FAILED, file_entry("file_processing_failed", item, reason=reason), error=reason)
         raise
     logs.event(log, "file requeued", file_id=item.id, actor_id=actor_id)
     return file_view(item)
-
-
-def _enqueue(key: str, ticket: str) -> None:
-    config = settings()
-    sqs = aws.client("sqs")
-    message = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "eventTime": clock.now_iso(),
-                "eventName": "ObjectCreated:Reprocess",
-                "s3": {"bucket": {"name": config.upload_bucket}, "object": {"key": quote(key, safe="/")}},
-            }
-        ],
-        REPROCESS_TICKET: ticket,
-    }
-    queue_url = sqs.get_queue_url(QueueName=config.upload_queue)["QueueUrl"]
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))

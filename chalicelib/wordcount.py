@@ -10,18 +10,34 @@ from __future__ import annotations
 
 import codecs
 import re
+import struct
+import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # imported lazily at run time: only the .docx path needs them
     import zipfile
-    from xml.parsers.expat import XMLParserType
 
+Kind = Literal["txt", "docx"]
 CHUNK_BYTES = 1 << 20
 # .docx guards: checked against the archive's directory before inflating, then while inflating.
 MAX_ZIP_ENTRIES = 2_000
 MAX_DOCUMENT_XML_BYTES = 256 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
+MAX_CENTRAL_DIRECTORY_BYTES = 1 << 20  # ~20,000 entries; a Word document's is a few KiB
+# Parser guards (see `_DocumentReader`); Word's own documents stay far below each.
+FEED_BYTES = 1 << 16  # expat is given this much at a time, so a long token is seen growing
+MAX_TOKEN_BYTES = 1 << 20  # one tag with its attributes, one comment or processing instruction
+MAX_ELEMENT_DEPTH = 256  # Word nests tables in tables and text boxes in shapes: tens of levels
+MAX_NAME_CHARS = 512  # an element's namespace URI plus its local name
+MAX_NAMESPACE_BYTES = 1 << 16  # namespace bindings in scope at once
+_BINDING_OVERHEAD = 64  # what an in-scope binding costs beyond its characters, roughly
+MAX_PARSE_SECONDS = 5.0  # CPU; the largest real document here takes under 1 s
+_END_RECORD = b"PK\x05\x06"
+_END_RECORD_BYTES = 22
+_ZIP64_LOCATOR = b"PK\x06\x07"
+_ZIP64_LOCATOR_BYTES = 20
+_ENCRYPTED = 0x1  # general-purpose flag bit 0 of a zip entry
 # C0 controls that text does not contain (tab, newlines, escape and the separators \x1c-\x1f do).
 CONTROL_CHARS = frozenset(chr(c) for c in range(28)) - set("\t\n\v\f\r\x1b")
 MAX_CONTROL_SHARE = 0.1  # of the first chunk: more than this is binary, not text
@@ -90,7 +106,7 @@ class Utf8WordCounter:
         self._inside_word = marks[-1] == 120
 
 
-def count_words(file: BinaryIO, kind: Literal["txt", "docx"], *, chunk_bytes: int = CHUNK_BYTES) -> int:
+def count_words(file: IO[bytes], kind: Kind, *, chunk_bytes: int = CHUNK_BYTES) -> int:
     if kind == "txt":
         return count_text(file, chunk_bytes=chunk_bytes)
     if kind == "docx":
@@ -110,7 +126,7 @@ def _encoding(head: bytes) -> str | None:
     return None
 
 
-def _decoded(file: BinaryIO, encoding: str, chunk_bytes: int) -> Iterator[str]:
+def _decoded(file: IO[bytes], encoding: str, chunk_bytes: int) -> Iterator[str]:
     file.seek(0)
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict" if encoding.startswith("utf") else "replace")
     while chunk := file.read(chunk_bytes):
@@ -137,7 +153,7 @@ def _refuse_binary(sample: str) -> None:
         raise Unreadable("The file contains binary data, not text.")
 
 
-def _utf8_pieces(file: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
+def _utf8_pieces(file: IO[bytes], chunk_bytes: int) -> Iterator[bytes]:
     """Chunks of valid UTF-8 cut on character boundaries; UnicodeDecodeError if not UTF-8."""
     file.seek(0)
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -164,7 +180,7 @@ def _last_boundary(data: bytes) -> int:
     return len(data)
 
 
-def _count_utf8(file: BinaryIO, chunk_bytes: int) -> int:
+def _count_utf8(file: IO[bytes], chunk_bytes: int) -> int:
     counter = Utf8WordCounter()
     first = True
     for piece in _utf8_pieces(file, chunk_bytes):
@@ -177,7 +193,7 @@ def _count_utf8(file: BinaryIO, chunk_bytes: int) -> int:
     return counter.words
 
 
-def count_text(file: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> int:
+def count_text(file: IO[bytes], *, chunk_bytes: int = CHUNK_BYTES) -> int:
     """Words of a text file: BOM-announced encoding, else UTF-8, else (restarting) cp1252."""
     file.seek(0)
     announced = _encoding(file.read(4))
@@ -197,8 +213,33 @@ def count_text(file: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> int:
 # --- .docx -----------------------------------------------------------------------------
 
 
+def _central_directory_bytes(file: IO[bytes]) -> int:
+    """The zip directory's size as its end record states it, found the way `zipfile` finds it
+    (a record at the very end, else the last one in the trailing comment's reach), so that the
+    directory can be refused before `zipfile` reads it whole and builds an object per entry.
+    A zip64 locator before the record (whose sizes `zipfile` would use instead) is refused:
+    Word never writes zip64."""
+    file.seek(0, 2)
+    start = max(0, file.tell() - _END_RECORD_BYTES - 0xFFFF)
+    file.seek(start)
+    tail = file.read()
+    at = len(tail) - _END_RECORD_BYTES
+    if not (at >= 0 and tail.startswith(_END_RECORD, at) and tail.endswith(b"\0\0")):
+        at = tail.rfind(_END_RECORD)
+    if at < 0 or len(tail) - at < _END_RECORD_BYTES:
+        raise Unreadable("The file is not a Word document (not a zip archive).")
+    if start + at >= _ZIP64_LOCATOR_BYTES:
+        file.seek(start + at - _ZIP64_LOCATOR_BYTES)
+        if file.read(len(_ZIP64_LOCATOR)) == _ZIP64_LOCATOR:
+            raise Unreadable("The file is a zip64 archive, which Word documents never are.")
+    (directory_bytes,) = struct.unpack_from("<I", tail, at + 12)
+    return int(directory_bytes)
+
+
 def _checked_document_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     """`word/document.xml`'s zip entry after the pre-inflation guards (entries, size, ratio)."""
+    import zipfile
+
     entries = archive.infolist()
     if len(entries) > MAX_ZIP_ENTRIES:
         raise Unreadable("The document has too many parts to be a Word document.")
@@ -206,6 +247,10 @@ def _checked_document_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
         info = archive.getinfo("word/document.xml")
     except KeyError:
         raise Unreadable("The file is not a Word document (no word/document.xml).") from None
+    if info.flag_bits & _ENCRYPTED:
+        raise Unreadable("The document is encrypted (password-protected); save it without a password.")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise Unreadable("The document is compressed in a way Word documents never are.")
     if info.file_size > MAX_DOCUMENT_XML_BYTES:
         raise Unreadable("The document is too large once unpacked.")
     if info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1) and info.file_size > CHUNK_BYTES:
@@ -213,7 +258,7 @@ def _checked_document_entry(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     return info
 
 
-def _xml_chunks(stream: zipfile.ZipExtFile, chunk_bytes: int) -> Iterator[bytes]:
+def _xml_chunks(stream: IO[bytes], chunk_bytes: int) -> Iterator[bytes]:
     """Inflated bytes, refusing to go past the limit whatever the zip header claimed."""
     inflated = 0
     while chunk := stream.read(chunk_bytes):
@@ -223,65 +268,113 @@ def _xml_chunks(stream: zipfile.ZipExtFile, chunk_bytes: int) -> Iterator[bytes]
         yield chunk
 
 
-def _docx_parser(counter: WordCounter) -> XMLParserType:
-    """An expat parser that feeds `w:t` text to the counter and refuses DTDs and entities."""
-    from xml.parsers import expat
+class _DocumentReader:
+    """An expat parser that feeds `w:t` text to a counter, with every resource it spends bounded.
 
-    parser = expat.ParserCreate(namespace_separator=" ")
-    in_text = False
+    expat keeps a token it has not finished (a start tag with its attributes, a comment) in
+    its buffer until the token ends, and keeps every open element's name and namespace
+    bindings: without limits one long attribute or millions of open tags take hundreds of
+    MiB. So it is fed in small pieces and, after each, the bytes it holds undelivered (fed
+    minus `CurrentByteIndex`, which outside callbacks is the end of the last event) are
+    capped, as are the depth, the names, the namespaces in scope and the CPU time.
+    """
 
-    def refuse(*_: object) -> None:
+    def __init__(self, counter: WordCounter) -> None:
+        from xml.parsers import expat
+
+        self.counter = counter
+        self.parser = parser = expat.ParserCreate(namespace_separator=" ")
+        self.depth = 0
+        self.in_text = False
+        self.namespaces: list[int] = []  # bytes of each binding in scope
+        self.namespace_bytes = 0
+        self.fed = 0
+        self.started = time.thread_time()
+        parser.StartDoctypeDeclHandler = self._refuse_dtd
+        parser.EntityDeclHandler = self._refuse_dtd
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = self._end
+        parser.CharacterDataHandler = self._text
+        parser.StartNamespaceDeclHandler = self._bind
+        parser.EndNamespaceDeclHandler = self._unbind
+        parser.ordered_attributes = True  # a list, not a dict: cheaper for attributes never read
+        parser.buffer_text = True
+        parser.buffer_size = 1 << 16
+
+    def feed(self, piece: bytes) -> None:
+        """One piece of at most `FEED_BYTES`, so that a growing token is seen growing."""
+        self.parser.Parse(piece, False)
+        self.fed += len(piece)
+        if self.fed - max(self.parser.CurrentByteIndex, 0) > MAX_TOKEN_BYTES:
+            raise Unreadable("The document holds a tag, attribute or comment too long for a Word document.")
+        if time.thread_time() - self.started > MAX_PARSE_SECONDS:
+            raise Unreadable("The document takes too long to read (it looks built to exhaust the reader).")
+
+    def close(self) -> None:
+        self.parser.Parse(b"", True)
+
+    @staticmethod
+    def _refuse_dtd(*_: object) -> None:
         raise Unreadable("The document declares a DTD or entities, which Word documents never do.")
 
-    def start(name: str, _attributes: object) -> None:
-        nonlocal in_text
+    def _start(self, name: str, _attributes: object) -> None:
+        self.depth += 1
+        if self.depth > MAX_ELEMENT_DEPTH:
+            raise Unreadable("The document's elements are nested too deeply for a Word document.")
+        if len(name) > MAX_NAME_CHARS:
+            raise Unreadable("The document holds an element name too long for a Word document.")
         if name == _TEXT:
-            in_text = True
+            self.in_text = True
         elif name in _SEPARATORS:
-            counter.separate()
+            self.counter.separate()
 
-    def end(name: str) -> None:
-        nonlocal in_text
+    def _end(self, name: str) -> None:
+        self.depth -= 1
         if name == _TEXT:
-            in_text = False
+            self.in_text = False
         elif name in _SEPARATORS:
-            counter.separate()
+            self.counter.separate()
 
-    def text(data: str) -> None:
-        if in_text:
-            counter.feed(data)
+    def _text(self, data: str) -> None:
+        if self.in_text:
+            self.counter.feed(data)
 
-    parser.StartDoctypeDeclHandler = refuse
-    parser.EntityDeclHandler = refuse
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = text
-    parser.buffer_text = True
-    parser.buffer_size = 1 << 16
-    return parser
+    def _bind(self, prefix: str | None, uri: str | None) -> None:
+        cost = len(prefix or "") + len(uri or "") + _BINDING_OVERHEAD
+        self.namespaces.append(cost)
+        self.namespace_bytes += cost
+        if self.namespace_bytes > MAX_NAMESPACE_BYTES:
+            raise Unreadable("The document declares more namespaces than a Word document does.")
+
+    def _unbind(self, _prefix: str | None) -> None:
+        self.namespace_bytes -= self.namespaces.pop()
 
 
-def count_docx(file: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> int:
-    """Words of `word/document.xml`, inflated and parsed in chunks."""
+def count_docx(file: IO[bytes], *, chunk_bytes: int = CHUNK_BYTES) -> int:
+    """Words of `word/document.xml`, inflated and parsed in pieces; every way a zip or its XML
+    can be broken (bad deflate data, bad CRC, truncation, encryption) is `Unreadable`."""
     import zipfile
+    import zlib
     from xml.parsers import expat
 
+    if _central_directory_bytes(file) > MAX_CENTRAL_DIRECTORY_BYTES:
+        raise Unreadable("The document has too many parts to be a Word document.")
     file.seek(0)
     try:
         archive = zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error):
         raise Unreadable("The file is not a Word document (not a zip archive).") from None
     with archive:
         info = _checked_document_entry(archive)
         counter = WordCounter()
-        parser = _docx_parser(counter)
+        reader = _DocumentReader(counter)
         try:
             with archive.open(info) as stream:
-                for chunk in _xml_chunks(stream, chunk_bytes):
-                    parser.Parse(chunk, False)
-                parser.Parse(b"", True)
+                for chunk in _xml_chunks(stream, min(chunk_bytes, FEED_BYTES)):
+                    reader.feed(chunk)
+                reader.close()
         except expat.ExpatError:
             raise Unreadable("The document's text is not valid XML.") from None
-        except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError):
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError):
             raise Unreadable("The document is damaged and cannot be unpacked.") from None
     return counter.words

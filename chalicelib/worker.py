@@ -12,25 +12,30 @@ redelivers) and unordered, so every step is a conditional write on what the run 
   own attempt id: a superseded run changes nothing, and nothing is counted twice;
 - after the queue's maxReceiveCount the message lands on the DLQ, whose handler marks the
   file failed: no file stays in `processing`.
-Problems with the upload itself (missing, empty, oversize, not what its extension says) end
-`failed` and consume the message; AWS errors propagate so that SQS retries.
+Counted is stored: the completed write records the object version the run's GET returned,
+then every other version is deleted; an event of a completed file (a second POST) deletes
+its stray version again, and an event of a deleted file deletes whatever arrived.
+Problems with the upload itself (missing, empty, oversize, not what its extension says,
+damaged) end `failed` on the first receive and consume the message; AWS errors and our own
+bugs propagate so that SQS retries and the DLQ collects what keeps failing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO, Any
-from urllib.parse import unquote_plus
+from typing import IO, TYPE_CHECKING, Any
 
-from chalicelib import aws, clock, logs, uploads
+from chalicelib import aws, clock, logs, upload_events, uploads
 from chalicelib.config import settings
 from chalicelib.models import Activity, File
+from chalicelib.upload_events import Message
+from chalicelib.uploads import FileStatus
 
-CHUNK_BYTES = 1024 * 1024
+if TYPE_CHECKING:
+    from chalicelib.wordcount import Kind
+
 SIGNATURE_BYTES = 8
 ZIP_SIGNATURE = b"PK\x03\x04"
 # Leading bytes of common binary formats that nobody means as a .txt file.
@@ -59,38 +64,9 @@ class Rejected(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Message:
-    keys: list[str]
-    receive_count: int
-    ticket: str | None  # the attempt id a reprocess request wrote
-
-
-def parse(record: dict[str, Any]) -> Message | None:
-    """The object keys an SQS record announces; None for S3's test event and for junk."""
-    try:
-        body = json.loads(record["body"])
-        if body.get("Event") == "s3:TestEvent":
-            logs.event(log, "s3 test event skipped")
-            return None
-        bucket = settings().upload_bucket
-        keys = [
-            # AWS URL-encodes keys with `+` for spaces, moto also `/` as %2F: unquote_plus reads both.
-            unquote_plus(event["s3"]["object"]["key"])
-            for event in body["Records"]
-            if event["eventName"].startswith("ObjectCreated:") and event["s3"]["bucket"]["name"] == bucket
-        ]
-        ticket = body.get(uploads.REPROCESS_TICKET)
-        receive_count = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
-    except (KeyError, TypeError, AttributeError, ValueError):
-        logs.event(log, "malformed message skipped", logging.WARNING, message_id=record.get("messageId"))
-        return None
-    return Message(keys, receive_count, ticket if isinstance(ticket, str) else None)
-
-
 def _announced(records: list[dict[str, Any]]) -> Iterator[tuple[str, Message]]:
     for record in records:
-        message = parse(record)
+        message = upload_events.parse(record)
         if message:
             yield from ((key, message) for key in message.keys)
 
@@ -106,33 +82,47 @@ def process_object(key: str, message: Message) -> None:
     if item is None:
         logs.event(log, "object of no known file skipped", logging.WARNING, key=key[:300])
         return
+    if item.status in (FileStatus.COMPLETED, FileStatus.DELETED):
+        removed = _delete_strays(item)
+        logs.event(log, "event for a finished file", file_id=item.id, status=item.status, strays_deleted=removed)
+        return
     if not _claim(item, message):
         logs.event(log, "event for a file already handled", file_id=item.id, status=item.status)
         return
     try:
-        size, words = _inspect(item)
+        size, words, version = _inspect(item)
     except Rejected as problem:
         entry = uploads.file_entry("file_processing_failed", item, reason=problem.reason)
-        _finish(item, uploads.FAILED, entry, error=problem.reason)
+        _finish(item, FileStatus.FAILED, entry, error=problem.reason)
         return
     entry = uploads.file_entry("file_processed", item, word_count=words, size=size)
-    _finish(item, uploads.COMPLETED, entry, word_count=words, size=size)  # counts its words too
+    # The final transition also counts the file's words (uploads.transition).
+    if _finish(item, FileStatus.COMPLETED, entry, word_count=words, size=size, version_id=version):
+        _delete_strays(item)
+
+
+def _delete_strays(item: File) -> int:
+    """Versions that are not the file's: all once deleted, else all but the counted one. A
+    file counted without a recorded version (before versioning) keeps all: none is known stray."""
+    if item.status == FileStatus.DELETED:
+        return uploads.delete_versions(item)
+    return uploads.delete_versions(item, keep=item.version_id) if item.version_id else 0
 
 
 def _claim(item: File, message: Message) -> bool:
     """Make this run the file's owner (a new attempt id); False when it is not ours to do."""
-    if item.status == uploads.PENDING_UPLOAD:
+    if item.status == FileStatus.PENDING_UPLOAD:
         entry = uploads.file_entry("file_uploaded", item)
-    elif item.status == uploads.PROCESSING and (
+    elif item.status == FileStatus.PROCESSING and (
         message.receive_count > 1 or (message.ticket is not None and message.ticket == item.attempt)
     ):
         entry = None  # a retry after a crash or timeout, or a reprocess request: take over
     else:
         return False
-    return uploads.transition(item, uploads.PROCESSING, entry, attempt=clock.new_id())
+    return uploads.transition(item, FileStatus.PROCESSING, entry, attempt=clock.new_id())
 
 
-def _finish(item: File, status: str, entry: Activity, **changes: Any) -> bool:
+def _finish(item: File, status: FileStatus, entry: Activity, **changes: Any) -> bool:
     done = uploads.transition(item, status, entry, **changes)
     if done:
         logs.event(log, "file processed", file_id=item.id, status=status, error=item.error)
@@ -141,48 +131,43 @@ def _finish(item: File, status: str, entry: Activity, **changes: Any) -> bool:
     return done
 
 
-def _inspect(item: File) -> tuple[int, int]:
-    """(bytes, words) of the file's object, streamed to a temporary file in chunks.
+def _inspect(item: File) -> tuple[int, int, str | None]:
+    """(bytes, words, version id) of the file's object, streamed to a temporary file.
 
-    moto enforces nothing of the POST policy (and a policy is no proof), so the size is
-    checked here again, before and while downloading.
+    One GET: its answer names the version it streams, which is what gets counted. moto
+    enforces nothing of the POST policy (and a policy is no proof), so the size is checked
+    here again, from the GET's length, before reading the body.
     """
+    from botocore.exceptions import ClientError
+
+    from chalicelib import wordcount
+
     limit = settings().max_upload_bytes
-    stored = uploads.stored_size(item)
-    if stored is None:
-        raise Rejected("The uploaded file is missing.")
-    if stored > limit:
-        raise _too_large(item, limit)
-    with tempfile.TemporaryFile() as spool:
-        size = _download(item, spool, limit)
-        if size == 0:
-            raise Rejected("The file is empty.")
-        spool.seek(0)
-        return size, _count_words(spool, uploads.kind_of(item).kind)
-
-
-def _too_large(item: File, limit: int) -> Rejected:
-    # S3 would have refused it under the signed policy: do not keep it either.
-    aws.client("s3").delete_object(Bucket=settings().upload_bucket, Key=item.object_key)
-    return Rejected(f"The file is larger than the {limit}-byte limit.")
-
-
-def _download(item: File, spool: IO[bytes], limit: int) -> int:
-    reply = aws.client("s3").get_object(Bucket=settings().upload_bucket, Key=item.object_key)
-    body = reply["Body"]
-    size = 0
     try:
-        for chunk in body.iter_chunks(CHUNK_BYTES):
-            size += len(chunk)
-            if size > limit:  # replaced by a bigger object since the HEAD
-                raise _too_large(item, limit)
-            spool.write(chunk)
+        reply = aws.client("s3").get_object(Bucket=settings().upload_bucket, Key=item.object_key)
+    except ClientError as error:
+        if uploads.is_missing(error):
+            raise Rejected("The uploaded file is missing.") from None
+        raise
+    body = reply["Body"]
+    try:
+        if int(reply["ContentLength"]) > limit:
+            # S3 would have refused it under the signed policy: do not keep it either.
+            uploads.delete_versions(item)
+            raise Rejected(f"The file is larger than the {limit}-byte limit.")
+        with tempfile.TemporaryFile() as spool:
+            for chunk in body.iter_chunks(wordcount.CHUNK_BYTES):
+                spool.write(chunk)
+            size = spool.tell()
+            if size == 0:
+                raise Rejected("The file is empty.")
+            spool.seek(0)
+            return size, _count_words(spool, uploads.kind_of(item).kind), reply.get("VersionId")
     finally:
         body.close()
-    return size
 
 
-def _count_words(spool: IO[bytes], kind: str) -> int:
+def _count_words(spool: IO[bytes], kind: Kind) -> int:
     from chalicelib import wordcount
 
     problem = _signature_problem(spool.read(SIGNATURE_BYTES), kind)
@@ -195,7 +180,7 @@ def _count_words(spool: IO[bytes], kind: str) -> int:
         raise Rejected(error.reason) from None
 
 
-def _signature_problem(head: bytes, kind: str) -> str | None:
+def _signature_problem(head: bytes, kind: Kind) -> str | None:
     """A cheap first look at the leading bytes; `wordcount` does the deep checks."""
     if kind == "docx":
         return None if head.startswith(ZIP_SIGNATURE) else "The file is not a Word document (.docx)."
@@ -206,8 +191,8 @@ def handle_dead_letters(records: list[dict[str, Any]]) -> None:
     """The DLQ's handler: a message that failed maxReceiveCount times fails its file."""
     for key, _ in _announced(records):
         item = uploads.file_for_key(key)
-        if item is None or item.status not in (uploads.PENDING_UPLOAD, uploads.PROCESSING):
+        if item is None or item.status not in (FileStatus.PENDING_UPLOAD, FileStatus.PROCESSING):
             continue
         entry = uploads.file_entry("file_processing_failed", item, reason=FAILED_REPEATEDLY)
-        if uploads.transition(item, uploads.FAILED, entry, error=FAILED_REPEATEDLY):
+        if uploads.transition(item, FileStatus.FAILED, entry, error=FAILED_REPEATEDLY):
             logs.event(log, "file failed after repeated attempts", logging.ERROR, file_id=item.id)

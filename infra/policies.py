@@ -32,6 +32,7 @@ class FunctionAccess:
     tables: tuple[type, ...]
     deletes_from: tuple[type, ...] = ()  # tables whose items the code deletes (DeleteItem)
     s3_actions: tuple[str, ...] = ()
+    bucket_actions: tuple[str, ...] = ()  # on the bucket itself (listing)
     queue_actions: dict[str, tuple[str, ...]] | None = None  # queue name -> actions
     reads_secrets: bool = False
 
@@ -45,13 +46,15 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
         "api_handler": FunctionAccess(
             tables=ALL_MODELS,
             deletes_from=(RateLimit,),  # a successful login clears its failure counter
-            s3_actions=("s3:PutObject", "s3:GetObject"),
+            s3_actions=("s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"),
+            bucket_actions=("s3:ListBucketVersions",),
             queue_actions={queue: ("sqs:SendMessage", "sqs:GetQueueUrl")},
             reads_secrets=True,
         ),
         "process_upload_events": FunctionAccess(
             tables=(File, Activity, Counter, DailyCounter),
-            s3_actions=("s3:GetObject", "s3:DeleteObject"),
+            s3_actions=("s3:GetObject", "s3:DeleteObjectVersion"),
+            bucket_actions=("s3:ListBucketVersions",),
             queue_actions={queue: consume},
         ),
         "process_dead_upload_events": FunctionAccess(
@@ -97,12 +100,15 @@ def _s3_statements(access: FunctionAccess, config: Settings) -> list[dict[str, A
     statements = [
         {"Effect": "Allow", "Action": list(access.s3_actions), "Resource": _sub(f"{bucket}/{UPLOAD_PREFIX}*")}
     ]
+    bucket_actions = list(access.bucket_actions)
     if any(action in READS_THAT_MAY_MISS for action in access.s3_actions):
         # On the bucket, without an `s3:prefix` condition: AWS documents no prefix for the
         # ListBucket check S3 makes behind a HeadObject/GetObject, so such a condition might
         # keep the 403. The bucket holds only upload objects, whose keys (user and file ids)
         # these functions already read from their tables: listing reveals nothing new.
-        statements.append({"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": _sub(bucket)})
+        bucket_actions.insert(0, "s3:ListBucket")
+    if bucket_actions:
+        statements.append({"Effect": "Allow", "Action": bucket_actions, "Resource": _sub(bucket)})
     return statements
 
 

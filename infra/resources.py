@@ -9,10 +9,11 @@ both agree with what the code uses.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.config import Settings
+from chalicelib.uploads import UPLOAD_PREFIX
 
-UPLOAD_PREFIX = "uploads/"
 WORKER_TIMEOUT_SECONDS = 60
 
 
@@ -35,6 +36,11 @@ class BucketSpec:
     cors_expose_headers: tuple[str, ...] = ("ETag", "Location")
     cors_max_age: int = 3000
     cors_origins: tuple[str, ...] = field(default=("*",))
+    # Always versioned, so that what was counted stays what is served (see `chalicelib.uploads`);
+    # versions that are no longer current (replaced before counting, or strays the worker
+    # missed) expire after a day, the shortest rule S3 has.
+    noncurrent_version_days: int = 1
+    abort_multipart_days: int = 1
 
 
 def queues(config: Settings) -> list[QueueSpec]:
@@ -54,3 +60,24 @@ def queues(config: Settings) -> list[QueueSpec]:
 
 def bucket(config: Settings, cors_origins: tuple[str, ...] = ("*",)) -> BucketSpec:
     return BucketSpec(name=config.upload_bucket, notify_queue=config.upload_queue, cors_origins=cors_origins)
+
+
+def lifecycle(spec: BucketSpec) -> dict[str, Any]:
+    """The bucket's lifecycle rules as S3's API takes them (the template renders the same)."""
+    everything = {"Prefix": ""}
+    return {
+        "Rules": [
+            {
+                "ID": "abort-incomplete-multipart-uploads",
+                "Filter": everything,
+                "Status": "Enabled",
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": spec.abort_multipart_days},
+            },
+            {
+                "ID": "expire-noncurrent-versions",
+                "Filter": everything,
+                "Status": "Enabled",
+                "NoncurrentVersionExpiration": {"NoncurrentDays": spec.noncurrent_version_days},
+            },
+        ]
+    }

@@ -131,13 +131,19 @@ def bucket_resources(config: Settings) -> dict[str, Any]:
                         }
                     ]
                 },
+                "VersioningConfiguration": {"Status": "Enabled"},
                 "LifecycleConfiguration": {
                     "Rules": [
                         {
                             "Id": "abort-incomplete-multipart-uploads",
                             "Status": "Enabled",
-                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-                        }
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": spec.abort_multipart_days},
+                        },
+                        {
+                            "Id": "expire-noncurrent-versions",
+                            "Status": "Enabled",
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": spec.noncurrent_version_days},
+                        },
                     ]
                 },
                 "NotificationConfiguration": {

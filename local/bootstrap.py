@@ -60,6 +60,8 @@ def ensure_bucket(config: Settings, queue_urls: dict[str, str], cors_origins: tu
             s3.create_bucket(Bucket=spec.name, CreateBucketConfiguration={"LocationConstraint": region})
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
+    s3.put_bucket_versioning(Bucket=spec.name, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_lifecycle_configuration(Bucket=spec.name, LifecycleConfiguration=resources.lifecycle(spec))
     s3.put_bucket_cors(
         Bucket=spec.name,
         CORSConfiguration={

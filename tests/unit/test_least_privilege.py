@@ -35,7 +35,11 @@ from tests.aamarpay_browser import GatewayReturn, press
 from tests.unit.conftest import Api
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
-S3_ACTIONS = {"HeadObject": "s3:GetObject", "get_object": "s3:GetObject"}  # get_object: a presigned GET
+S3_ACTIONS = {  # get_object: a presigned GET
+    "HeadObject": "s3:GetObject",
+    "get_object": "s3:GetObject",
+    "ListObjectVersions": "s3:ListBucketVersions",
+}
 # Requests the function makes itself that S3 answers 404 for a missing key only when the
 # caller may also list the bucket (403 otherwise); a presigned GET is the browser's request.
 MAY_MEET_A_MISSING_KEY = {"HeadObject", "GetObject"}
@@ -76,7 +80,8 @@ def _dynamodb(operation: str, params: dict[str, Any]) -> list[Need]:
 def _s3(operation: str, params: dict[str, Any]) -> list[Need]:
     bucket = f"arn:aws:s3:::{params['Bucket']}"
     key = f"/{params['Key']}" if "Key" in params else ""
-    found = [Need(S3_ACTIONS.get(operation, f"s3:{operation}"), bucket + key)]
+    action = S3_ACTIONS.get(operation, f"s3:{operation}") + ("Version" if "VersionId" in params else "")
+    found = [Need(action, bucket + key)]
     if operation in MAY_MEET_A_MISSING_KEY:
         found.append(Need("s3:ListBucket", bucket))  # else a missing key answers 403, not 404
     return found
@@ -258,6 +263,7 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
         _ok(api.call("POST", f"/api/admin/files/{empty['file']['id']}/reprocess/", {}, admin), 202)
         _ok(api.call("POST", f"/api/admin/transactions/{started['transaction_id']}/verify/", {}, admin))
         _ok(api.call("POST", f"/api/admin/users/{alice}/staff/", {"is_staff": True}, admin))
+        assert api.call("DELETE", f"/api/files/{good['file']['id']}/", None, token).status_code == 204
         assert api.call("POST", "/api/logout/", {"refresh": refreshed["refresh"]}, token).status_code == 204
     assert _drain(client, queue, "process_upload_events", recorder) == 1  # the reprocess ticket
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from chalicelib import aws, clock, errors, uploads, worker
+from chalicelib import aws, clock, errors, upload_events, uploads, worker
 from chalicelib.config import settings
 from chalicelib.models import Activity, File, User
 from infra import resources
@@ -275,7 +275,7 @@ def _s3_event(key: str) -> dict[str, Any]:
 
 def _fail(file_id: str) -> File:
     item = File.get(file_id)
-    assert uploads.transition(item, uploads.FAILED, None, error="The file is not plain text.")
+    assert uploads.transition(item, uploads.FileStatus.FAILED, None, error="The file is not plain text.")
     return item
 
 
@@ -319,7 +319,7 @@ def test_reprocess_requeues_a_failed_file_and_the_worker_finishes_it(api: Api, a
     queue_url = aws_resources["queues"][settings().upload_queue]
     sqs = aws.client("sqs")
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
-    tickets = [json.loads(m["Body"]).get(uploads.REPROCESS_TICKET) for m in messages]
+    tickets = [json.loads(m["Body"]).get(upload_events.REPROCESS_TICKET) for m in messages]
     assert len([t for t in tickets if t]) == 1  # besides S3's own test and upload events
     worker.handle_records(
         [{"messageId": m["MessageId"], "body": m["Body"], "attributes": m["Attributes"]} for m in messages]
@@ -334,7 +334,7 @@ def test_a_stale_reprocess_ticket_does_nothing(api: Api) -> None:
     item = store(file_id)
     _fail(file_id)
     uploads.reprocess(file_id, actor_id="admin-id")
-    body = {**_s3_event(item.object_key), uploads.REPROCESS_TICKET: clock.new_id()}
+    body = {**_s3_event(item.object_key), upload_events.REPROCESS_TICKET: clock.new_id()}
     worker.handle_records([{"messageId": "m", "body": json.dumps(body), "attributes": {}}])
     assert File.get(file_id).status == "processing"
 
@@ -367,9 +367,80 @@ def test_reprocess_that_cannot_queue_leaves_the_file_failed(api: Api, monkeypatc
     def queue_down(key: str, ticket: str) -> None:
         raise ConnectionError("queue unreachable")
 
-    monkeypatch.setattr(uploads, "_enqueue", queue_down)
+    monkeypatch.setattr(upload_events, "send_reprocess", queue_down)
     with pytest.raises(ConnectionError):
         uploads.reprocess(file_id, actor_id="admin-id")
     item = File.get(file_id)
     assert (item.status, item.error, item.attempt) == ("failed", "Could not queue the file for reprocessing.", None)
     assert next(Activity.query(user_id, scan_index_forward=False, limit=1)).action == "file_processing_failed"
+
+
+# --- the owner's delete ------------------------------------------------------------------
+
+
+def _versions(item: File) -> list[dict[str, Any]]:
+    return (
+        aws.client("s3")
+        .list_object_versions(Bucket=settings().upload_bucket, Prefix=item.object_key)
+        .get("Versions", [])
+    )
+
+
+def test_delete_removes_every_version_and_hides_the_file_from_its_owner(api: Api) -> None:
+    token, user_id = paid(api)
+    file_id = ask(api, token).data["file"]["id"]
+    store(file_id, b"first")
+    item = store(file_id, b"second")  # two versions, as a second POST leaves them
+    response = api.call("DELETE", f"/api/files/{file_id}/", token=token)
+    assert (response.status_code, response.body) == (204, b"")
+    assert _versions(item) == []
+    assert api.call("GET", f"/api/files/{file_id}/", token=token).status_code == 404
+    assert api.call("DELETE", f"/api/files/{file_id}/", token=token).status_code == 404
+    assert api.call("GET", "/api/files/", token=token).data["items"] == []
+    record = File.get(file_id)  # staff still see it
+    assert (record.status, record.status_day[:8], record.listed_user_id) == ("deleted", "deleted#", None)
+    assert next(Activity.query(user_id, scan_index_forward=False, limit=1)).action == "file_deleted"
+
+
+def test_delete_of_another_users_or_an_unknown_file_is_404(api: Api) -> None:
+    token, _ = paid(api)
+    other, _ = paid(api, "bob")
+    file_id = ask(api, token).data["file"]["id"]
+    for target, caller in ((file_id, other), ("0" * 32, token), ("not-an-id", token)):
+        response = api.call("DELETE", f"/api/files/{target}/", token=caller)
+        assert (response.status_code, code(response)) == (404, "not_found")
+    assert File.get(file_id).status == "pending_upload"
+
+
+def test_delete_while_processing_is_409_file_busy(api: Api) -> None:
+    token, _ = paid(api)
+    file_id = ask(api, token).data["file"]["id"]
+    item = File.get(file_id)
+    assert uploads.transition(item, uploads.FileStatus.PROCESSING, None, attempt=clock.new_id())
+    response = api.call("DELETE", f"/api/files/{file_id}/", token=token)
+    assert (response.status_code, code(response)) == (409, "file_busy")
+    assert File.get(file_id).status == "processing"
+
+
+def test_deleted_files_leave_no_short_pages_in_the_owners_list(api: Api) -> None:
+    """A filter would read the deleted records first and answer an empty page with a cursor."""
+    token, _ = paid(api)
+    ids = [ask(api, token, f"f{n}.txt").data["file"]["id"] for n in range(5)]
+    for file_id in ids[2:]:  # the three newest
+        assert api.call("DELETE", f"/api/files/{file_id}/", token=token).status_code == 204
+    page = api.call("GET", "/api/files/?limit=2", token=token).data
+    assert [item["id"] for item in page["items"]] == [ids[1], ids[0]]
+
+
+def test_the_bucket_is_versioned_and_expires_noncurrent_versions(aws_resources: dict[str, Any]) -> None:
+    from infra.template import logical_id, merge_template
+
+    s3, bucket = aws.client("s3"), settings().upload_bucket
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    rules = {rule["ID"]: rule for rule in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    declared = merge_template(settings())["Resources"][logical_id(bucket)]["Properties"]
+    assert declared["VersioningConfiguration"] == {"Status": "Enabled"}
+    declared_rules = {rule["Id"]: rule for rule in declared["LifecycleConfiguration"]["Rules"]}
+    rule = "expire-noncurrent-versions"
+    expiry = rules[rule]["NoncurrentVersionExpiration"]
+    assert expiry == declared_rules[rule]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}

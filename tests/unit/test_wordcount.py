@@ -9,8 +9,9 @@ import pytest
 
 from chalicelib import wordcount
 from chalicelib.wordcount import Unreadable, count_words
+from tests import documents
+from tests.documents import W, docx_of_xml
 
-W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
 SAMPLE = "The quick\tbrown fox\njumps — over\u3000the\xa0lazy dog. আমার সোনার বাংলা"
 
 
@@ -77,24 +78,13 @@ def test_utf16_bom_with_odd_garbage_is_unreadable() -> None:
 # --- .docx -----------------------------------------------------------------------------
 
 
-def _docx(body: str, *, extra: dict[str, bytes] | None = None, document: str | None = None) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        xml = (
-            document
-            if document is not None
-            else f'<?xml version="1.0"?><w:document {W}><w:body>{body}</w:body></w:document>'
-        )
-        archive.writestr("word/document.xml", xml)
-        for name, data in (extra or {}).items():
-            archive.writestr(name, data)
-    buffer.seek(0)
-    return buffer
+def _docx(inner: str, *, extra: dict[str, bytes] | None = None, document: str | None = None) -> io.BytesIO:
+    xml = document.encode() if document is not None else documents.body(inner)
+    return io.BytesIO(docx_of_xml(xml, extra=extra))
 
 
-def _docx_count(body: str) -> int:
-    return count_words(_docx(body), "docx")
+def _docx_count(inner: str) -> int:
+    return count_words(_docx(inner), "docx")
 
 
 def test_docx_runs_of_one_paragraph_join() -> None:
@@ -230,3 +220,101 @@ def test_random_text_counts_exactly_like_str_split(seed: int) -> None:
     text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
     for chunk_bytes in (1, 2, 3, 5, 17, 4096):
         assert _txt(text.encode(), chunk_bytes=chunk_bytes) == len(text.split()), (chunk_bytes, text)
+
+
+# --- hostile documents: every resource bounded, every breakage a reason -------------------
+
+MiB = 1 << 20
+
+
+def _peak_of_counting(data: bytes) -> tuple[str, int]:
+    """(the reason it was refused, peak bytes Python and expat allocated while counting)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(Unreadable) as refused:
+            count_words(io.BytesIO(data), "docx")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return refused.value.reason, peak
+
+
+@pytest.mark.parametrize(
+    ("xml", "reason"),
+    [
+        (lambda: documents.nested_tags(4 * MiB), "nested too deeply"),
+        (lambda: documents.long_attribute(8 * MiB), "too long"),
+        (lambda: documents.long_comment(8 * MiB), "too long"),
+        (lambda: documents.nested_namespaces(200, 4000), "namespaces"),
+        (lambda: [documents.body(f"<w:{'n' * 2000}/>")], "name too long"),
+    ],
+    ids=["nesting", "attribute", "comment", "namespaces", "name"],
+)
+def test_parser_bombs_are_refused_early_in_little_memory(xml, reason: str) -> None:
+    """Each of these took the counter to hundreds of MiB at full size (issue 14)."""
+    refused, peak = _peak_of_counting(docx_of_xml(xml(), compression=zipfile.ZIP_STORED))
+    assert reason in refused
+    assert peak < 4 * MiB, peak
+
+
+def test_cpu_time_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wordcount, "MAX_PARSE_SECONDS", 0.05)
+    with pytest.raises(Unreadable, match="too long to read"):
+        count_words(
+            io.BytesIO(docx_of_xml(documents.dense_paragraphs(8 * MiB), compression=zipfile.ZIP_STORED)), "docx"
+        )
+
+
+def test_a_directory_of_many_entries_is_refused_before_zipfile_reads_it() -> None:
+    refused, peak = _peak_of_counting(documents.many_entries(30_000))
+    assert "too many parts" in refused
+    assert peak < 2 * MiB, peak  # zipfile would have built 30,000 ZipInfo objects
+
+
+def test_deep_but_real_nesting_and_long_text_runs_count() -> None:
+    cell = "<w:tbl><w:tr><w:tc>{}</w:tc></w:tr></w:tbl>"
+    nested = "<w:p><w:r><w:t>deep</w:t></w:r></w:p>"
+    for _ in range(30):  # tables 30 deep: 90 levels
+        nested = cell.format(nested)
+    run = "<w:p><w:r><w:t>" + " ".join(map(str, range(300_000))) + "</w:t></w:r></w:p>"  # 2 MB in one run
+    assert _docx_count(nested + run) == 1 + 300_000
+
+
+@pytest.mark.parametrize(
+    ("break_it", "reason"),
+    [
+        (documents.corrupt_deflate, "damaged"),
+        (documents.bad_crc, "damaged"),
+        (documents.encrypted, "encrypted"),
+        (documents.truncated, "not a zip"),
+        (lambda data: data[:-5], "not a zip"),
+        (documents.unknown_compression, "compressed in a way"),
+        (lambda data: documents.unknown_compression(data, 14), "compressed in a way"),  # LZMA
+        (documents.zip64_locator, "zip64"),
+    ],
+    ids=["deflate", "crc", "encrypted", "truncated", "cut-end-record", "method-99", "lzma", "zip64"],
+)
+def test_broken_zips_are_unreadable_with_a_reason(break_it, reason: str) -> None:
+    data = break_it(docx_of_xml(documents.body("<w:p><w:r><w:t>" + "some words " * 2000 + "</w:t></w:r></w:p>")))
+    with pytest.raises(Unreadable, match=reason):
+        count_words(io.BytesIO(data), "docx")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_any_damage_to_a_real_document_is_a_count_or_unreadable(seed: int) -> None:
+    """Random byte damage anywhere in a python-docx file: never any other exception."""
+    import random
+
+    pytest.importorskip("docx")
+    rng = random.Random(seed)
+    data = bytearray(documents.docx_bytes("Some words to count here", "and a second paragraph"))
+    for _ in range(rng.randint(1, 8)):
+        data[rng.randrange(len(data))] = rng.randrange(256)
+    try:
+        words = count_words(io.BytesIO(bytes(data)), "docx")
+    except Unreadable as refused:
+        assert refused.reason
+    else:
+        assert words >= 0

@@ -11,12 +11,14 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
-from chalicelib import accounts, aws, clock, stats, tokens, uploads, worker
+from chalicelib import accounts, aws, clock, errors, stats, tokens, upload_events, uploads, worker
 from chalicelib.config import settings
 from chalicelib.models import Activity, File, User
 from local.runner import SqsPoller, lambda_sqs_event
+from tests import documents
 from tests.documents import docx_bytes
 
 TEXT = b"The quick brown fox\njumps over\tthe lazy dog.\n"  # 9 words
@@ -238,18 +240,6 @@ def test_oversize_object_fails_and_is_deleted(owner: accounts.Principal, monkeyp
     assert actions(owner.user_id)[-1] == "file_processing_failed"
 
 
-def test_object_growing_after_the_head_is_cut_off_while_streaming(
-    owner: accounts.Principal, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(worker, "settings", lambda: replace(settings(), max_upload_bytes=16))
-    monkeypatch.setattr(worker, "CHUNK_BYTES", 4)
-    monkeypatch.setattr(uploads, "stored_size", lambda item: 10)
-    item = new_file(owner)
-    put(item, b"x " * 20)
-    worker.handle_records([event_for(item)])
-    assert fresh(item).error == "The file is larger than the 16-byte limit."
-
-
 def test_empty_object_fails(owner: accounts.Principal) -> None:
     item = new_file(owner)
     put(item, b"")
@@ -293,6 +283,152 @@ def test_zip_that_is_no_word_document_fails(owner: accounts.Principal) -> None:
     worker.handle_records([event_for(item)])
     assert fresh(item).status == "failed"
     assert fresh(item).error
+
+
+def _sample_docx() -> bytes:
+    return documents.docx_of_xml(documents.body("<w:p><w:r><w:t>" + "words to count " * 500 + "</w:t></w:r></w:p>"))
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (lambda: documents.corrupt_deflate(_sample_docx()), "damaged"),
+        (lambda: documents.encrypted(_sample_docx()), "encrypted"),
+        (lambda: documents.truncated(_sample_docx()), "not a zip"),
+        (lambda: documents.bad_crc(_sample_docx()), "damaged"),
+        (lambda: documents.unknown_compression(_sample_docx()), "compressed in a way"),
+        (
+            lambda: documents.docx_of_xml(documents.nested_tags(1 << 20), compression=zipfile.ZIP_STORED),
+            "nested too deeply",
+        ),
+    ],
+    ids=["deflate", "encrypted", "truncated", "crc", "method", "nesting"],
+)
+def test_unreadable_docx_fails_on_the_first_receive_and_a_redelivery_changes_nothing(
+    owner: accounts.Principal, content: Any, reason: str
+) -> None:
+    """zlib.error and RuntimeError used to escape: three receives, then the DLQ (issue 14)."""
+    item = new_file(owner, "broken.docx")
+    put(item, content())
+    worker.handle_records([event_for(item)])
+    failed = fresh(item)
+    assert failed.status == "failed" and reason in failed.error
+    worker.handle_records([event_for(item, receive_count=2)])  # SQS delivers it again
+    assert fresh(item).updated_at == failed.updated_at
+    assert actions(owner.user_id).count("file_processing_failed") == 1
+
+
+# --- counted is stored -------------------------------------------------------------------
+
+
+def versions(item: File) -> list[str]:
+    reply = aws.client("s3").list_object_versions(Bucket=settings().upload_bucket, Prefix=item.object_key)
+    return [version["VersionId"] for version in reply.get("Versions", [])]
+
+
+def downloaded(item: File) -> bytes:
+    return requests.get(uploads.download_url(fresh(item)), timeout=5).content
+
+
+def test_a_second_upload_after_counting_changes_neither_the_bytes_nor_the_count(
+    owner: accounts.Principal, queue_url: str
+) -> None:
+    item = new_file(owner)
+    put(item, b"one two three")
+    drain(queue_url)
+    counted = fresh(item)
+    assert (counted.status, counted.word_count) == ("completed", 3)
+    assert versions(item) == [counted.version_id]
+    put(item, b"a replacement of many more words than were counted")  # the same POST, minutes later
+    drain(queue_url)
+    after = fresh(item)
+    assert (after.status, after.word_count, after.size, after.version_id) == ("completed", 3, 13, counted.version_id)
+    assert downloaded(item) == b"one two three"
+    assert versions(item) == [counted.version_id]  # the stray version is gone, the counted one current
+    assert counters()["words"] == 3
+
+
+def test_a_file_counted_without_a_recorded_version_keeps_its_object(owner: accounts.Principal) -> None:
+    """Files counted before versions were recorded: a late event must not delete their bytes."""
+    item = new_file(owner)
+    put(item, b"counted long ago")
+    worker.handle_records([event_for(item)])
+    fresh(item).update(actions=[File.version_id.remove()])
+    worker.handle_records([event_for(item)])
+    assert len(versions(item)) == 1
+    assert downloaded(item) == b"counted long ago"
+
+
+def test_a_replacement_before_counting_is_what_gets_counted(owner: accounts.Principal, queue_url: str) -> None:
+    item = new_file(owner)
+    put(item, b"first")
+    put(item, b"the second upload")
+    drain(queue_url)
+    done = fresh(item)
+    assert done.word_count == 3
+    assert downloaded(item) == b"the second upload"
+    assert versions(item) == [done.version_id]
+
+
+def test_events_of_a_deleted_file_delete_the_late_upload(owner: accounts.Principal, queue_url: str) -> None:
+    item = new_file(owner)
+    uploads.delete_for_user(owner.user_id, item.id)
+    put(item, b"uploaded after the delete")
+    drain(queue_url)
+    assert fresh(item).status == "deleted"
+    assert versions(item) == []
+    assert "file_uploaded" not in actions(owner.user_id)
+
+
+def _race_delete_and_worker(owner: accounts.Principal, item: File) -> str:
+    """The owner's delete and the worker's run of the upload's event, started together;
+    returns what the delete answered."""
+    import threading
+
+    start, answers = threading.Barrier(2), []
+
+    def delete() -> None:
+        start.wait()
+        try:
+            uploads.delete_for_user(owner.user_id, item.id)
+            answers.append("deleted")
+        except errors.Conflict:
+            answers.append("busy")
+
+    def process() -> None:
+        start.wait()
+        worker.process_object(item.object_key, upload_events.Message([item.object_key], 1, None))
+
+    threads = [threading.Thread(target=delete), threading.Thread(target=process)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    [answer] = answers
+    return answer
+
+
+def test_a_delete_racing_the_worker_leaves_one_consistent_outcome(
+    owner: accounts.Principal, atomic_dynamodb: None
+) -> None:
+    """Real threads. Either the delete wins (the claim then fails: nothing counted, no
+    object; or the worker had finished and a counted file is deleted), or it answers 409
+    and the file completes: never a deleted file that is counted later or left processing."""
+    for _ in range(6):
+        item = new_file(owner)
+        put(item, b"racing words")
+        answer = _race_delete_and_worker(owner, item)
+        final = fresh(item)
+        if answer == "busy":
+            assert (final.status, final.word_count, versions(item)) == ("completed", 2, [final.version_id])
+        else:
+            assert (final.status, versions(item)) == ("deleted", [])
+            entries = [e.action for e in Activity.query(owner.user_id) if e.metadata.get("file_id") == item.id]
+            assert entries[-1] == "file_deleted"
+    statuses = [each.status for each in File.by_user.query(owner.user_id)]
+    deleted = stats.values([stats.status_key("files", "deleted")])[stats.status_key("files", "deleted")]
+    assert (counters()["files#completed"], deleted) == (statuses.count("completed"), statuses.count("deleted"))
+    assert counters()["files#processing"] == counters()["files#pending_upload"] == 0
 
 
 # --- crashes, retries, dead letters ---------------------------------------------------------
@@ -362,7 +498,7 @@ def test_a_run_whose_file_was_taken_over_meanwhile_writes_nothing(
     put(item, TEXT)
 
     def taken_over_meanwhile(spool: IO[bytes], kind: str) -> int:
-        assert worker._claim(fresh(item), worker.Message([item.object_key], receive_count=2, ticket=None))
+        assert worker._claim(fresh(item), upload_events.Message([item.object_key], receive_count=2, ticket=None))
         return 12345
 
     monkeypatch.setattr(worker, "_count_words", taken_over_meanwhile)
@@ -376,10 +512,10 @@ def test_a_run_whose_file_was_taken_over_meanwhile_writes_nothing(
 def test_aws_errors_propagate_so_sqs_retries(owner: accounts.Principal, monkeypatch: pytest.MonkeyPatch) -> None:
     item = new_file(owner)
 
-    def throttled(item: File) -> int:
-        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "later"}}, "HeadObject")
+    def throttled(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": "later"}}, "GetObject")
 
-    monkeypatch.setattr(uploads, "stored_size", throttled)
+    monkeypatch.setattr(aws.client("s3"), "get_object", throttled)
     with pytest.raises(ClientError):
         worker.handle_records([event_for(item)])
     assert fresh(item).status == "processing"
