@@ -22,12 +22,7 @@ if TYPE_CHECKING:
     from chalicelib.accounts import Principal
 
 PAYMENT_STATUSES = (payments.INITIATED, payments.SUCCESS, payments.FAILED, payments.CANCELLED, payments.EXPIRED)
-FILE_STATUSES = (
-    uploads.FileStatus.PENDING_UPLOAD,
-    uploads.FileStatus.PROCESSING,
-    uploads.FileStatus.COMPLETED,
-    uploads.FileStatus.FAILED,
-)
+FILE_STATUSES = tuple(uploads.FileStatus)  # `deleted` included: staff still see deleted records
 
 
 def require_staff(principal: Principal) -> Principal:
