@@ -13,7 +13,7 @@ from moto.dynamodb.responses import DynamoHandler
 
 from chalicelib import aws
 from chalicelib.config import app_secrets, settings
-from chalicelib.gateway import aamarpay
+from chalicelib.payments import aamarpay
 from local.sandbox import Sandbox, SandboxServer
 
 

@@ -20,8 +20,8 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from chalicelib.gateway import aamarpay
-from chalicelib.gateway.aamarpay import AamarPayClient, Customer, GatewayFailure, GatewayTimeout, SearchResult
+from chalicelib.payments import aamarpay
+from chalicelib.payments.aamarpay import AamarPayClient, Customer, GatewayFailure, GatewayTimeout, SearchResult
 from local.sandbox import SandboxServer
 from tests.stack import free_port
 

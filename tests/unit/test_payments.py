@@ -20,8 +20,8 @@ import pytest
 
 from chalicelib import accounts, activity, clock, db, errors, payments, stats
 from chalicelib.config import app_secrets, settings
-from chalicelib.gateway import aamarpay
 from chalicelib.models import ALL_MODELS, Activity, Claim, Payment, RateLimit, User
+from chalicelib.payments import aamarpay
 from local.sandbox import Sandbox
 from tests.aamarpay_browser import GatewayReturn, press
 from tests.unit.conftest import Api

@@ -1,0 +1,240 @@
+"""Where every payment is settled: the verdict on the gateway's answer, the transition rule, `settle`.
+
+Returns, the reconciler, read-time re-checks, the admin's verify and a refused initiation all
+end here. Each move is one conditional TransactWrite (payment, user's `has_paid`, activity
+entry): a lost race changes nothing. `success` is final; a verified success lifts
+`failed`/`cancelled`/`expired` (money taken is never lost). Any other move starts from `initiated`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+
+from chalicelib import activity, clock, logs, stats
+from chalicelib.config import app_secrets
+from chalicelib.db import transact_write, transaction_lost_condition
+from chalicelib.models import Payment, User, status_day
+from chalicelib.payments import aamarpay
+
+GATEWAY_UNPAID_STATES = frozenset({"failed", "cancelled", "canceled", "expired"})
+
+log = logs.get("payments")
+
+
+class Status(enum.StrEnum):
+    INITIATED = "initiated"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+ACTIONS = {
+    Status.SUCCESS: "payment_success",
+    Status.FAILED: "payment_failed",
+    Status.CANCELLED: "payment_cancelled",
+    Status.EXPIRED: "payment_expired",
+}
+
+
+class Occasion(enum.StrEnum):
+    """Why the gateway is asked; decides what an answer other than "paid" means (`transition`)."""
+
+    SUCCESS_RETURN = "success"
+    FAIL_RETURN = "fail"
+    CANCEL_RETURN = "cancel"
+    CHECK = "check"  # reconciler, read-time re-check, admin verify
+    EXPIRY = "expiry"  # reconciler, payment older than the expiry window
+
+
+class Verdict(enum.StrEnum):
+    PAID = "paid"  # a clear success matching our record
+    MISMATCH = "mismatch"  # the gateway claims success for something that is not our record
+    FAILED = "failed"  # the gateway reports the attempt ended unpaid (failed, cancelled, expired)
+    NOT_PAID = "not_paid"  # anything else: unknown to the gateway, pending, unreadable
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gateway answer held against one payment: the verdict, its evidence, and what settling did."""
+
+    payment: Payment  # after settling: the state this call wrote, or the one a concurrent writer left
+    verdict: Verdict
+    mismatched: tuple[str, ...] = ()  # field names that did not match (or "status")
+    details: dict[str, Any] = field(default_factory=dict)  # ours/theirs for amount, currency, status
+    moved: bool = False
+
+
+def verify(payment: Payment, result: aamarpay.SearchResult | None) -> Check:
+    """Compare the search API's answer with our record: the only proof of payment.
+
+    Paid means a successful status AND our id, our store, our amount (Decimal compare) and
+    our currency. Values are reported for amount/currency/status only; store and id by name.
+    """
+    if result is None:
+        return Check(payment, Verdict.NOT_PAID, ("status",), {"status": {"ours": payment.status, "theirs": None}})
+    mismatched: list[str] = []
+    details: dict[str, Any] = {}
+    if result.mer_txnid != payment.transaction_id:
+        mismatched.append("mer_txnid")
+    if result.store_id != app_secrets().aamarpay_store_id:
+        mismatched.append("store_id")
+    if result.amount is None or result.amount != Decimal(payment.amount):
+        mismatched.append("amount")
+        details["amount"] = {"ours": payment.amount, "theirs": None if result.amount is None else str(result.amount)}
+    if result.currency != payment.currency:
+        mismatched.append("currency")
+        details["currency"] = {"ours": payment.currency, "theirs": result.currency}
+    if result.is_successful:
+        return Check(payment, Verdict.MISMATCH if mismatched else Verdict.PAID, tuple(mismatched), details)
+    details["status"] = {"ours": payment.status, "theirs": result.pay_status}
+    ours = "mer_txnid" not in mismatched and "store_id" not in mismatched
+    verdict = Verdict.FAILED if ours and _ended_unpaid(result) else Verdict.NOT_PAID
+    return Check(payment, verdict, ("status", *mismatched), details)
+
+
+def _ended_unpaid(result: aamarpay.SearchResult) -> bool:
+    """The gateway reports a finished attempt without payment ("Failed"/"Cancelled"/"Expired", code 7).
+
+    Anything else that is not a success ("Pending", unknown spellings) may still turn into a
+    payment, so it stays "not paid (yet)".
+    """
+    return result.pay_status.casefold() in GATEWAY_UNPAID_STATES or result.status_code == "7"
+
+
+def transition(status: str, verdict: Verdict, occasion: Occasion) -> Status | None:
+    """The status a verdict moves a payment to on this occasion, or None (no change).
+
+    | verdict  | success return | fail return | cancel return | check   | expiry  |
+    | paid     | success        | success     | success       | success | success |
+    | failed   | -              | failed      | cancelled     | failed  | failed  |
+    | not paid | -              | -           | cancelled     | -       | expired |
+    A mismatch changes nothing; only `initiated` moves anywhere but `success`.
+    """
+    if status == Status.SUCCESS:
+        return None
+    if verdict is Verdict.PAID:
+        return Status.SUCCESS
+    if status != Status.INITIATED or verdict is Verdict.MISMATCH or occasion is Occasion.SUCCESS_RETURN:
+        return None
+    if occasion is Occasion.CANCEL_RETURN:
+        return Status.CANCELLED  # the customer left; the gateway saying "failed" does not change that
+    if verdict is Verdict.FAILED:
+        return Status.FAILED
+    return Status.EXPIRED if occasion is Occasion.EXPIRY else None
+
+
+def settle(
+    payment: Payment,
+    result: aamarpay.SearchResult | None,
+    occasion: Occasion = Occasion.CHECK,
+    *,
+    actor_id: str | None = None,
+) -> Check:
+    """Apply the gateway's answer to our record (the table in `transition`)."""
+    check = verify(payment, result)
+    target = transition(payment.status, check.verdict, occasion)
+    if target is None:
+        return check
+    current, moved = move(payment, target, via=occasion.value, result=result, actor_id=actor_id)
+    return replace(check, payment=current, moved=moved)
+
+
+def move(
+    payment: Payment,
+    to_status: Status,
+    *,
+    via: str,
+    result: aamarpay.SearchResult | None = None,
+    actor_id: str | None = None,
+    failure_reason: str | None = None,
+) -> tuple[Payment, bool]:
+    """One transaction: the payment (only from the status we read), `has_paid`, the entry.
+
+    Returns the current payment and whether this call moved it. A failed condition means
+    someone else moved it first: nothing is written and the current state is re-read.
+    """
+    old_status, now = payment.status, clock.now_iso()
+    gateway_id = result.pg_txnid if result and result.pg_txnid else payment.gateway_transaction_id
+    if to_status == Status.FAILED and failure_reason is None and result is not None:
+        failure_reason = f"gateway reported {result.pay_status or 'no status'}"
+    actions = [
+        Payment.status.set(to_status),
+        Payment.status_day.set(status_day(to_status, payment.created_at)),
+        Payment.updated_at.set(now),
+        Payment.last_checked_at.set(now),
+        Payment.failure_reason.set(failure_reason) if failure_reason else Payment.failure_reason.remove(),
+    ]
+    if gateway_id:
+        actions.append(Payment.gateway_transaction_id.set(gateway_id))
+    metadata = {
+        "transaction_id": payment.transaction_id,
+        "from": old_status,
+        "via": via,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "gateway_transaction_id": gateway_id,
+    }
+    if failure_reason:
+        metadata["reason"] = failure_reason
+    try:
+        with transact_write() as transaction:
+            transaction.update(
+                payment, actions=actions, condition=(Payment.status != Status.SUCCESS) & (Payment.status == old_status)
+            )
+            if to_status == Status.SUCCESS:
+                transaction.update(User(payment.user_id), actions=[User.has_paid.set(True)], condition=User.id.exists())
+            transaction.save(activity.entry(ACTIONS[to_status], payment.user_id, actor_id=actor_id, metadata=metadata))
+    except TransactWriteError as error:
+        if not transaction_lost_condition(error):
+            raise
+        logs.event(log, "payment already moved", transaction_id=payment.transaction_id, wanted=to_status)
+        return Payment.get(payment.transaction_id, consistent_read=True), False
+    payment.status, payment.status_day, payment.updated_at = to_status, status_day(to_status, payment.created_at), now
+    payment.last_checked_at, payment.gateway_transaction_id, payment.failure_reason = now, gateway_id, failure_reason
+    logs.event(log, "payment settled", transaction_id=payment.transaction_id, status=to_status, via=via)
+    _count(old_status, payment)
+    return payment, True
+
+
+def _count(old_status: str, payment: Payment) -> None:
+    """Counters after a committed move; a counter failure must not fail the committed move."""
+    try:
+        stats.moved("payments", old_status, payment.status)
+        if payment.status == Status.SUCCESS:
+            stats.increment(f"revenue#{payment.currency}", Decimal(payment.amount))
+    except PynamoDBException:
+        log.exception("payment counters not updated", extra={"fields": {"transaction_id": payment.transaction_id}})
+
+
+def search(payment: Payment, why: str) -> tuple[bool, aamarpay.SearchResult | None]:
+    """(answered, result): a gateway failure is logged and reported as not answered."""
+    try:
+        return True, aamarpay.client().search(payment.transaction_id)
+    except aamarpay.GatewayFailure as failure:
+        logs.event(
+            log,
+            "gateway check failed",
+            logging.WARNING,
+            transaction_id=payment.transaction_id,
+            why=why,
+            timeout=isinstance(failure, aamarpay.GatewayTimeout),
+            reason=failure.reason,
+        )
+        return False, None
+
+
+def find(transaction_id: str) -> Payment | None:
+    """The payment a client-supplied id names, or None (malformed ids never reach the table)."""
+    if not clock.is_id(transaction_id):
+        return None
+    try:
+        return Payment.get(transaction_id, consistent_read=True)
+    except DoesNotExist:
+        return None
