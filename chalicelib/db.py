@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactGet, TransactWrite
 
 CONDITION_FAILED = "ConditionalCheckFailed"
+TRANSACTION_CONFLICT = "TransactionConflict"
 
 
 def conditional_failed(error: Exception) -> bool:
@@ -25,6 +27,27 @@ def cancellation_codes(error: TransactWriteError) -> list[str | None]:
 def transaction_lost_condition(error: TransactWriteError) -> bool:
     """True when some item's condition failed (a race lost or a state already moved)."""
     return CONDITION_FAILED in cancellation_codes(error)
+
+
+def transaction_conflicted(error: TransactWriteError) -> bool:
+    """True when DynamoDB cancelled the transaction for meeting another one on the same item."""
+    return TRANSACTION_CONFLICT in cancellation_codes(error)
+
+
+def write_transaction(build: Callable[[TransactWrite], None]) -> None:
+    """One TransactWriteItems built by `build`, sent a second time if it met another transaction.
+
+    A conflict changes nothing, so the retry is safe; a second conflict (or any other
+    cancellation) reaches the caller, which re-reads and answers the current state.
+    """
+    for attempt in range(2):
+        try:
+            with transact_write() as transaction:
+                build(transaction)
+            return
+        except TransactWriteError as error:
+            if attempt or not transaction_conflicted(error):
+                raise
 
 
 @functools.lru_cache(maxsize=1)

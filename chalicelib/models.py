@@ -66,6 +66,10 @@ class User(Model):
     has_paid = BooleanAttribute(default=False)
     created_at = UnicodeAttribute()
     day = UnicodeAttribute()
+    # Tokens carry the epoch they were issued in; a password change moves it (absent = 0).
+    token_epoch = NumberAttribute(null=True)
+    # Payments still `initiated`: raised in the initiation transaction, lowered when one settles.
+    open_payments = NumberAttribute(null=True)
     by_day = _index("by_day", "day", "created_at")
 
 
@@ -80,6 +84,7 @@ class Claim(Model):
     key = UnicodeAttribute(hash_key=True)
     owner_id = UnicodeAttribute()
     created_at = UnicodeAttribute()
+    body_hash = UnicodeAttribute(null=True)  # on `idem#…`: the request it answers (reuse with another is 422)
 
 
 class RevokedToken(Model):
