@@ -119,9 +119,16 @@ class Payment(Model):
     last_checked_at = UnicodeAttribute(null=True)
     day = UnicodeAttribute()
     status_day = UnicodeAttribute()
+    cancel_token_hash = UnicodeAttribute(null=True)  # sha256 of the token in the cancel URL we handed out
+    searched_at = UnicodeAttribute(null=True)  # the last claimed gateway search slot (one per 10 s)
+    # The reconciler's queue (sparse index): present while the payment still needs re-checks.
+    check_queue = UnicodeAttribute(null=True)
+    next_check_at = UnicodeAttribute(null=True)
+    checks = NumberAttribute(null=True)  # reconciler checks so far: the backoff's exponent
     by_user = _index("by_user", "user_id", "created_at")
     by_day = _index("by_day", "day", "created_at")
     by_status_day = _index("by_status_day", "status_day", "created_at")
+    by_next_check = _index("by_next_check", "check_queue", "next_check_at")
 
 
 class File(Model):

@@ -6,20 +6,25 @@ transaction *before* the gateway is called, so no payment the customer can reach
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
+import secrets
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib import activity, clock, errors, logs, stats
 from chalicelib.config import settings
-from chalicelib.db import transact_write, transaction_lost_condition
+from chalicelib.db import CONDITION_FAILED, cancellation_codes, transaction_conflicted, write_transaction
 from chalicelib.models import Claim, Payment, User, status_day
 from chalicelib.payments import aamarpay
-from chalicelib.payments.settlement import Status, move
+from chalicelib.payments.settlement import CHECK_QUEUE, Status, move, token_hash
 from chalicelib.validation import Fields
 
 if TYPE_CHECKING:
@@ -31,6 +36,16 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,128}$")
 CUSTOMER_FIELDS = {"cus_phone": 32, "cus_add1": 200, "cus_city": 100, "cus_country": 100}
 PHONE = re.compile(r"^\+?[0-9 ()-]{3,32}$")
 TIMEOUT_PREFIX = "gateway timeout: "
+MAX_OPEN_PAYMENTS = 5  # per user, `initiated` at once
+
+
+class IdempotencyKeyReused(errors.ApiError):
+    status, code = 422, "idempotency_key_reused"
+
+
+class TooManyPayments(errors.ApiError):
+    status, code = 429, "too_many_payments"
+
 
 log = logs.get("payments")
 
@@ -45,37 +60,49 @@ def initiate(
     answers 502. A retry with the same Idempotency-Key answers what the first request did.
     """
     claim_key = _claim_key(principal.user_id, idempotency_key)
+    body_hash = _body_hash(body)
     customer = _customer(principal.user, body)
     if principal.user.has_paid:
-        if claim_key and (payment := _claimed_payment(claim_key)):
+        if claim_key and (payment := _claimed_payment(claim_key, body_hash)):
             return _replay(payment)
         raise errors.Conflict("You have already paid; uploads are open.", code="already_paid")
-    payment = _new_payment(principal.user_id)
+    payment, cancel_token = _new_payment(principal.user_id)
+    claim = Claim(claim_key, owner_id=payment.transaction_id, created_at=payment.created_at, body_hash=body_hash)
+    entry = activity.entry(
+        "payment_initiated",
+        payment.user_id,
+        metadata={"transaction_id": payment.transaction_id, "amount": payment.amount, "currency": payment.currency},
+    )
+
+    def build(transaction: TransactWrite) -> None:
+        if claim_key:
+            transaction.save(claim, condition=Claim.key.does_not_exist())
+        transaction.save(payment, condition=Payment.transaction_id.does_not_exist())
+        transaction.save(entry)
+        # The open-payments count rises in the same transaction, so racing requests cannot pass it.
+        below_limit = User.open_payments.does_not_exist() | (User.open_payments < MAX_OPEN_PAYMENTS)
+        transaction.update(
+            User(payment.user_id), actions=[User.open_payments.add(1)], condition=User.id.exists() & below_limit
+        )
+
     try:
-        with transact_write() as transaction:
-            if claim_key:
-                claim = Claim(claim_key, owner_id=payment.transaction_id, created_at=payment.created_at)
-                transaction.save(claim, condition=Claim.key.does_not_exist())
-            transaction.save(payment, condition=Payment.transaction_id.does_not_exist())
-            transaction.save(
-                activity.entry(
-                    "payment_initiated",
-                    payment.user_id,
-                    metadata={
-                        "transaction_id": payment.transaction_id,
-                        "amount": payment.amount,
-                        "currency": payment.currency,
-                    },
-                )
-            )
+        write_transaction(build)
     except TransactWriteError as error:
-        if claim_key and transaction_lost_condition(error):
-            existing = _claimed_payment(claim_key)
+        # pynamodb sends puts (claim first) before updates (the user last).
+        codes = cancellation_codes(error)
+        if claim_key and codes[:1] == [CONDITION_FAILED]:
+            existing = _claimed_payment(claim_key, body_hash)
             if existing is not None:
                 return _replay(existing)
+        if codes[-1:] == [CONDITION_FAILED]:
+            raise TooManyPayments(
+                f"You have {MAX_OPEN_PAYMENTS} payments open; finish or cancel one, or wait until they expire."
+            ) from None
+        if transaction_conflicted(error):
+            raise errors.Conflict("Another request met this one; please try again.", code="conflict") from None
         raise
     stats.moved("payments", None, Status.INITIATED)
-    return _open_at_gateway(payment, customer, base_url)
+    return _open_at_gateway(payment, cancel_token, customer, base_url)
 
 
 def initiation_view(payment: Payment) -> dict[str, Any]:
@@ -88,7 +115,7 @@ def initiation_view(payment: Payment) -> dict[str, Any]:
     }
 
 
-def _open_at_gateway(payment: Payment, customer: aamarpay.Customer, base_url: str) -> dict[str, Any]:
+def _open_at_gateway(payment: Payment, cancel_token: str, customer: aamarpay.Customer, base_url: str) -> dict[str, Any]:
     try:
         payment_url = aamarpay.client().initiate(
             tran_id=payment.transaction_id,
@@ -98,7 +125,7 @@ def _open_at_gateway(payment: Payment, customer: aamarpay.Customer, base_url: st
             customer=customer,
             success_url=f"{base_url}/api/payment/success/",
             fail_url=f"{base_url}/api/payment/fail/",
-            cancel_url=f"{base_url}/api/payment/cancel/?{urlencode({'transaction_id': payment.transaction_id})}",
+            cancel_url=f"{base_url}/api/payment/cancel/?{cancel_query(payment.transaction_id, cancel_token)}",
         )
     except aamarpay.GatewayTimeout as timeout:
         reason = TIMEOUT_PREFIX + logs.redact(timeout.reason)
@@ -114,6 +141,11 @@ def _open_at_gateway(payment: Payment, customer: aamarpay.Customer, base_url: st
     _update_quietly(payment, [Payment.payment_url.set(payment_url)])
     logs.event(log, "payment initiated", transaction_id=payment.transaction_id, user_id=payment.user_id)
     return initiation_view(payment)
+
+
+def cancel_query(transaction_id: str, token: str) -> str:
+    """The cancel URL's query: the id names the payment, the token proves the customer was handed it."""
+    return urlencode({"transaction_id": transaction_id, "token": token})
 
 
 def _initiation_error(status: str, reason: str) -> errors.ApiError:
@@ -148,12 +180,21 @@ def _claim_key(user_id: str, idempotency_key: str | None) -> str | None:
     return f"idem#{user_id}#{idempotency_key}"
 
 
-def _claimed_payment(claim_key: str) -> Payment | None:
+def _claimed_payment(claim_key: str, body_hash: str) -> Payment | None:
+    """The payment a used Idempotency-Key created; 422 when the key now comes with another body."""
     try:
-        owner_id = Claim.get(claim_key, consistent_read=True).owner_id
-        return Payment.get(owner_id, consistent_read=True)
+        claim = Claim.get(claim_key, consistent_read=True)
+        if claim.body_hash is not None and claim.body_hash != body_hash:
+            raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body.")
+        return Payment.get(claim.owner_id, consistent_read=True)
     except DoesNotExist:
         return None
+
+
+def _body_hash(body: dict[str, Any]) -> str:
+    """The request as parsed, in one canonical spelling (key order and spacing do not matter)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _customer(user: User, body: dict[str, Any]) -> aamarpay.Customer:
@@ -168,10 +209,14 @@ def _customer(user: User, body: dict[str, Any]) -> aamarpay.Customer:
     return aamarpay.Customer(name=user.username, email=user.email, **given)
 
 
-def _new_payment(user_id: str) -> Payment:
+def _new_payment(user_id: str) -> tuple[Payment, str]:
+    """The unsaved record (queued for the reconciler's first check) and its cancel token."""
     config = settings()
-    created_at = clock.now_iso()
-    return Payment(
+    now = clock.now()
+    created_at = clock.iso(now)
+    cancel_token = secrets.token_urlsafe(32)
+    first_check = clock.iso(now + timedelta(seconds=config.payment_recheck_after_seconds))
+    payment = Payment(
         clock.new_id(),
         user_id=user_id,
         status=Status.INITIATED,
@@ -181,7 +226,12 @@ def _new_payment(user_id: str) -> Payment:
         updated_at=created_at,
         day=clock.day_of(created_at),
         status_day=status_day(Status.INITIATED, created_at),
+        cancel_token_hash=token_hash(cancel_token),
+        check_queue=CHECK_QUEUE,
+        next_check_at=first_check,
+        checks=0,
     )
+    return payment, cancel_token
 
 
 def _update_quietly(payment: Payment, actions: list[Any]) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import errors, logs, pagination, ratelimit
+from chalicelib import errors, logs, pagination
 from chalicelib.models import Payment
 from chalicelib.payments import aamarpay
-from chalicelib.payments.settlement import Status, find, search, settle
+from chalicelib.payments.settlement import claim_search, search, settle
 
 RECHECK_WINDOW_SECONDS = 30
 
@@ -33,14 +33,13 @@ def get_for_user(user_id: str, transaction_id: str) -> dict[str, Any]:
     """The caller's payment; one not yet `success` is re-checked with the gateway at most every 30 s.
 
     Not only `initiated`: a customer may cancel, go back to the hosted page, pay and close the
-    tab; the reconciler only follows `initiated` payments, so this read is where that is found.
+    tab; this read finds that at once (the reconciler within minutes). Only the owner's read
+    claims the search slot, so other callers cannot spend it.
     """
-    payment = find(transaction_id)
+    payment, slot = claim_search(transaction_id, window_seconds=RECHECK_WINDOW_SECONDS, owner_id=user_id)
     if payment is None or payment.user_id != user_id:
         raise errors.NotFound("No such transaction.")
-    if payment.status != Status.SUCCESS and ratelimit.start_window(
-        f"recheck#{payment.transaction_id}", RECHECK_WINDOW_SECONDS
-    ):
+    if slot:
         answered, result = search(payment, "read")
         if answered:
             payment = settle(payment, result).payment
@@ -48,10 +47,15 @@ def get_for_user(user_id: str, transaction_id: str) -> dict[str, Any]:
 
 
 def verify_now(transaction_id: str, *, actor_id: str) -> dict[str, Any]:
-    """The superuser's "check with the gateway now": 502/504 when the gateway cannot answer."""
-    payment = find(transaction_id)
+    """The superuser's "check with the gateway now": 502/504 when the gateway cannot answer.
+
+    Inside the payment's 10 s search window (or once `success`) the stored state is the answer.
+    """
+    payment, slot = claim_search(transaction_id)
     if payment is None:
         raise errors.NotFound("No such transaction.")
+    if not slot:
+        return payment_view(payment)
     try:
         result = aamarpay.client().search(payment.transaction_id)
     except aamarpay.GatewayTimeout:

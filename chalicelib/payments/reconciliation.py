@@ -1,36 +1,54 @@
-"""The scheduled reconciler: nothing the gateway settled is lost when the customer never comes back."""
+"""The scheduled reconciler: nothing the gateway settled is lost when the customer never comes back.
+
+Payments that still need a re-check sit in a sparse index (`by_next_check`: one queue, sorted by
+due time). Each run takes the longest-due first and every check moves that payment's due time
+back (doubling from `PAYMENT_RECHECK_AFTER_SECONDS` up to `MAX_BACKOFF`), so the order survives
+runs and no account's payments can keep another's from being asked about: a payment due now waits
+only behind payments due earlier. `initiated` payments are expired once past the expiry window;
+`failed` and `cancelled` ones stay queued until then (money taken after a cancel is found).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from itertools import islice
 
-from chalicelib import clock, logs, pagination
+from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
+
+from chalicelib import clock, logs
 from chalicelib.config import Settings, settings
-from chalicelib.models import Payment, status_day
-from chalicelib.payments.settlement import Occasion, Status, Verdict, search, settle
+from chalicelib.models import Payment
+from chalicelib.payments.settlement import CHECK_QUEUE, Occasion, Status, Verdict, claim_search, search, settle
 
 MAX_CHECKS_PER_RUN = 100
 MAX_CONSECUTIVE_GATEWAY_FAILURES = 3
-EXPIRY_SLACK_DAYS = 1  # the reconciler also looks one day further back, in case it was stopped
+MAX_BACKOFF = timedelta(hours=4)
 
 log = logs.get("payments")
 
 
 def reconcile_pending(*, max_checks: int = MAX_CHECKS_PER_RUN) -> dict[str, int]:
-    """Ask the gateway about payments still `initiated` after a while; expire abandoned ones.
+    """Ask the gateway about the payments due for a re-check, oldest due first; expire abandoned ones.
 
-    The customer may close the browser before the return: nothing the gateway settled is
-    lost. Bounded per run (`max_checks`, and a stop after repeated gateway failures).
+    Bounded per run (`max_checks`, and a stop after repeated gateway failures). A payment some
+    return or read asked about in the last 10 s is only rescheduled, not asked again.
     """
     config = settings()
     now = clock.now()
     expire_before = clock.iso(now - timedelta(seconds=config.payment_expire_after_seconds))
     summary = dict.fromkeys(("checked", "success", "failed", "expired", "unchanged", "mismatches", "gateway_errors"), 0)
     failures_in_a_row = 0
-    for payment in islice(_pending(now, config), max_checks):
+    due = Payment.by_next_check.query(CHECK_QUEUE, Payment.next_check_at <= clock.iso(now), limit=max_checks)
+    for queued in due:
+        reschedule = next_check(queued, now, config)
+        payment, slot = claim_search(queued.transaction_id, then=reschedule)
+        if payment is None or not slot:
+            if payment is not None:  # settled meanwhile (the index lags), or asked seconds ago
+                _update_quietly(
+                    payment, [Payment.check_queue.remove()] if payment.status == Status.SUCCESS else reschedule
+                )
+            continue
         answered, result = search(payment, "reconcile")
         if not answered:
             summary["gateway_errors"] += 1
@@ -39,26 +57,35 @@ def reconcile_pending(*, max_checks: int = MAX_CHECKS_PER_RUN) -> dict[str, int]
                 break
             continue
         failures_in_a_row = 0
-        occasion = Occasion.EXPIRY if payment.created_at < expire_before else Occasion.CHECK
-        check = settle(payment, result, occasion)
+        past_expiry = payment.created_at < expire_before
+        check = settle(payment, result, Occasion.EXPIRY if past_expiry else Occasion.CHECK)
         summary["checked"] += 1
         summary[check.payment.status if check.moved else "unchanged"] += 1
         if check.verdict is Verdict.MISMATCH:
             summary["mismatches"] += 1
             logs.event(log, "gateway answer does not match", logging.WARNING, transaction_id=payment.transaction_id)
+        if past_expiry and check.payment.status in (Status.FAILED, Status.CANCELLED):
+            _update_quietly(check.payment, [Payment.check_queue.remove()])  # its last re-check
     logs.event(log, "payments reconciled", **summary)
     return summary
 
 
-def _pending(now: datetime, config: Settings) -> Iterator[Payment]:
-    """Initiated payments old enough to re-check, newest day first (index queries, no Scan)."""
-    checked_before = clock.iso(now - timedelta(seconds=config.payment_recheck_after_seconds))
-    expiry_day = (now - timedelta(seconds=config.payment_expire_after_seconds)).date()
-    oldest = expiry_day - timedelta(days=EXPIRY_SLACK_DAYS)
-    for day in pagination.days_back(now.date(), oldest):
-        yield from Payment.by_status_day.query(
-            status_day(Status.INITIATED, day.isoformat()),
-            Payment.created_at <= checked_before,
-            scan_index_forward=False,
-            page_size=MAX_CHECKS_PER_RUN,
+def next_check(payment: Payment, now: datetime, config: Settings) -> list[Action]:
+    """Move the due time back: doubling per check up to `MAX_BACKOFF`, and never past the expiry."""
+    checks = int(payment.checks or 0)
+    delay = min(timedelta(seconds=config.payment_recheck_after_seconds * 2 ** min(checks, 20)), MAX_BACKOFF)
+    due = now + delay
+    expiry = clock.parse_iso(payment.created_at) + timedelta(seconds=config.payment_expire_after_seconds + 1)
+    if now < expiry < due:
+        due = expiry  # the expiry check happens on time
+    return [Payment.next_check_at.set(clock.iso(due)), Payment.checks.set(checks + 1)]
+
+
+def _update_quietly(payment: Payment, actions: list[Action]) -> None:
+    """Queue bookkeeping; a payment that vanished or moved meanwhile is no reason to stop the run."""
+    try:
+        payment.update(actions=actions, condition=Payment.transaction_id.exists())
+    except UpdateError as error:
+        logs.event(
+            log, "payment reschedule skipped", logging.WARNING, transaction_id=payment.transaction_id, error=str(error)
         )

@@ -12,7 +12,16 @@ from urllib.parse import urlencode
 
 from chalicelib import activity, clock, logs
 from chalicelib.models import Payment
-from chalicelib.payments.settlement import Check, Occasion, Status, Verdict, find, search, settle
+from chalicelib.payments.settlement import (
+    Check,
+    Occasion,
+    Status,
+    Verdict,
+    claim_search,
+    holds_cancel_token,
+    search,
+    settle,
+)
 
 RETURNS = (Occasion.SUCCESS_RETURN, Occasion.FAIL_RETURN, Occasion.CANCEL_RETURN)
 
@@ -36,19 +45,25 @@ class ReturnOutcome:
 def handle_return(kind: str, form: dict[str, str]) -> ReturnOutcome:
     """A browser return from aamarPay: the form only names a payment; the search API decides.
 
-    When the gateway cannot be asked, nothing changes and the answer is the current state
-    (normally `initiated`); the reconciler checks again within minutes.
+    When the gateway cannot be asked, or was asked about this payment in the last 10 seconds,
+    nothing changes and the answer is the current state (normally `initiated`); the reconciler
+    checks again within minutes. A cancel must carry the token of the cancel URL we handed the
+    gateway: one that lacks it (someone who knows only the id) is answered like an unknown id.
     """
     occasion = Occasion(kind)
     if occasion not in RETURNS:
         raise ValueError(f"not a gateway return: {kind!r}")
-    claimed = form.get("transaction_id" if occasion is Occasion.CANCEL_RETURN else "mer_txnid") or ""
-    payment = find(claimed)
-    if payment is None:
+    cancelling = occasion is Occasion.CANCEL_RETURN
+    claimed = form.get("transaction_id" if cancelling else "mer_txnid") or ""
+    token = (form.get("token") or "") if cancelling else None
+    payment, slot = claim_search(claimed, cancel_token=token)
+    if payment is None or (token is not None and not holds_cancel_token(payment, token)):
         _reject(None, claimed, occasion, "unknown_transaction")
         return ReturnOutcome(False, claimed if clock.is_id(claimed) else None, None, "Unknown transaction.")
     if payment.status == Status.SUCCESS:  # final: nothing the gateway could say changes it
         return _answer(payment, "The payment succeeded.")
+    if not slot:
+        return _answer(payment, "The payment was checked moments ago; it will be checked again shortly.")
     answered, result = search(payment, f"{occasion.value}_return")
     if not answered:
         return _answer(payment, "The gateway could not confirm the payment yet; it will be checked again shortly.")

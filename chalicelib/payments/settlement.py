@@ -9,20 +9,30 @@ entry): a lost race changes nothing. `success` is final; a verified success lift
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+from botocore.exceptions import ClientError
+from pynamodb.constants import ALL_NEW, ALL_OLD
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from chalicelib import activity, clock, logs, stats
 from chalicelib.config import app_secrets
-from chalicelib.db import transact_write, transaction_lost_condition
+from chalicelib.db import transaction_conflicted, transaction_lost_condition, write_transaction
 from chalicelib.models import Payment, User, status_day
 from chalicelib.payments import aamarpay
 
 GATEWAY_UNPAID_STATES = frozenset({"failed", "cancelled", "canceled", "expired"})
+SEARCH_WINDOW_SECONDS = 10  # however many returns arrive, the gateway hears about a payment this rarely
+CHECK_QUEUE = "due"  # the reconciler index's one partition: payments that still need re-checks
 
 log = logs.get("payments")
 
@@ -173,6 +183,11 @@ def move(
     ]
     if gateway_id:
         actions.append(Payment.gateway_transaction_id.set(gateway_id))
+    if to_status in (Status.SUCCESS, Status.EXPIRED) or via == "initiation":
+        actions.append(Payment.check_queue.remove())  # nothing left to ask the gateway about
+    user_actions = [User.has_paid.set(True)] if to_status == Status.SUCCESS else []
+    if old_status == Status.INITIATED:
+        user_actions.append(User.open_payments.add(-1))
     metadata = {
         "transaction_id": payment.transaction_id,
         "from": old_status,
@@ -183,17 +198,21 @@ def move(
     }
     if failure_reason:
         metadata["reason"] = failure_reason
+
+    def build(transaction: TransactWrite) -> None:
+        transaction.update(
+            payment, actions=actions, condition=(Payment.status != Status.SUCCESS) & (Payment.status == old_status)
+        )
+        if user_actions:
+            transaction.update(User(payment.user_id), actions=user_actions, condition=User.id.exists())
+        transaction.save(activity.entry(ACTIONS[to_status], payment.user_id, actor_id=actor_id, metadata=metadata))
+
     try:
-        with transact_write() as transaction:
-            transaction.update(
-                payment, actions=actions, condition=(Payment.status != Status.SUCCESS) & (Payment.status == old_status)
-            )
-            if to_status == Status.SUCCESS:
-                transaction.update(User(payment.user_id), actions=[User.has_paid.set(True)], condition=User.id.exists())
-            transaction.save(activity.entry(ACTIONS[to_status], payment.user_id, actor_id=actor_id, metadata=metadata))
+        write_transaction(build)
     except TransactWriteError as error:
-        if not transaction_lost_condition(error):
+        if not (transaction_lost_condition(error) or transaction_conflicted(error)):
             raise
+        # Someone else moved it first, or kept meeting this move: answer the state as it is now.
         logs.event(log, "payment already moved", transaction_id=payment.transaction_id, wanted=to_status)
         return Payment.get(payment.transaction_id, consistent_read=True), False
     payment.status, payment.status_day, payment.updated_at = to_status, status_day(to_status, payment.created_at), now
@@ -230,11 +249,58 @@ def search(payment: Payment, why: str) -> tuple[bool, aamarpay.SearchResult | No
         return False, None
 
 
-def find(transaction_id: str) -> Payment | None:
-    """The payment a client-supplied id names, or None (malformed ids never reach the table)."""
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def holds_cancel_token(payment: Payment, token: str) -> bool:
+    """Whether `token` is the one in the cancel URL we handed out for this payment (constant time)."""
+    return hmac.compare_digest(payment.cancel_token_hash or "", token_hash(token))
+
+
+def claim_search(
+    transaction_id: str,
+    *,
+    window_seconds: int | None = None,
+    owner_id: str | None = None,
+    cancel_token: str | None = None,
+    then: Sequence[Action] = (),
+) -> tuple[Payment | None, bool]:
+    """The payment a client-supplied id names, and whether this call won its gateway search slot.
+
+    One conditional UpdateItem is both the read and the throttle: it stamps `searched_at` only
+    when the payment is not `success`, was not searched inside the window, and (when given)
+    belongs to `owner_id` and matches the cancel token; a refused condition still returns the
+    item (ALL_OLD), so this costs what the consistent read it replaces cost. `then`: more
+    actions for a won slot (the reconciler's next due time). Malformed ids never reach the table.
+    """
     if not clock.is_id(transaction_id):
-        return None
+        return None, False
+    now = clock.now()
+    window = SEARCH_WINDOW_SECONDS if window_seconds is None else window_seconds
+    condition = (
+        Payment.transaction_id.exists()
+        & (Payment.status != Status.SUCCESS)
+        & (Payment.searched_at.does_not_exist() | (Payment.searched_at <= clock.iso(now - timedelta(seconds=window))))
+    )
+    if owner_id is not None:
+        condition &= Payment.user_id == owner_id
+    if cancel_token is not None:
+        condition &= Payment.cancel_token_hash == token_hash(cancel_token)
+    connection = Payment._get_connection()
+    request = connection.get_operation_kwargs(
+        transaction_id,
+        actions=[Payment.searched_at.set(clock.iso(now)), *then],
+        condition=condition,
+        return_values=ALL_NEW,
+        return_values_on_condition_failure=ALL_OLD,
+    )
     try:
-        return Payment.get(transaction_id, consistent_read=True)
-    except DoesNotExist:
-        return None
+        # The botocore client itself: pynamodb's error drops the item that ALL_OLD sends back.
+        reply = connection.connection.client.update_item(**request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        item = error.response.get("Item")
+        return (Payment.from_raw_data(item) if item else None), False
+    return Payment.from_raw_data(reply["Attributes"]), True
