@@ -7,6 +7,7 @@ free port, with its fault switches for timeouts, 5xx, garbage and mismatching an
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import threading
 import time
@@ -21,7 +22,7 @@ import pytest
 from chalicelib import accounts, activity, clock, db, errors, payments, stats
 from chalicelib.config import app_secrets, settings
 from chalicelib.models import ALL_MODELS, Activity, Claim, Payment, User
-from chalicelib.payments import aamarpay, settlement
+from chalicelib.payments import aamarpay, initiation, settlement
 from local.sandbox import Sandbox
 from tests.aamarpay_browser import GatewayReturn, press
 from tests.unit.conftest import Api
@@ -905,3 +906,210 @@ def test_calls_per_initiation_and_per_return(
         gateway_calls.clear()
         _deliver(api, _forged("success", claimed))  # rejected: + the security event
         assert (dynamodb_calls, len(gateway_calls)) == ([*reads, "PutItem"], searches)
+
+
+# --- abuse: cancels, throttling, open payments, key reuse, starvation, conflicts ---------------
+
+
+@pytest.mark.parametrize("token", [None, "", "guess", "other"])
+def test_a_cancel_without_its_token_changes_nothing_and_answers_like_an_unknown_return(
+    api: Api, gateway: Sandbox, gateway_calls: list[str], token: str | None
+) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    if token == "other":  # the token of another payment (one of the attacker's own)
+        _, own = _started(api, "mallory")
+        token = parse_qs(urlsplit(gateway.transaction(own["transaction_id"]).fields["cancel_url"]).query)["token"][0]
+    query = {"transaction_id": tid} if token is None else {"transaction_id": tid, "token": token}
+    hop = GatewayReturn("GET", f"{CANCEL_URL}?{urlencode(query)}")
+    unknown = _deliver(api, _cancel("feedfacefeedfacefeedfacefeedface"), json_answer=True)
+    gateway_calls.clear()
+
+    as_json = _deliver(api, hop, json_answer=True)
+    assert (as_json.status_code, as_json.data) == (unknown.status_code, unknown.data)
+    assert _dashboard_params(_deliver(api, hop)) == {"payment": ["invalid"], "transaction_id": [tid]}
+    record = _payment(tid)
+    assert (record.status, record.searched_at) == ("initiated", None)  # not even the search slot was taken
+    assert gateway_calls == []
+    assert _actions(_user("alice").id, "payment_cancelled") == []
+    assert _deliver(api, _cancel(tid, gateway), json_answer=True).data["status"] == "cancelled"  # the real link
+
+
+def test_the_gateway_is_searched_once_per_ten_seconds_whatever_arrives(
+    api: Api, gateway: Sandbox, gateway_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 10)
+    token, started = _started(api)
+    tid = started["transaction_id"]
+    searches = gateway_calls.count
+    fail = _forged("fail", tid, pay_status="Failed")
+    for _ in range(25):
+        assert _deliver(api, fail, json_answer=True).data == {"transaction_id": tid, "status": "initiated"}
+    assert api.call("GET", f"/api/transactions/{tid}/", token=token).data["status"] == "initiated"
+    assert payments.verify_now(tid, actor_id="admin-1")["status"] == "initiated"
+    with _clock_shifted(monkeypatch, -200):  # the reconciler's first check is due, 8 s after the last search
+        monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 200 + 10)
+        assert payments.reconcile_pending()["checked"] == 0
+    monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 10)
+    assert searches("GET /api/v1/trxcheck/request.php") == 1
+
+    gateway.settle(tid, paid=True)
+    with _clock_shifted(monkeypatch, -11):  # the window has passed: the next return asks again
+        assert _deliver(api, fail, json_answer=True).data["status"] == "success"
+    assert searches("GET /api/v1/trxcheck/request.php") == 2
+
+
+def test_twenty_five_parallel_returns_make_one_search(
+    api: Api, gateway: Sandbox, gateway_calls: list[str], atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 10)
+    _, started = _started(api)
+    form = _forged("fail", started["transaction_id"], pay_status="Failed").form
+    barrier = threading.Barrier(25)
+
+    def deliver() -> None:
+        barrier.wait()
+        payments.handle_return("fail", form)
+
+    threads = [threading.Thread(target=deliver) for _ in range(25)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert gateway_calls.count("GET /api/v1/trxcheck/request.php") == 1
+
+
+def test_at_most_five_open_payments_per_user_even_in_a_burst(api: Api, gateway: Sandbox, atomic_dynamodb: None) -> None:
+    token = api.signed_up("alice")
+    principal = accounts.Principal(user=_user("alice"), claims=None)  # type: ignore[arg-type]
+    barrier = threading.Barrier(12)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            payments.initiate(principal, {}, idempotency_key=None, base_url="http://testserver")
+            outcomes.append("created")
+        except errors.ApiError as error:
+            outcomes.append(error.code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created"] * 5 + ["too_many_payments"] * 7
+    assert len(list(Payment.by_user.query(principal.user_id))) == 5
+    refused = _initiate(api, token)
+    assert (refused.status_code, refused.data["error"]["code"]) == (429, "too_many_payments")
+
+    open_ids = [p.transaction_id for p in Payment.by_user.query(principal.user_id)]
+    assert _deliver(api, _cancel(open_ids[0], gateway), json_answer=True).data["status"] == "cancelled"
+    assert _initiate(api, token).status_code == 201  # a payment that left `initiated` frees a place
+    assert _user("alice").open_payments == 5
+
+
+def test_expired_and_refused_payments_free_their_place(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = api.signed_up("alice")
+    with _clock_shifted(monkeypatch, 25 * 3600):
+        for _ in range(4):
+            assert _initiate(api, token).status_code == 201
+    gateway.set_faults(initiate_500=True)
+    assert _initiate(api, token).status_code == 502  # refused at once: never open
+    gateway.set_faults(initiate_500=False)
+    assert _user("alice").open_payments == 4
+    assert payments.reconcile_pending()["expired"] == 4
+    assert _user("alice").open_payments == 0
+
+
+def test_an_idempotency_key_reused_with_another_body_is_422(api: Api, gateway: Sandbox) -> None:
+    token = api.signed_up("alice")
+    first = _initiate(api, token, {"cus_city": "Dhaka", "cus_phone": "01700"}, **{"Idempotency-Key": "k"})
+    assert first.status_code == 201
+    same = _initiate(api, token, '{"cus_phone":"01700",  "cus_city":"Dhaka"}', **{"Idempotency-Key": "k"})
+    assert same.data == first.data  # the same request spelt differently replays
+    for other in ({"cus_city": "Chittagong", "cus_phone": "01700"}, {}):
+        reused = _initiate(api, token, other, **{"Idempotency-Key": "k"})
+        assert (reused.status_code, reused.data["error"]["code"]) == (422, "idempotency_key_reused")
+    assert len(list(Payment.by_user.query(_user("alice").id))) == 1
+
+
+def _queued(api: Api, user_id: str, seconds_ago: float, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A payment written straight to the table (no gateway call), created `seconds_ago`."""
+    with _clock_shifted(monkeypatch, seconds_ago):
+        payment, _ = initiation._new_payment(user_id)
+    payment.save()
+    return payment.transaction_id
+
+
+def test_no_burst_of_payments_keeps_an_older_one_from_being_checked(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    victim = _aged_payment(api, monkeypatch, "victim", 1800)
+    gateway.settle(victim, paid=True)  # paid, then closed the tab
+    api.signed_up("mallory")
+    crowd = [_queued(api, _user("mallory").id, 300 + i, monkeypatch) for i in range(12)]  # newer, all due
+
+    summary = payments.reconcile_pending(max_checks=5)
+    assert summary["checked"] == 5 and _payment(victim).status == "success"
+
+    # The order survives runs: each takes the longest-due, so all are asked once before any twice.
+    assert sorted(int(_payment(tid).checks) for tid in crowd) == [0] * 8 + [1] * 4
+    for _ in range(2):
+        assert payments.reconcile_pending(max_checks=4)["checked"] == 4
+    assert {int(_payment(tid).checks) for tid in crowd} == {1}
+    assert payments.reconcile_pending()["checked"] == 0  # and then not before their backoff
+
+
+def test_the_reconciler_backs_off_per_payment_and_rechecks_cancelled_ones(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    _deliver(api, _cancel(tid, gateway))
+    assert _payment(tid).status == "cancelled"
+    due_times = []
+    offset = 0.0
+    for _ in range(4):
+        offset += (clock.parse_iso(_payment(tid).next_check_at) - clock.now()).total_seconds() + 1
+        with _clock_shifted(monkeypatch, -offset):
+            assert payments.reconcile_pending()["checked"] == 1
+        due_times.append(clock.parse_iso(_payment(tid).next_check_at))
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(due_times)]
+    assert all(later > 1.9 * earlier for earlier, later in itertools.pairwise(gaps)), gaps
+
+    press(started["payment_url"], "pay")  # back on the hosted page after the cancel, pays, closes the tab
+    with _clock_shifted(monkeypatch, -offset - 3 * 3600):
+        assert payments.reconcile_pending()["success"] == 1
+    assert _user("alice").has_paid
+    assert _payment(tid).check_queue is None  # settled: out of the queue
+
+
+def test_a_return_survives_transaction_conflicts(api: Api, gateway: Sandbox) -> None:
+    from tests.unit.conflicts import transaction_conflicts
+
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    gateway.settle(tid, paid=True)
+    with transaction_conflicts(2) as injected:  # the move and its retry both meet another transaction
+        answer = _deliver(api, _forged("success", tid), json_answer=True)
+    assert injected == [2]
+    assert answer.status_code == 400  # not confirmed *yet*: the state as it is, never a 500
+    assert _payment(tid).status == "initiated"
+    with transaction_conflicts(1):  # one conflict: the retry goes through
+        assert _deliver(api, _forged("success", tid), json_answer=True).data["status"] == "success"
+    assert _user("alice").has_paid
+
+
+def test_initiation_survives_transaction_conflicts(api: Api, gateway: Sandbox) -> None:
+    from tests.unit.conflicts import transaction_conflicts
+
+    token = api.signed_up("alice")
+    with transaction_conflicts(1):
+        assert _initiate(api, token).status_code == 201
+    with transaction_conflicts(2):
+        busy = _initiate(api, token)
+    assert (busy.status_code, busy.data["error"]["code"]) == (409, "conflict")
+    assert len(list(Payment.by_user.query(_user("alice").id))) == 1
