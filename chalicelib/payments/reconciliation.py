@@ -41,7 +41,7 @@ def reconcile_pending(*, max_checks: int = MAX_CHECKS_PER_RUN) -> dict[str, int]
     failures_in_a_row = 0
     due = Payment.by_next_check.query(CHECK_QUEUE, Payment.next_check_at <= clock.iso(now), limit=max_checks)
     for queued in due:
-        reschedule = next_check(queued, now, config)
+        reschedule = _reschedule(queued, now, config)
         payment, slot = claim_search(queued.transaction_id, then=reschedule)
         if payment is None or not slot:
             if payment is not None:  # settled meanwhile (the index lags), or asked seconds ago
@@ -70,14 +70,17 @@ def reconcile_pending(*, max_checks: int = MAX_CHECKS_PER_RUN) -> dict[str, int]
     return summary
 
 
-def next_check(payment: Payment, now: datetime, config: Settings) -> list[Action]:
-    """Move the due time back: doubling per check up to `MAX_BACKOFF`, and never past the expiry."""
-    checks = int(payment.checks or 0)
+def next_due(created_at: datetime, checks: int, now: datetime, config: Settings) -> datetime:
+    """When a payment checked `checks` times is due again: the delay doubles per check up to
+    `MAX_BACKOFF`, and an open payment's expiry check is never postponed past the expiry."""
     delay = min(timedelta(seconds=config.payment_recheck_after_seconds * 2 ** min(checks, 20)), MAX_BACKOFF)
-    due = now + delay
-    expiry = clock.parse_iso(payment.created_at) + timedelta(seconds=config.payment_expire_after_seconds + 1)
-    if now < expiry < due:
-        due = expiry  # the expiry check happens on time
+    expiry = created_at + timedelta(seconds=config.payment_expire_after_seconds + 1)
+    return expiry if now < expiry < now + delay else now + delay
+
+
+def _reschedule(payment: Payment, now: datetime, config: Settings) -> list[Action]:
+    checks = int(payment.checks or 0)
+    due = next_due(clock.parse_iso(payment.created_at), checks, now, config)
     return [Payment.next_check_at.set(clock.iso(due)), Payment.checks.set(checks + 1)]
 
 
