@@ -57,7 +57,8 @@ def initiate(
 
     A gateway timeout keeps the payment `initiated` (aamarPay may have created it; the
     reconciler settles or expires it) and answers 504; a refusal marks it `failed` and
-    answers 502. A retry with the same Idempotency-Key answers what the first request did.
+    answers 502. A retry with the same Idempotency-Key answers what the first request did
+    (422 if it comes with another body). A sixth open payment answers 429.
     """
     claim_key = _claim_key(principal.user_id, idempotency_key)
     body_hash = _body_hash(body)

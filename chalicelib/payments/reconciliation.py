@@ -45,9 +45,7 @@ def reconcile_pending(*, max_checks: int = MAX_CHECKS_PER_RUN) -> dict[str, int]
         payment, slot = claim_search(queued.transaction_id, then=reschedule)
         if payment is None or not slot:
             if payment is not None:  # settled meanwhile (the index lags), or asked seconds ago
-                _update_quietly(
-                    payment, [Payment.check_queue.remove()] if payment.status == Status.SUCCESS else reschedule
-                )
+                _requeue(payment, [Payment.check_queue.remove()] if payment.status == Status.SUCCESS else reschedule)
             continue
         answered, result = search(payment, "reconcile")
         if not answered:
@@ -65,7 +63,7 @@ def reconcile_pending(*, max_checks: int = MAX_CHECKS_PER_RUN) -> dict[str, int]
             summary["mismatches"] += 1
             logs.event(log, "gateway answer does not match", logging.WARNING, transaction_id=payment.transaction_id)
         if past_expiry and check.payment.status in (Status.FAILED, Status.CANCELLED):
-            _update_quietly(check.payment, [Payment.check_queue.remove()])  # its last re-check
+            _requeue(check.payment, [Payment.check_queue.remove()])  # its last re-check
     logs.event(log, "payments reconciled", **summary)
     return summary
 
@@ -84,7 +82,7 @@ def _reschedule(payment: Payment, now: datetime, config: Settings) -> list[Actio
     return [Payment.next_check_at.set(clock.iso(due)), Payment.checks.set(checks + 1)]
 
 
-def _update_quietly(payment: Payment, actions: list[Action]) -> None:
+def _requeue(payment: Payment, actions: list[Action]) -> None:
     """Queue bookkeeping; a payment that vanished or moved meanwhile is no reason to stop the run."""
     try:
         payment.update(actions=actions, condition=Payment.transaction_id.exists())

@@ -174,7 +174,7 @@ def move(
     gateway_id = result.pg_txnid if result and result.pg_txnid else payment.gateway_transaction_id
     if to_status == Status.FAILED and failure_reason is None and result is not None:
         failure_reason = f"gateway reported {result.pay_status or 'no status'}"
-    actions = [
+    actions: list[Action] = [
         Payment.status.set(to_status),
         Payment.status_day.set(status_day(to_status, payment.created_at)),
         Payment.updated_at.set(now),
@@ -185,7 +185,7 @@ def move(
         actions.append(Payment.gateway_transaction_id.set(gateway_id))
     if to_status in (Status.SUCCESS, Status.EXPIRED) or via == "initiation":
         actions.append(Payment.check_queue.remove())  # nothing left to ask the gateway about
-    user_actions = [User.has_paid.set(True)] if to_status == Status.SUCCESS else []
+    user_actions: list[Action] = [User.has_paid.set(True)] if to_status == Status.SUCCESS else []
     if old_status == Status.INITIATED:
         user_actions.append(User.open_payments.add(-1))
     metadata = {
@@ -297,10 +297,11 @@ def claim_search(
     )
     try:
         # The botocore client itself: pynamodb's error drops the item that ALL_OLD sends back.
-        reply = connection.connection.client.update_item(**request)
+        client: Any = connection.connection.client
+        reply = client.update_item(**request)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
-        item = error.response.get("Item")
+        item: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
         return (Payment.from_raw_data(item) if item else None), False
     return Payment.from_raw_data(reply["Attributes"]), True
