@@ -77,7 +77,12 @@ def register() -> Response:
 @app.route("/api/login", methods=["POST"], content_types=ANY)
 @web.endpoint
 def login() -> Response:
-    return web.json_response(accounts.login(web.json_body(_request())))
+    return web.json_response(accounts.login(web.json_body(_request()), client_ip=_client_ip()))
+
+
+def _client_ip() -> str:
+    """The caller's address as API Gateway saw it (never a client-supplied header)."""
+    return str(((_request().context or {}).get("identity") or {}).get("sourceIp") or "")
 
 
 @app.route("/api/refresh", methods=["POST"], content_types=ANY)
@@ -91,6 +96,12 @@ def refresh() -> Response:
 def logout() -> Response:
     accounts.logout(_caller(), web.json_body(_request(), optional=True))
     return web.no_content()
+
+
+@app.route("/api/password/change", methods=["POST"], content_types=ANY)
+@web.endpoint
+def change_password() -> Response:
+    return web.json_response(accounts.change_password(_caller(), web.json_body(_request())))
 
 
 @app.route("/api/me", methods=["GET"])

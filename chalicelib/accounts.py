@@ -1,8 +1,10 @@
 """Accounts and authentication: register, login, refresh, logout, who is calling.
 
-Uniqueness of username and email is enforced by writing claim items in the same
-transaction as the user (no read-then-write race). Login spends the same bcrypt time
-for unknown users and wrong passwords, and locks an identifier after repeated failures.
+Uniqueness of login identifiers (usernames and emails share one namespace) is enforced by
+claim items written or checked in the same transaction as the user (no read-then-write race).
+Login counts the attempt before bcrypt runs, spends the same bcrypt time for unknown users and
+wrong passwords, and locks the account (or, for identifiers naming none, the client address)
+after repeated failures. A token carries the account's epoch; a password change moves it.
 """
 
 from __future__ import annotations
@@ -15,13 +17,20 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from chalicelib import activity, clock, errors, passwords, ratelimit, stats, tokens
 from chalicelib.config import settings
-from chalicelib.db import CONDITION_FAILED, cancellation_codes, transact_get, transact_write
-from chalicelib.models import Claim, RateLimit, RevokedToken, User, search_keys
+from chalicelib.db import (
+    CONDITION_FAILED,
+    cancellation_codes,
+    conflicted,
+    transact_get,
+    transact_write,
+)
+from chalicelib.models import Claim, RevokedToken, User, search_keys
 from chalicelib.validation import Fields
 
-USERNAME = re.compile(r"^[\w.@+-]{3,150}$")
+USERNAME = re.compile(r"\A[A-Za-z0-9@.+_-]{3,150}\Z")  # ASCII, the whole string: no trailing newline
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ROLES = ("user", "staff", "superuser")
+TAKEN = {"username_taken": "That username is taken.", "email_taken": "An account with that email exists."}
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,12 @@ def register(body: dict[str, Any]) -> User:
 
 
 def create_user(username: str, email: str, password: str, *, role: str = "user") -> User:
-    """Create a user with its username and email claims in one transaction."""
+    """Create a user with its identifier claims in one transaction.
+
+    One namespace for login identifiers: besides claiming its own username and email, the
+    transaction checks that no account has the username as its email (usernames may contain
+    `@`) and none has the email as its username, so no login can shadow another account's.
+    """
     created_at = clock.now_iso()
     user = User(
         clock.new_id(),
@@ -96,68 +110,72 @@ def create_user(username: str, email: str, password: str, *, role: str = "user")
         day=clock.day_of(created_at),
         **search_keys(username, email),
     )
-    claims = [
-        Claim(key, owner_id=user.id, created_at=created_at) for key in (username_claim(username), email_claim(email))
-    ]
+    own = [(username_claim(username), "username_taken"), (email_claim(email), "email_taken")]
+    crossed = [(email_claim(username), "username_taken"), (username_claim(email), "email_taken")]
+    checks = [(key, code) for key, code in crossed if "@" in key.partition("#")[2] and key not in dict(own)]
+
     try:
         with transact_write() as transaction:
-            transaction.save(claims[0], condition=Claim.key.does_not_exist())
-            transaction.save(claims[1], condition=Claim.key.does_not_exist())
+            for key, _ in own:
+                transaction.save(
+                    Claim(key, owner_id=user.id, created_at=created_at), condition=Claim.key.does_not_exist()
+                )
+            for key, _ in checks:
+                transaction.condition_check(Claim, key, condition=Claim.key.does_not_exist())
             transaction.save(user, condition=User.id.does_not_exist())
-            transaction.save(
-                activity.entry("user_registered", user.id, metadata={"username": username, "role": role}),
-            )
+            transaction.save(activity.entry("user_registered", user.id, metadata={"username": username, "role": role}))
             stats.add(transaction, {stats.USERS: 1}, day=user.day)
     except TransactWriteError as error:
-        codes = cancellation_codes(error)
-        if codes[:1] == [CONDITION_FAILED]:
-            raise errors.Conflict("That username is taken.", code="username_taken") from None
-        if codes[1:2] == [CONDITION_FAILED]:
-            raise errors.Conflict("An account with that email exists.", code="email_taken") from None
+        # pynamodb sends condition checks first, then puts, each in the order added.
+        for (_, code), reason in zip([*checks, *own], cancellation_codes(error), strict=False):
+            if reason == CONDITION_FAILED:
+                raise errors.Conflict(TAKEN[code], code=code) from None
+        if conflicted(error):
+            raise errors.Conflict("Another registration used these details; try again.", code="conflict") from None
         raise
     return user
 
 
-def _find_claim_owner(keys: list[str], failure_key: str) -> tuple[str | None, int]:
-    """Owner id of the first claim that exists, and the live failure count: one round trip."""
+def _claim_owner(identifier: str) -> str | None:
+    """The account a login identifier names (one namespace: at most one claim exists), one round trip."""
+    keys = [username_claim(identifier)] + ([email_claim(identifier)] if "@" in identifier else [])
     with transact_get() as transaction:
         futures = [transaction.get(Claim, key) for key in keys]
-        failures = transaction.get(RateLimit, failure_key)
-    owner = None
     for future in futures:
         try:
-            owner = future.get().owner_id
-            break
+            return future.get().owner_id
         except DoesNotExist:
             continue
-    try:
-        limit = failures.get()
-        live = limit.expires_at > clock.now()
-        count = int(limit.count) if live else 0
-    except DoesNotExist:
-        count = 0
-    return owner, count
+    return None
 
 
-def login(body: dict[str, Any]) -> dict[str, Any]:
+def _count_attempt(key: str) -> None:
+    """Count a password attempt *before* bcrypt runs: parallel guesses cannot outrun the limit."""
+    config = settings()
+    if ratelimit.hit(key, config.login_lockout_seconds, window_is_open=False) > config.login_max_failures:
+        raise errors.TooManyRequests(
+            "Too many failed logins; try again later.",
+            details={"retry_after_seconds": config.login_lockout_seconds},
+        )
+
+
+def _attempts_key(user_id: str | None, client_ip: str) -> str:
+    """Per account whatever identifier names it; per client address for identifiers naming none."""
+    return f"login#user#{user_id}" if user_id else f"login#ip#{client_ip or 'unknown'}"
+
+
+def login(body: dict[str, Any], *, client_ip: str) -> dict[str, Any]:
     fields = Fields(body)
     identifier = fields.string("username", max_length=254)
     password = fields.string("password", max_length=1000)
     fields.done()
     assert identifier is not None and password is not None
-    config = settings()
     identifier = identifier.strip()
-    failure_key = f"login#{identifier.casefold()}"
-    keys = [username_claim(identifier)] + ([email_claim(identifier)] if "@" in identifier else [])
-    owner_id, failures = _find_claim_owner(keys, failure_key)
-    if failures >= config.login_max_failures:
-        raise errors.TooManyRequests(
-            "Too many failed logins; try again later.",
-            details={"retry_after_seconds": config.login_lockout_seconds},
-        )
+    owner_id = _claim_owner(identifier)
+    attempts_key = _attempts_key(owner_id, client_ip)
+    _count_attempt(attempts_key)
     user = _get_user(owner_id) if owner_id else None
     if not passwords.verify(password, user.password_hash if user else None):
-        ratelimit.hit(failure_key, config.login_lockout_seconds, window_is_open=failures > 0)
         activity.record(
             "login_failed",
             user.id if user else None,
@@ -165,10 +183,13 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
         )
         raise errors.Unauthorized("Wrong username or password.", code="invalid_credentials")
     assert user is not None
-    if failures:
-        ratelimit.clear(failure_key)
+    ratelimit.clear(attempts_key)  # this attempt was counted as a failure in advance
     activity.record("login", user.id)
-    return tokens.issue_pair(user.id)
+    return tokens.issue_pair(user.id, _epoch(user))
+
+
+def _epoch(user: User) -> int:
+    return int(user.token_epoch or 0)
 
 
 def _get_user(user_id: str) -> User | None:
@@ -185,7 +206,7 @@ def authenticate(token: str) -> Principal:
 
 
 def _principal(claims: tokens.Claims) -> Principal:
-    # One round trip for both reads: the revocation marker and the user.
+    # One round trip for both reads: the revocation marker and the user (whose epoch ends sessions).
     with transact_get() as transaction:
         revoked = transaction.get(RevokedToken, claims.jti)
         user_future = transaction.get(User, claims.user_id)
@@ -198,7 +219,49 @@ def _principal(claims: tokens.Claims) -> Principal:
         user = user_future.get()
     except DoesNotExist:
         raise errors.Unauthorized("The account no longer exists.", code="invalid_token") from None
+    if claims.epoch != _epoch(user):
+        raise errors.Unauthorized("The session ended: the password was changed.", code="invalid_token")
     return Principal(user=user, claims=claims)
+
+
+def change_password(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
+    """Set a new password and end every other session of the account; fresh tokens for this one."""
+    fields = Fields(body)
+    current = fields.string("current_password", max_length=1000)
+    new = fields.string("new_password", max_length=1000)
+    if new is not None and (reason := passwords.problem(new)):
+        fields.fail("new_password", reason)
+    fields.done()
+    assert current is not None and new is not None
+    user = principal.user
+    attempts_key = _attempts_key(user.id, "")
+    _count_attempt(attempts_key)  # a stolen access token must not brute-force the password either
+    if not passwords.verify(current, user.password_hash):
+        activity.record("login_failed", user.id, metadata={"reason": "wrong_current_password"})
+        raise errors.Unauthorized("The current password is wrong.", code="invalid_credentials")
+    ratelimit.clear(attempts_key)
+    epoch = _set_password(user, new, action="password_changed")
+    return tokens.issue_pair(user.id, epoch)
+
+
+def _set_password(user: User, password: str, *, action: str, actions: list[Any] | None = None) -> int:
+    """New hash and a new token epoch (every token issued before answers 401), with its entry."""
+    epoch = _epoch(user)
+    updates = [User.password_hash.set(passwords.hash_password(password)), User.token_epoch.set(epoch + 1)]
+    unchanged = User.token_epoch == epoch
+    if not epoch:
+        unchanged = unchanged | User.token_epoch.does_not_exist()
+
+    try:
+        with transact_write() as transaction:
+            transaction.update(
+                User(user.id), actions=[*updates, *(actions or [])], condition=User.id.exists() & unchanged
+            )
+            transaction.save(activity.entry(action, user.id))
+    except TransactWriteError:
+        # Another change moved the epoch (or met this one): this session has ended either way.
+        raise errors.Unauthorized("The session ended: the password was changed.", code="invalid_token") from None
+    return epoch + 1
 
 
 def refresh(body: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +273,7 @@ def refresh(body: dict[str, Any]) -> dict[str, Any]:
     claims = tokens.decode(token, tokens.REFRESH)
     principal = _principal(claims)
     tokens.revoke_once(claims)
-    return tokens.issue_pair(principal.user_id)
+    return tokens.issue_pair(principal.user_id, _epoch(principal.user))
 
 
 def logout(principal: Principal, body: dict[str, Any]) -> None:
@@ -242,11 +305,6 @@ def upsert_user(username: str, password: str, role: str, email: str | None = Non
         email = email or f"{username.casefold()}@localhost.localdomain"
         return create_user(username, email.lower(), password, role=role), True
     user = User.get(owner_id)
-    user.update(
-        actions=[
-            User.password_hash.set(passwords.hash_password(password)),
-            User.is_staff.set(role in ("staff", "superuser")),
-            User.is_superuser.set(role == "superuser"),
-        ]
-    )
-    return user, False
+    roles = [User.is_staff.set(role in ("staff", "superuser")), User.is_superuser.set(role == "superuser")]
+    _set_password(user, password, action="password_reset", actions=roles)
+    return User.get(owner_id), False

@@ -20,6 +20,8 @@ ACTIONS = frozenset(
         "login",
         "login_failed",
         "logout",
+        "password_changed",
+        "password_reset",
         "payment_initiated",
         "payment_success",
         "payment_failed",

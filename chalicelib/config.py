@@ -16,6 +16,8 @@ from decimal import Decimal
 # aamarPay publishes this pair for its public sandbox; shipping it as the default is safe.
 SANDBOX_STORE_ID = "aamarpaytest"
 SANDBOX_SIGNATURE_KEY = "dbb74894e82415a2f7ff0ec3a97e4183"
+LIVE_GATEWAY_URL = "https://secure.aamarpay.com"
+LOCAL_STAGES = ("local", "test")  # the only stages that may talk to a sandbox without saying so
 
 
 def _env(name: str, default: str) -> str:
@@ -46,10 +48,27 @@ class Settings:
     upload_url_seconds: int
     download_url_seconds: int
     secrets_ssm_prefix: str
+    allow_sandbox_gateway: bool
 
     def resource_name(self, short_name: str) -> str:
         """Physical name of a table, bucket or queue: one prefix per stage."""
         return f"{self.resource_prefix}-{short_name}"
+
+    @property
+    def sandbox_allowed(self) -> bool:
+        """The local stages, or a trial stage that set `ALLOW_SANDBOX_GATEWAY=true`."""
+        return self.stage in LOCAL_STAGES or self.allow_sandbox_gateway
+
+    def refusals(self) -> list[str]:
+        """Why this configuration must not serve real customers (empty when it may)."""
+        if self.sandbox_allowed:
+            return []
+        problems = []
+        if self.aamarpay_base_url != LIVE_GATEWAY_URL:
+            problems.append(f"AAMARPAY_BASE_URL is not the live gateway {LIVE_GATEWAY_URL}")
+        if not self.secrets_ssm_prefix:
+            problems.append("SECRETS_SSM_PREFIX is missing (each container would sign tokens with its own key)")
+        return problems
 
     @property
     def upload_bucket(self) -> str:
@@ -64,8 +83,20 @@ class Settings:
         return f"{self.upload_queue}-dlq"
 
 
+class UnsafeConfiguration(RuntimeError):
+    """Start-up refuses a stage that would take customers' money through a sandbox."""
+
+
 @functools.lru_cache(maxsize=1)
 def settings() -> Settings:
+    """The stage's settings; outside the local stages a sandbox gateway refuses to start."""
+    config = _read_settings()
+    if problems := config.refusals():
+        raise UnsafeConfiguration(f"stage {config.stage!r} refuses to start: " + "; ".join(problems))
+    return config
+
+
+def _read_settings() -> Settings:
     api_port = _env("API_PORT", "8000")
     stage = _env("STAGE", "local")
     # In AWS the base URL is taken from the request unless configured (custom domains).
@@ -88,6 +119,7 @@ def settings() -> Settings:
         upload_url_seconds=_int("UPLOAD_URL_SECONDS", 300),
         download_url_seconds=_int("DOWNLOAD_URL_SECONDS", 300),
         secrets_ssm_prefix=_env("SECRETS_SSM_PREFIX", ""),
+        allow_sandbox_gateway=_env("ALLOW_SANDBOX_GATEWAY", "false").lower() == "true",
     )
 
 
@@ -109,9 +141,12 @@ class Secrets:
 @functools.lru_cache(maxsize=1)
 def app_secrets() -> Secrets:
     """Secrets, fetched once per container (one SSM call in AWS, none locally)."""
-    prefix = settings().secrets_ssm_prefix
-    if prefix:
-        return _secrets_from_ssm(prefix)
+    config = settings()
+    if config.secrets_ssm_prefix:
+        loaded = _secrets_from_ssm(config.secrets_ssm_prefix)
+        if loaded.aamarpay_store_id == SANDBOX_STORE_ID and not config.sandbox_allowed:
+            raise UnsafeConfiguration(f"stage {config.stage!r} refuses the public sandbox store id")
+        return loaded
     return Secrets(
         # A per-process random key is fine locally: tokens die with the process.
         jwt_signing_key=_env("JWT_SIGNING_KEY", "") or secrets.token_urlsafe(48),

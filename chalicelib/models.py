@@ -73,6 +73,10 @@ class User(Model):
     has_paid = BooleanAttribute(default=False)
     created_at = UnicodeAttribute()
     day = UnicodeAttribute()
+    # Tokens carry the epoch they were issued in; a password change moves it (absent = 0).
+    token_epoch = NumberAttribute(null=True)
+    # Payments still `initiated`: raised in the initiation transaction, lowered when one settles.
+    open_payments = NumberAttribute(null=True)
     by_day = _index("by_day", "day", "created_at")
     # Staff search by prefix, one Query each: hash = first character of the case-folded value
     # (a one-character prefix is a whole partition), range = the value (`begins_with` the rest).
@@ -96,6 +100,7 @@ class Claim(Model):
     key = UnicodeAttribute(hash_key=True)
     owner_id = UnicodeAttribute()
     created_at = UnicodeAttribute()
+    body_hash = UnicodeAttribute(null=True)  # on `idem#…`: the request it answers (reuse with another is 422)
 
 
 class RevokedToken(Model):
@@ -130,9 +135,16 @@ class Payment(Model):
     last_checked_at = UnicodeAttribute(null=True)
     day = UnicodeAttribute()
     status_day = UnicodeAttribute()
+    cancel_token_hash = UnicodeAttribute(null=True)  # sha256 of the token in the cancel URL we handed out
+    searched_at = UnicodeAttribute(null=True)  # the last claimed gateway search slot (one per 10 s)
+    # The reconciler's queue (sparse index): present while the payment still needs re-checks.
+    check_queue = UnicodeAttribute(null=True)
+    next_check_at = UnicodeAttribute(null=True)
+    checks = NumberAttribute(null=True)  # reconciler checks so far: the backoff's exponent
     by_user = _index("by_user", "user_id", "created_at")
     by_day = _index("by_day", "day", "created_at")
     by_status_day = _index("by_status_day", "status_day", "created_at")
+    by_next_check = _index("by_next_check", "check_queue", "next_check_at")
 
 
 class File(Model):

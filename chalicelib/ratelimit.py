@@ -1,4 +1,4 @@
-"""Fixed-window counters in DynamoDB: failed logins, gateway re-checks on read."""
+"""Fixed-window counters in DynamoDB: password attempts per account or client address."""
 
 from __future__ import annotations
 
@@ -7,28 +7,30 @@ from datetime import timedelta
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from chalicelib import clock
+from chalicelib import clock, errors
 from chalicelib.db import conditional_failed
 from chalicelib.models import RateLimit
 
 
-def hit(key: str, window_seconds: int, *, window_is_open: bool = True) -> None:
-    """Add one hit to the live window, or open a new window with this hit.
+def hit(key: str, window_seconds: int, *, window_is_open: bool = True) -> int:
+    """Add one hit to the live window, or open a new window with this hit; the hits so far.
 
-    Callers that just read the counter pass `window_is_open=False` when none was live,
-    saving the add that would fail.
+    Callers that expect no live window pass `window_is_open=False`, trying the opening
+    write first and saving the add that would fail.
     """
     if not window_is_open and start_window(key, window_seconds):
-        return
-    for _ in range(2):  # a concurrent caller may open the window between our two writes
+        return 1
+    for _ in range(3):  # a concurrent caller may open the window between our two writes
+        limit = RateLimit(key)
         try:
-            RateLimit(key).update(actions=[RateLimit.count.add(1)], condition=RateLimit.expires_at > clock.now())
-            return
+            limit.update(actions=[RateLimit.count.add(1)], condition=RateLimit.expires_at > clock.now())
+            return int(limit.count)
         except UpdateError as error:
             if not conditional_failed(error):
                 raise
         if start_window(key, window_seconds):
-            return
+            return 1
+    raise errors.TooManyRequests("Too many attempts at once; try again later.")
 
 
 def start_window(key: str, window_seconds: int) -> bool:

@@ -1,4 +1,8 @@
-"""JWT access and refresh tokens: HS256 pinned, every claim required, revocation by `jti`."""
+"""JWT access and refresh tokens: HS256 pinned, every claim required, revocation by `jti`.
+
+Each token also carries the account's `epoch` (0 when absent): a password change moves the
+account's epoch, which ends every token issued before it without listing them.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +29,10 @@ class Claims:
     jti: str
     token_type: str
     expires_at: datetime
+    epoch: int = 0
 
 
-def _issue(user_id: str, token_type: str, lifetime: int) -> str:
+def _issue(user_id: str, token_type: str, lifetime: int, epoch: int) -> str:
     import jwt
 
     now = clock.now()
@@ -37,15 +42,16 @@ def _issue(user_id: str, token_type: str, lifetime: int) -> str:
         "typ": token_type,
         "iat": now,
         "exp": now + timedelta(seconds=lifetime),
+        "epoch": epoch,
     }
     return jwt.encode(payload, app_secrets().jwt_signing_key, algorithm=ALGORITHM)
 
 
-def issue_pair(user_id: str) -> dict[str, Any]:
+def issue_pair(user_id: str, epoch: int) -> dict[str, Any]:
     config = settings()
     return {
-        "access": _issue(user_id, ACCESS, config.access_token_seconds),
-        "refresh": _issue(user_id, REFRESH, config.refresh_token_seconds),
+        "access": _issue(user_id, ACCESS, config.access_token_seconds, epoch),
+        "refresh": _issue(user_id, REFRESH, config.refresh_token_seconds, epoch),
         "token_type": "Bearer",
         "expires_in": config.access_token_seconds,
         "refresh_expires_in": config.refresh_token_seconds,
@@ -70,13 +76,15 @@ def decode(token: str, token_type: str) -> Claims:
         raise errors.Unauthorized("The token has expired.", code="invalid_token") from None
     except jwt.InvalidTokenError:
         raise errors.Unauthorized("The token is invalid.", code="invalid_token") from None
-    if payload.get("typ") != token_type or not isinstance(payload.get("sub"), str):
+    epoch = payload.get("epoch", 0)
+    if payload.get("typ") != token_type or not isinstance(payload.get("sub"), str) or type(epoch) is not int:
         raise errors.Unauthorized(f"An {token_type} token is required.", code="invalid_token")
     return Claims(
         user_id=payload["sub"],
         jti=str(payload["jti"]),
         token_type=token_type,
         expires_at=datetime.fromtimestamp(payload["exp"], tz=UTC),
+        epoch=epoch,
     )
 
 

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from chalicelib import aws
 from chalicelib.config import app_secrets, settings
-from chalicelib.gateway import aamarpay
+from chalicelib.payments import aamarpay
 from local import emulator
 from local.sandbox import Sandbox, SandboxServer
 

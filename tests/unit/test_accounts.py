@@ -142,10 +142,10 @@ def test_repeated_failures_lock_the_identifier(api: Api) -> None:
 def test_lockout_ends_when_the_window_expires(api: Api) -> None:
     from chalicelib.models import RateLimit
 
-    api.register("alice")
+    user_id = api.register("alice").data["user"]["id"]
     for _ in range(5):
         api.call("POST", "/api/login/", {"username": "alice", "password": "wrong password"})
-    item = RateLimit.get("login#alice")
+    item = RateLimit.get(f"login#user#{user_id}")
     item.update(actions=[RateLimit.expires_at.set(clock.now() - timedelta(seconds=1))])
     assert api.login("alice")["access"]
 
@@ -270,3 +270,213 @@ def test_make_user_creates_then_updates_role(aws_resources) -> None:
 
     stored = User.get(user.id)
     assert stored.is_staff and not stored.is_superuser
+
+
+# --- lockout under abuse -------------------------------------------------------------------
+
+
+def _login(username: str, password: str, client_ip: str = "198.51.100.7") -> str:
+    """`accounts.login` straight, answering "ok" or the error code."""
+    from chalicelib import accounts, errors
+
+    try:
+        accounts.login({"username": username, "password": password}, client_ip=client_ip)
+        return "ok"
+    except errors.ApiError as error:
+        return error.code
+
+
+@pytest.fixture
+def password_checks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Every bcrypt comparison the app makes."""
+    import bcrypt
+
+    checks: list[bool] = []
+    checkpw = bcrypt.checkpw
+
+    def counting(password: bytes, hashed: bytes) -> bool:
+        checks.append(True)
+        return checkpw(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", counting)
+    return checks
+
+
+def test_thirty_parallel_wrong_guesses_get_five_password_checks(
+    api: Api, atomic_dynamodb: None, password_checks: list[bool]
+) -> None:
+    api.register("alice")
+    barrier = threading.Barrier(30)
+    outcomes: list[str] = []
+
+    def guess(i: int) -> None:
+        barrier.wait()
+        outcomes.append(_login("alice", f"wrong guess {i}"))
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(password_checks) == 5
+    assert sorted(outcomes) == ["invalid_credentials"] * 5 + ["too_many_attempts"] * 25
+
+
+def test_lockout_counts_per_account_whichever_identifier_names_it(api: Api) -> None:
+    api.register("alice")
+    for identifier in ("alice", "ALICE@example.com", "alice", "alice@example.com", "Alice"):
+        assert _login(identifier, "wrong password") == "invalid_credentials"
+    assert _login("alice@example.com", "correct horse") == "too_many_attempts"
+    assert _login("alice", "correct horse", client_ip="203.0.113.1") == "too_many_attempts"
+
+
+def test_unknown_identifiers_are_limited_per_client_address(api: Api, password_checks: list[bool]) -> None:
+    api.register("alice")
+    for i in range(5):
+        assert _login(f"nobody{i}", "wrong password", client_ip="203.0.113.9") == "invalid_credentials"
+    assert _login("someone-else", "wrong password", client_ip="203.0.113.9") == "too_many_attempts"
+    assert len(password_checks) == 5  # the locked attempt spent no bcrypt time
+    assert _login("someone-else", "wrong password", client_ip="203.0.113.10") == "invalid_credentials"
+    assert _login("alice", "correct horse", client_ip="203.0.113.9") == "ok"  # accounts count on their own
+
+
+def test_unknown_user_and_wrong_password_cost_one_password_check_each(api: Api, password_checks: list[bool]) -> None:
+    api.register("alice")
+    assert _login("alice", "wrong password") == "invalid_credentials"
+    assert _login("nobody", "wrong password") == "invalid_credentials"
+    assert len(password_checks) == 2
+
+
+def test_a_successful_login_resets_the_count(api: Api) -> None:
+    api.register("alice")
+    for _ in range(4):
+        assert _login("alice", "wrong password") == "invalid_credentials"
+    for _ in range(6):
+        assert _login("alice", "correct horse") == "ok"
+    assert _login("alice", "wrong password") == "invalid_credentials"
+
+
+# --- one namespace for login identifiers ----------------------------------------------------
+
+
+def test_a_username_equal_to_an_email_or_the_reverse_is_refused(api: Api) -> None:
+    assert api.register("carol", email="carol@example.com").status_code == 201
+    shadow = api.register("Carol@Example.com", email="mallory@example.com")
+    assert (shadow.status_code, _error_code(shadow)) == (409, "username_taken")
+    assert api.register("dave@example.org", email="dave2@example.org").status_code == 201
+    reverse = api.register("erin", email="DAVE@example.org")
+    assert (reverse.status_code, _error_code(reverse)) == (409, "email_taken")
+    assert api.login("carol@example.com")["access"]  # carol's email login still names carol
+    own = api.register("frank@example.net", email="frank@example.net")  # one's own email as username
+    assert own.status_code == 201
+    assert api.login("frank@example.net")["access"]
+
+
+def test_racing_registrations_cannot_both_take_one_identifier(api: Api, atomic_dynamodb: None) -> None:
+    from chalicelib import accounts
+
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def attempt(username: str, email: str) -> None:
+        barrier.wait()
+        try:
+            accounts.create_user(username, email, "longenough")
+            outcomes.append("created")
+        except Exception as error:
+            outcomes.append(getattr(error, "code", repr(error)))
+
+    threads = [
+        threading.Thread(target=attempt, args=("x@example.com", "first@example.com")),
+        threading.Thread(target=attempt, args=("second", "x@example.com")),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("created") == 1
+    assert set(outcomes) - {"created"} <= {"username_taken", "email_taken"}
+
+
+@pytest.mark.parametrize("username", ["alice\n", "ålice", "al ice", "alice\u0660", "ab", "a" * 151, "bob/x"])
+def test_usernames_are_ascii_and_matched_whole(api: Api, username: str) -> None:
+    response = api.register(username, email="someone@example.com")
+    assert (response.status_code, _error_code(response)) == (400, "validation_error")
+    assert "username" in response.data["error"]["details"]
+
+
+def test_registration_survives_a_transaction_conflict(api: Api) -> None:
+    from tests.unit.conflicts import transaction_conflicts
+
+    with transaction_conflicts(1) as injected:
+        assert api.register("alice").status_code == 201
+    assert injected == [1]
+    with transaction_conflicts(2):
+        busy = api.register("bob")
+    assert (busy.status_code, _error_code(busy)) == (409, "conflict")
+    assert api.register("bob").status_code == 201
+
+
+# --- password change and session epochs -----------------------------------------------------
+
+
+def _change(api: Api, token: str, current: str, new: str) -> object:
+    body = {"current_password": current, "new_password": new}
+    return api.call("POST", "/api/password/change/", body, token)
+
+
+def test_password_change_ends_every_other_session(api: Api) -> None:
+    api.register("alice")
+    here, elsewhere = api.login("alice"), api.login("alice")
+    changed = _change(api, here["access"], "correct horse", "battery staple")
+    assert changed.status_code == 200, changed.data
+    assert set(changed.data) >= {"access", "refresh", "token_type", "expires_in"}
+
+    for stale in (here["access"], elsewhere["access"]):
+        assert api.call("GET", "/api/me/", token=stale).status_code == 401
+    for stale in (here["refresh"], elsewhere["refresh"]):
+        refused = api.call("POST", "/api/refresh/", {"refresh": stale})
+        assert (refused.status_code, _error_code(refused)) == (401, "invalid_token")
+    assert api.call("GET", "/api/me/", token=changed.data["access"]).status_code == 200
+    rotated = api.call("POST", "/api/refresh/", {"refresh": changed.data["refresh"]})
+    assert rotated.status_code == 200
+    assert api.call("GET", "/api/me/", token=rotated.data["access"]).status_code == 200
+    bad_old = api.call("POST", "/api/login/", {"username": "alice", "password": "correct horse"})
+    assert bad_old.status_code == 401
+    assert api.login("alice", "battery staple")["access"]
+
+
+def test_password_change_refuses_a_wrong_current_password_and_bad_input(api: Api) -> None:
+    token = api.signed_up("alice")
+    wrong = _change(api, token, "not my password", "battery staple")
+    assert (wrong.status_code, _error_code(wrong)) == (401, "invalid_credentials")
+    assert api.call("GET", "/api/me/", token=token).status_code == 200  # nothing ended
+    for body in (
+        {"current_password": "correct horse"},
+        {"current_password": "correct horse", "new_password": "short"},
+        {"current_password": "correct horse", "new_password": "x" * 73},
+        {"current_password": 1, "new_password": "battery staple"},
+    ):
+        response = api.call("POST", "/api/password/change/", body, token)
+        assert (response.status_code, _error_code(response)) == (400, "validation_error")
+    assert api.call("POST", "/api/password/change/", {}, None).status_code == 401
+    assert api.login("alice")["access"]
+
+
+def test_password_change_guesses_are_limited_too(api: Api) -> None:
+    token = api.signed_up("alice")
+    for _ in range(5):
+        assert _change(api, token, "guess", "battery staple").status_code == 401
+    locked = _change(api, token, "correct horse", "battery staple")
+    assert (locked.status_code, _error_code(locked)) == (429, "too_many_attempts")
+
+
+def test_make_user_password_reset_ends_every_session(api: Api) -> None:
+    from chalicelib import accounts
+
+    api.register("alice")
+    pair = api.login("alice")
+    accounts.upsert_user("alice", "a new password", "user")
+    assert api.call("GET", "/api/me/", token=pair["access"]).status_code == 401
+    assert api.call("POST", "/api/refresh/", {"refresh": pair["refresh"]}).status_code == 401
+    assert api.login("alice", "a new password")["access"]

@@ -14,6 +14,7 @@ import pytest
 from chalicelib import accounts, activity, admin, aws, clock, export, openapi, stats
 from chalicelib.config import settings
 from chalicelib.models import Activity, DailyCounter, File, Payment, User, status_day
+from chalicelib.payments import settlement
 from local.runner import lambda_sqs_event
 from local.sandbox import Sandbox
 from tests.aamarpay_browser import press
@@ -417,7 +418,10 @@ def test_cursor_from_another_list_or_filter_is_refused(api: Api, tokens: dict[st
 # --- superuser: verify and reprocess ---------------------------------------------------
 
 
-def test_verify_settles_with_the_actor_and_logs_every_check(api: Api, tokens: dict[str, str], gateway: Sandbox) -> None:
+def test_verify_settles_with_the_actor_and_logs_every_check(
+    api: Api, tokens: dict[str, str], gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 0)  # each verify asks (the 10 s window: test_payments)
     token = api.signed_up("payer")
     owner = accounts.authenticate(token).user_id
     tid = api.call("POST", "/api/initiate-payment/", {}, token).data["transaction_id"]

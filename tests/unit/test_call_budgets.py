@@ -22,8 +22,8 @@ import pytest
 
 from chalicelib import accounts, aws, payments, worker
 from chalicelib.config import settings
-from chalicelib.gateway import aamarpay
 from chalicelib.models import File, Payment
+from chalicelib.payments import aamarpay
 from local.sandbox import Sandbox
 from tests.aamarpay_browser import GatewayReturn, press
 from tests.unit.conftest import Api

@@ -31,8 +31,8 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 import app
 from chalicelib import accounts, aws
 from chalicelib.config import settings
-from chalicelib.gateway import aamarpay
 from chalicelib.models import User
+from chalicelib.payments import aamarpay
 from local import bootstrap
 from local.sandbox import SandboxServer
 

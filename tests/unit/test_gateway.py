@@ -20,8 +20,8 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from chalicelib.gateway import aamarpay
-from chalicelib.gateway.aamarpay import AamarPayClient, Customer, GatewayFailure, GatewayTimeout, SearchResult
+from chalicelib.payments import aamarpay
+from chalicelib.payments.aamarpay import AamarPayClient, Customer, GatewayFailure, GatewayTimeout, SearchResult
 from local.sandbox import SandboxServer
 from tests.stack import free_port
 
@@ -546,3 +546,79 @@ def test_client_is_built_from_settings_once_per_container() -> None:
         assert aamarpay.client() is built
     finally:
         aamarpay.client.cache_clear()
+
+
+# --- production never talks to the sandbox ------------------------------------------------------
+
+
+@pytest.fixture
+def stage(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Set a stage's environment; the cached settings and secrets are dropped before and after."""
+    from chalicelib.config import app_secrets, settings
+
+    def configure(**env: str) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        settings.cache_clear()
+        app_secrets.cache_clear()
+
+    yield configure
+    monkeypatch.undo()
+    settings.cache_clear()
+    app_secrets.cache_clear()
+
+
+LIVE = {"STAGE": "prod", "AAMARPAY_BASE_URL": "https://secure.aamarpay.com", "SECRETS_SSM_PREFIX": "/paidupload/prod"}
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        ({"AAMARPAY_BASE_URL": "https://sandbox.aamarpay.com"}, "not the live gateway"),
+        ({"AAMARPAY_BASE_URL": "http://127.0.0.1:8001"}, "not the live gateway"),
+        ({"SECRETS_SSM_PREFIX": ""}, "SECRETS_SSM_PREFIX is missing"),
+    ],
+)
+def test_outside_the_local_stage_start_up_refuses_a_sandbox(
+    stage: Callable[..., None], override: dict[str, str], reason: str
+) -> None:
+    from chalicelib.config import UnsafeConfiguration, settings
+
+    stage(**{**LIVE, **override})
+    with pytest.raises(UnsafeConfiguration, match=reason):
+        settings()
+    stage(ALLOW_SANDBOX_GATEWAY="true")  # a trial stage says so explicitly
+    assert settings().sandbox_allowed
+
+
+def test_outside_the_local_stage_the_public_sandbox_store_id_is_refused(
+    aws_resources: dict[str, Any], stage: Callable[..., None]
+) -> None:
+    from chalicelib import aws
+    from chalicelib.config import SANDBOX_STORE_ID, UnsafeConfiguration, app_secrets, settings
+
+    ssm = aws.client("ssm")
+    for name, value in (
+        ("jwt-signing-key", "k" * 48),
+        ("aamarpay-store-id", SANDBOX_STORE_ID),
+        ("aamarpay-signature-key", "s"),
+    ):
+        ssm.put_parameter(Name=f"/paidupload/prod/{name}", Value=value, Type="SecureString")
+    stage(**LIVE)
+    assert settings().aamarpay_base_url == "https://secure.aamarpay.com"
+    with pytest.raises(UnsafeConfiguration, match="sandbox store id"):
+        app_secrets()
+    stage(ALLOW_SANDBOX_GATEWAY="true")
+    assert app_secrets().aamarpay_store_id == SANDBOX_STORE_ID
+
+
+def test_a_trial_stage_on_the_sandbox_says_so_in_health(api: Any, stage: Callable[..., None]) -> None:
+    assert api.call("GET", "/api/health/").data == {"status": "ok"}
+    stage(STAGE="trial", ALLOW_SANDBOX_GATEWAY="true", AAMARPAY_BASE_URL="https://sandbox.aamarpay.com")
+    assert api.call("GET", "/api/health/").data == {"status": "ok", "gateway": "sandbox"}
+
+
+def test_the_prod_stage_points_at_the_live_gateway() -> None:
+    from infra.package import stage_environment
+
+    assert stage_environment("prod")["AAMARPAY_BASE_URL"] == "https://secure.aamarpay.com"

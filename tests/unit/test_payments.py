@@ -7,6 +7,7 @@ free port, with its fault switches for timeouts, 5xx, garbage and mismatching an
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import threading
 import time
@@ -20,8 +21,8 @@ import pytest
 
 from chalicelib import accounts, activity, clock, db, errors, payments, stats
 from chalicelib.config import app_secrets, settings
-from chalicelib.gateway import aamarpay
-from chalicelib.models import ALL_MODELS, Activity, Claim, Payment, RateLimit, User
+from chalicelib.models import ALL_MODELS, Activity, Claim, Payment, User
+from chalicelib.payments import aamarpay, initiation, settlement
 from local.sandbox import Sandbox
 from tests.aamarpay_browser import GatewayReturn, press
 from tests.unit.conftest import Api
@@ -64,6 +65,12 @@ def dynamodb_calls(aws_resources: dict[str, Any]) -> Iterator[list[str]]:
     yield calls
     for client in clients.values():
         client.meta.events.unregister("before-call.dynamodb", hook)
+
+
+@pytest.fixture(autouse=True)
+def every_return_is_searched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No 10 s search window here, so each return asks the gateway; the window has its own tests."""
+    monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 0)
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -116,7 +123,10 @@ def _forged(kind: str, transaction_id: str, **overrides: str) -> GatewayReturn:
     return GatewayReturn("POST", {"success": SUCCESS_URL, "fail": FAIL_URL}[kind], form)
 
 
-def _cancel(transaction_id: str) -> GatewayReturn:
+def _cancel(transaction_id: str, gateway: Sandbox | None = None) -> GatewayReturn:
+    """The customer's cancel link (the one we handed the gateway), or without a gateway one naming only the id."""
+    if gateway is not None:
+        return GatewayReturn("GET", gateway.transaction(transaction_id).fields["cancel_url"])
     return GatewayReturn("GET", f"{CANCEL_URL}?{urlencode({'transaction_id': transaction_id})}")
 
 
@@ -194,7 +204,11 @@ def test_initiate_writes_the_record_before_calling_the_gateway(
     assert seen["status_at_call"] == "initiated"
     assert seen["success_url"] == SUCCESS_URL
     assert seen["fail_url"] == FAIL_URL
-    assert seen["cancel_url"] == f"{CANCEL_URL}?transaction_id={tid}"
+    cancel = urlsplit(seen["cancel_url"])
+    assert f"{cancel.scheme}://{cancel.netloc}{cancel.path}" == CANCEL_URL
+    token = parse_qs(cancel.query)["token"][0]
+    assert parse_qs(cancel.query)["transaction_id"] == [tid] and len(token) >= 43  # 256 random bits
+    assert _payment(tid).cancel_token_hash not in (None, token)  # stored hashed
     assert str(seen["amount"]) == "100.00"
 
     record = _payment(tid)
@@ -362,7 +376,8 @@ def test_gateway_timeout_at_initiation_is_504_and_the_reconciler_settles_it(
     gateway.settle(record.transaction_id, paid=True)  # the customer paid some other way
     monkeypatch.setenv("PAYMENT_RECHECK_AFTER_SECONDS", "0")
     settings.cache_clear()
-    summary = payments.reconcile_pending()
+    with _clock_shifted(monkeypatch, -200):  # its first check was due 2 minutes after creation
+        summary = payments.reconcile_pending()
     assert summary["success"] == 1
     settled = _payment(record.transaction_id)
     assert (settled.status, settled.failure_reason) == ("success", None)
@@ -424,7 +439,8 @@ def test_fail_return_confirmed_by_the_gateway_marks_failed(api: Api, gateway: Sa
 def test_cancel_link_marks_cancelled(api: Api, gateway: Sandbox) -> None:
     _, started = _started(api)
     hop = press(started["payment_url"], "cancel")
-    assert (hop.method, hop.url) == ("GET", f"{CANCEL_URL}?transaction_id={started['transaction_id']}")
+    assert (hop.method, hop.url) == ("GET", gateway.transaction(started["transaction_id"]).fields["cancel_url"])
+    assert hop.url.startswith(f"{CANCEL_URL}?transaction_id={started['transaction_id']}&token=")
     response = _deliver(api, hop)
     assert _dashboard_params(response) == {"payment": ["cancelled"], "transaction_id": [started["transaction_id"]]}
     assert len(_actions(_user("alice").id, "payment_cancelled")) == 1
@@ -433,7 +449,7 @@ def test_cancel_link_marks_cancelled(api: Api, gateway: Sandbox) -> None:
 def test_cancel_never_loses_a_payment_the_gateway_took(api: Api, gateway: Sandbox) -> None:
     _, started = _started(api)
     gateway.settle(started["transaction_id"], paid=True)
-    response = _deliver(api, _cancel(started["transaction_id"]), json_answer=True)
+    response = _deliver(api, _cancel(started["transaction_id"], gateway), json_answer=True)
     assert response.data["status"] == "success"
     assert _user("alice").has_paid
 
@@ -527,7 +543,7 @@ def test_paid_answer_that_does_not_match_our_record_is_rejected(
     for kind in ("success", "fail"):
         response = _deliver(api, _forged(kind, tid), json_answer=True)
         assert (response.status_code, response.data["error"]["code"]) == (400, "invalid_callback")
-    assert _deliver(api, _cancel(tid), json_answer=True).status_code == 400  # no cancel over a claimed payment
+    assert _deliver(api, _cancel(tid, gateway), json_answer=True).status_code == 400  # no cancel over a claimed payment
     assert _payment(tid).status == "initiated"
     assert not _user("alice").has_paid
     entry = _rejections()[0]
@@ -585,7 +601,7 @@ def test_replayed_success_and_late_fail_or_cancel_change_nothing(api: Api, gatew
         assert _deliver(api, hop, json_answer=True).data["status"] == "success"
     gateway.set_faults(search_status="Failed")  # even if the gateway later said otherwise
     assert _deliver(api, _forged("fail", tid), json_answer=True).data["status"] == "success"
-    assert _deliver(api, _cancel(tid), json_answer=True).data["status"] == "success"
+    assert _deliver(api, _cancel(tid, gateway), json_answer=True).data["status"] == "success"
     assert _payment(tid).status == "success"
     assert len(_actions(_user("alice").id, "payment_success")) == 1
     assert len(_actions(_user("alice").id, "payment_failed")) == 0
@@ -607,7 +623,7 @@ def test_fail_or_cancel_does_not_move_a_failed_or_cancelled_payment_sideways(api
     _, started = _started(api)
     tid = started["transaction_id"]
     _deliver(api, press(started["payment_url"], "fail"))
-    assert _deliver(api, _cancel(tid), json_answer=True).data["status"] == "failed"
+    assert _deliver(api, _cancel(tid, gateway), json_answer=True).data["status"] == "failed"
 
 
 # --- returns: the gateway misbehaves during verification ----------------------------------
@@ -621,7 +637,7 @@ def test_no_answer_from_the_gateway_during_a_return_changes_nothing_and_loses_no
     tid = started["transaction_id"]
     hop = press(started["payment_url"], "pay")  # paid at the gateway
     gateway.set_faults(**{fault: True})
-    for answer in (_deliver(api, hop, json_answer=True), _deliver(api, _cancel(tid), json_answer=True)):
+    for answer in (_deliver(api, hop, json_answer=True), _deliver(api, _cancel(tid, gateway), json_answer=True)):
         assert (answer.status_code, answer.data) == (200, {"transaction_id": tid, "status": "initiated"})
     assert _dashboard_params(_deliver(api, hop)) == {"payment": ["initiated"], "transaction_id": [tid]}
     assert _payment(tid).status == "initiated"
@@ -664,7 +680,9 @@ def test_twenty_simultaneous_success_returns_move_the_payment_once(
         thread.join()
 
     assert len(outcomes) == 20
-    assert {(o.valid, o.status) for o in outcomes} == {(True, "success")}
+    # Each answers the payment's state; one that lost the search slot answers it as stored then.
+    assert {o.valid for o in outcomes} == {True}
+    assert "success" in {o.status for o in outcomes} <= {"success", "initiated"}
     assert len(_actions(_user("alice").id, "payment_success")) == 1
     counters = _counters()
     assert (counters["payments#success"], counters["payments#initiated"], counters["revenue#BDT"]) == (1, 0, 100)
@@ -699,7 +717,7 @@ def test_list_own_payments_newest_first_with_a_cursor(api: Api, gateway: Sandbox
 
 
 def test_reading_a_pending_payment_rechecks_the_gateway_at_most_every_30_seconds(
-    api: Api, gateway: Sandbox, gateway_calls: list[str]
+    api: Api, gateway: Sandbox, gateway_calls: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token, started = _started(api)
     tid = started["transaction_id"]
@@ -712,8 +730,8 @@ def test_reading_a_pending_payment_rechecks_the_gateway_at_most_every_30_seconds
     assert api.call("GET", path, token=token).data["status"] == "initiated"  # inside the window: no call
     assert searches("GET /api/v1/trxcheck/request.php") == 1
 
-    RateLimit(f"recheck#{tid}").delete()  # the window has passed
-    view = api.call("GET", path, token=token).data
+    with _clock_shifted(monkeypatch, -31):  # the window has passed
+        view = api.call("GET", path, token=token).data
     assert (view["status"], view["gateway_transaction_id"]) == ("success", gateway.transaction(tid).track)
     assert searches("GET /api/v1/trxcheck/request.php") == 2
     api.call("GET", path, token=token)
@@ -721,13 +739,16 @@ def test_reading_a_pending_payment_rechecks_the_gateway_at_most_every_30_seconds
     assert _user("alice").has_paid
 
 
-def test_reading_finds_a_payment_made_after_a_cancel(api: Api, gateway: Sandbox) -> None:
+def test_reading_finds_a_payment_made_after_a_cancel(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     token, started = _started(api)
     tid = started["transaction_id"]
     _deliver(api, press(started["payment_url"], "cancel"))
     assert _payment(tid).status == "cancelled"
     press(started["payment_url"], "pay")  # back to the hosted page, pays, closes the tab
-    assert api.call("GET", f"/api/transactions/{tid}/", token=token).data["status"] == "success"
+    with _clock_shifted(monkeypatch, -31):  # the read's 30 s window since the cancel's check
+        assert api.call("GET", f"/api/transactions/{tid}/", token=token).data["status"] == "success"
     assert _user("alice").has_paid
 
 
@@ -818,7 +839,10 @@ def test_reconciler_settles_expires_and_leaves_young_payments_alone(
     assert _user("paid").has_paid and _user("paidlate").has_paid and not _user("abandoned").has_paid
     assert len(_actions(_user("abandoned").id, "payment_expired")) == 1
     assert "Scan" not in dynamodb_calls
-    assert payments.reconcile_pending()["checked"] == 1  # only `pending` is left to ask about
+    assert payments.reconcile_pending()["checked"] == 0  # each checked one is due again later (backoff)
+    with _clock_shifted(monkeypatch, -600):  # `pending` and `failed` (re-checked until expiry), now `young` too
+        again = payments.reconcile_pending()
+    assert (again["checked"], again["success"], again["unchanged"]) == (3, 1, 2)
 
 
 def test_reconciler_work_is_bounded_and_stops_when_the_gateway_is_down(
@@ -834,7 +858,9 @@ def test_reconciler_work_is_bounded_and_stops_when_the_gateway_is_down(
     gateway_calls.clear()
     assert payments.reconcile_pending(max_checks=2)["expired"] == 2
     assert gateway_calls == ["GET /api/v1/trxcheck/request.php"] * 2
-    assert payments.reconcile_pending()["expired"] == 3
+    assert payments.reconcile_pending()["expired"] == 0  # the three asked in vain are due in 2 minutes
+    with _clock_shifted(monkeypatch, -300):
+        assert payments.reconcile_pending()["expired"] == 3
 
 
 def test_reconciler_reports_a_mismatching_paid_answer_without_settling(
@@ -865,18 +891,225 @@ def test_calls_per_initiation_and_per_return(
     dynamodb_calls.clear()
     gateway_calls.clear()
     _deliver(api, hop)
-    # read + one transition transaction (with its counters)
-    assert dynamodb_calls == ["GetItem", "TransactWriteItems"]
+    # the search-slot claim (it is the read) + one transition transaction (with its counters)
+    assert dynamodb_calls == ["UpdateItem", "TransactWriteItems"]
     assert gateway_calls == ["GET /api/v1/trxcheck/request.php"]
 
     dynamodb_calls.clear()
     gateway_calls.clear()
-    _deliver(api, hop)  # a replay of a settled payment: one read, no gateway call
-    assert (dynamodb_calls, gateway_calls) == (["GetItem"], [])
+    _deliver(api, hop)  # a replay of a settled payment: one (refused) claim, no gateway call
+    assert (dynamodb_calls, gateway_calls) == (["UpdateItem"], [])
 
     pending = _initiate(api, api.signed_up("bob")).data["transaction_id"]
-    for claimed, reads, searches in [(pending, ["GetItem"], 1), ("0" * 32, ["GetItem"], 0), ("junk", [], 0)]:
+    for claimed, reads, searches in [(pending, ["UpdateItem"], 1), ("0" * 32, ["UpdateItem"], 0), ("junk", [], 0)]:
         dynamodb_calls.clear()
         gateway_calls.clear()
         _deliver(api, _forged("success", claimed))  # rejected: + the security event
         assert (dynamodb_calls, len(gateway_calls)) == ([*reads, "PutItem"], searches)
+
+
+# --- abuse: cancels, throttling, open payments, key reuse, starvation, conflicts ---------------
+
+
+@pytest.mark.parametrize("token", [None, "", "guess", "other"])
+def test_a_cancel_without_its_token_changes_nothing_and_answers_like_an_unknown_return(
+    api: Api, gateway: Sandbox, gateway_calls: list[str], token: str | None
+) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    if token == "other":  # the token of another payment (one of the attacker's own)
+        _, own = _started(api, "mallory")
+        token = parse_qs(urlsplit(gateway.transaction(own["transaction_id"]).fields["cancel_url"]).query)["token"][0]
+    query = {"transaction_id": tid} if token is None else {"transaction_id": tid, "token": token}
+    hop = GatewayReturn("GET", f"{CANCEL_URL}?{urlencode(query)}")
+    unknown = _deliver(api, _cancel("feedfacefeedfacefeedfacefeedface"), json_answer=True)
+    gateway_calls.clear()
+
+    as_json = _deliver(api, hop, json_answer=True)
+    assert (as_json.status_code, as_json.data) == (unknown.status_code, unknown.data)
+    assert _dashboard_params(_deliver(api, hop)) == {"payment": ["invalid"], "transaction_id": [tid]}
+    record = _payment(tid)
+    assert (record.status, record.searched_at) == ("initiated", None)  # not even the search slot was taken
+    assert gateway_calls == []
+    assert _actions(_user("alice").id, "payment_cancelled") == []
+    assert _deliver(api, _cancel(tid, gateway), json_answer=True).data["status"] == "cancelled"  # the real link
+
+
+def test_the_gateway_is_searched_once_per_ten_seconds_whatever_arrives(
+    api: Api, gateway: Sandbox, gateway_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 10)
+    token, started = _started(api)
+    tid = started["transaction_id"]
+    searches = gateway_calls.count
+    fail = _forged("fail", tid, pay_status="Failed")
+    for _ in range(25):
+        assert _deliver(api, fail, json_answer=True).data == {"transaction_id": tid, "status": "initiated"}
+    assert api.call("GET", f"/api/transactions/{tid}/", token=token).data["status"] == "initiated"
+    assert payments.verify_now(tid, actor_id="admin-1")["status"] == "initiated"
+    with _clock_shifted(monkeypatch, -200):  # the reconciler's first check is due, 8 s after the last search
+        monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 200 + 10)
+        assert payments.reconcile_pending()["checked"] == 0
+    monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 10)
+    assert searches("GET /api/v1/trxcheck/request.php") == 1
+
+    gateway.settle(tid, paid=True)
+    with _clock_shifted(monkeypatch, -11):  # the window has passed: the next return asks again
+        assert _deliver(api, fail, json_answer=True).data["status"] == "success"
+    assert searches("GET /api/v1/trxcheck/request.php") == 2
+
+
+def test_twenty_five_parallel_returns_make_one_search(
+    api: Api, gateway: Sandbox, gateway_calls: list[str], atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 10)
+    _, started = _started(api)
+    form = _forged("fail", started["transaction_id"], pay_status="Failed").form
+    barrier = threading.Barrier(25)
+
+    def deliver() -> None:
+        barrier.wait()
+        payments.handle_return("fail", form)
+
+    threads = [threading.Thread(target=deliver) for _ in range(25)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert gateway_calls.count("GET /api/v1/trxcheck/request.php") == 1
+
+
+def test_at_most_five_open_payments_per_user_even_in_a_burst(api: Api, gateway: Sandbox, atomic_dynamodb: None) -> None:
+    token = api.signed_up("alice")
+    principal = accounts.Principal(user=_user("alice"), claims=None)  # type: ignore[arg-type]
+    barrier = threading.Barrier(12)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            payments.initiate(principal, {}, idempotency_key=None, base_url="http://testserver")
+            outcomes.append("created")
+        except errors.ApiError as error:
+            outcomes.append(error.code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created"] * 5 + ["too_many_payments"] * 7
+    assert len(list(Payment.by_user.query(principal.user_id))) == 5
+    refused = _initiate(api, token)
+    assert (refused.status_code, refused.data["error"]["code"]) == (429, "too_many_payments")
+
+    open_ids = [p.transaction_id for p in Payment.by_user.query(principal.user_id)]
+    assert _deliver(api, _cancel(open_ids[0], gateway), json_answer=True).data["status"] == "cancelled"
+    assert _initiate(api, token).status_code == 201  # a payment that left `initiated` frees a place
+    assert _user("alice").open_payments == 5
+
+
+def test_expired_and_refused_payments_free_their_place(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = api.signed_up("alice")
+    with _clock_shifted(monkeypatch, 25 * 3600):
+        for _ in range(4):
+            assert _initiate(api, token).status_code == 201
+    gateway.set_faults(initiate_500=True)
+    assert _initiate(api, token).status_code == 502  # refused at once: never open
+    gateway.set_faults(initiate_500=False)
+    assert _user("alice").open_payments == 4
+    assert payments.reconcile_pending()["expired"] == 4
+    assert _user("alice").open_payments == 0
+
+
+def test_an_idempotency_key_reused_with_another_body_is_422(api: Api, gateway: Sandbox) -> None:
+    token = api.signed_up("alice")
+    first = _initiate(api, token, {"cus_city": "Dhaka", "cus_phone": "01700"}, **{"Idempotency-Key": "k"})
+    assert first.status_code == 201
+    same = _initiate(api, token, '{"cus_phone":"01700",  "cus_city":"Dhaka"}', **{"Idempotency-Key": "k"})
+    assert same.data == first.data  # the same request spelt differently replays
+    for other in ({"cus_city": "Chittagong", "cus_phone": "01700"}, {}):
+        reused = _initiate(api, token, other, **{"Idempotency-Key": "k"})
+        assert (reused.status_code, reused.data["error"]["code"]) == (422, "idempotency_key_reused")
+    assert len(list(Payment.by_user.query(_user("alice").id))) == 1
+
+
+def _queued(api: Api, user_id: str, seconds_ago: float, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A payment written straight to the table (no gateway call), created `seconds_ago`."""
+    with _clock_shifted(monkeypatch, seconds_ago):
+        payment, _ = initiation._new_payment(user_id)
+    payment.save()
+    return payment.transaction_id
+
+
+def test_no_burst_of_payments_keeps_an_older_one_from_being_checked(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    victim = _aged_payment(api, monkeypatch, "victim", 1800)
+    gateway.settle(victim, paid=True)  # paid, then closed the tab
+    api.signed_up("mallory")
+    crowd = [_queued(api, _user("mallory").id, 300 + i, monkeypatch) for i in range(12)]  # newer, all due
+
+    summary = payments.reconcile_pending(max_checks=5)
+    assert summary["checked"] == 5 and _payment(victim).status == "success"
+
+    # The order survives runs: each takes the longest-due, so all are asked once before any twice.
+    assert sorted(int(_payment(tid).checks) for tid in crowd) == [0] * 8 + [1] * 4
+    for _ in range(2):
+        assert payments.reconcile_pending(max_checks=4)["checked"] == 4
+    assert {int(_payment(tid).checks) for tid in crowd} == {1}
+    assert payments.reconcile_pending()["checked"] == 0  # and then not before their backoff
+
+
+def test_the_reconciler_backs_off_per_payment_and_rechecks_cancelled_ones(
+    api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    _deliver(api, _cancel(tid, gateway))
+    assert _payment(tid).status == "cancelled"
+    due_times = []
+    offset = 0.0
+    for _ in range(4):
+        offset += (clock.parse_iso(_payment(tid).next_check_at) - clock.now()).total_seconds() + 1
+        with _clock_shifted(monkeypatch, -offset):
+            assert payments.reconcile_pending()["checked"] == 1
+        due_times.append(clock.parse_iso(_payment(tid).next_check_at))
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(due_times)]
+    assert all(later > 1.9 * earlier for earlier, later in itertools.pairwise(gaps)), gaps
+
+    press(started["payment_url"], "pay")  # back on the hosted page after the cancel, pays, closes the tab
+    with _clock_shifted(monkeypatch, -offset - 3 * 3600):
+        assert payments.reconcile_pending()["success"] == 1
+    assert _user("alice").has_paid
+    assert _payment(tid).check_queue is None  # settled: out of the queue
+
+
+def test_a_return_survives_transaction_conflicts(api: Api, gateway: Sandbox) -> None:
+    from tests.unit.conflicts import transaction_conflicts
+
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    gateway.settle(tid, paid=True)
+    with transaction_conflicts(2) as injected:  # the move and its retry both meet another transaction
+        answer = _deliver(api, _forged("success", tid), json_answer=True)
+    assert injected == [2]
+    assert answer.status_code == 400  # not confirmed *yet*: the state as it is, never a 500
+    assert _payment(tid).status == "initiated"
+    with transaction_conflicts(1):  # one conflict: the retry goes through
+        assert _deliver(api, _forged("success", tid), json_answer=True).data["status"] == "success"
+    assert _user("alice").has_paid
+
+
+def test_initiation_survives_transaction_conflicts(api: Api, gateway: Sandbox) -> None:
+    from tests.unit.conflicts import transaction_conflicts
+
+    token = api.signed_up("alice")
+    with transaction_conflicts(1):
+        assert _initiate(api, token).status_code == 201
+    with transaction_conflicts(2):
+        busy = _initiate(api, token)
+    assert (busy.status_code, busy.data["error"]["code"]) == (409, "conflict")
+    assert len(list(Payment.by_user.query(_user("alice").id))) == 1

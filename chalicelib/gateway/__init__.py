@@ -1,1 +1,0 @@
-"""Clients for third-party gateways (aamarPay)."""

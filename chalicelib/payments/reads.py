@@ -1,0 +1,65 @@
+"""Reading payments: the owner's list and record (re-checked with the gateway on read), the admin's verify."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import errors, logs, pagination
+from chalicelib.models import Payment
+from chalicelib.payments import aamarpay
+from chalicelib.payments.settlement import claim_search, search, settle
+
+RECHECK_WINDOW_SECONDS = 30
+
+
+def payment_view(payment: Payment) -> dict[str, Any]:
+    return {
+        "transaction_id": payment.transaction_id,
+        "status": payment.status,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "gateway_transaction_id": payment.gateway_transaction_id,
+        "created_at": payment.created_at,
+        "updated_at": payment.updated_at,
+    }
+
+
+def list_for_user(user_id: str, limit: int, cursor: str | None) -> pagination.Page:
+    query = pagination.newest_first(Payment.by_user.query, user_id)
+    return pagination.query_page(f"payments:user:{user_id}", cursor, limit, query)
+
+
+def get_for_user(user_id: str, transaction_id: str) -> dict[str, Any]:
+    """The caller's payment; one not yet `success` is re-checked with the gateway at most every 30 s.
+
+    Not only `initiated`: a customer may cancel, go back to the hosted page, pay and close the
+    tab; this read finds that at once (the reconciler within minutes). Only the owner's read
+    claims the search slot, so other callers cannot spend it.
+    """
+    payment, slot = claim_search(transaction_id, window_seconds=RECHECK_WINDOW_SECONDS, owner_id=user_id)
+    if payment is None or payment.user_id != user_id:
+        raise errors.NotFound("No such transaction.")
+    if slot:
+        answered, result = search(payment, "read")
+        if answered:
+            payment = settle(payment, result).payment
+    return payment_view(payment)
+
+
+def verify_now(transaction_id: str, *, actor_id: str) -> dict[str, Any]:
+    """The superuser's "check with the gateway now": 502/504 when the gateway cannot answer.
+
+    Inside the payment's 10 s search window (or once `success`) the stored state is the answer.
+    """
+    payment, slot = claim_search(transaction_id)
+    if payment is None:
+        raise errors.NotFound("No such transaction.")
+    if not slot:
+        return payment_view(payment)
+    try:
+        result = aamarpay.client().search(payment.transaction_id)
+    except aamarpay.GatewayTimeout:
+        raise errors.GatewayTimeout("The payment gateway did not answer in time; please try again.") from None
+    except aamarpay.GatewayFailure as failure:
+        raise errors.GatewayError(f"The payment gateway could not be asked: {logs.redact(failure.reason)}") from None
+    return payment_view(settle(payment, result, actor_id=actor_id).payment)
