@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice, Rate
+from chalice import Rate
 from chalice.app import Response, SQSEvent
 
 from chalicelib import web
@@ -29,7 +29,7 @@ payments = Lazy("chalicelib.payments")
 uploads = Lazy("chalicelib.uploads")
 worker = Lazy("chalicelib.worker")
 
-app = Chalice(app_name="paidupload")
+app = web.App(app_name="paidupload")
 app.register_middleware(web.request_context_middleware, "http")
 app.register_middleware(event_middleware, "sqs")
 app.register_middleware(event_middleware, "scheduled")
@@ -53,13 +53,11 @@ def _paging() -> tuple[int, str | None]:
 
 
 @app.route("/api/health", methods=["GET"])
-@web.endpoint
 def health_check() -> Response:
     return web.json_response(health.check())
 
 
 @app.route("/api/openapi.json", methods=["GET"])
-@web.endpoint
 def openapi_document() -> Response:
     return web.json_response(openapi.document(web.public_base_url(_request())))
 
@@ -68,14 +66,12 @@ def openapi_document() -> Response:
 
 
 @app.route("/api/register", methods=["POST"], content_types=ANY)
-@web.endpoint
 def register() -> Response:
     user = accounts.register(web.json_body(_request()))
     return web.json_response({"user": accounts.user_view(user)}, 201)
 
 
 @app.route("/api/login", methods=["POST"], content_types=ANY)
-@web.endpoint
 def login() -> Response:
     return web.json_response(accounts.login(web.json_body(_request()), client_ip=_client_ip()))
 
@@ -86,32 +82,27 @@ def _client_ip() -> str:
 
 
 @app.route("/api/refresh", methods=["POST"], content_types=ANY)
-@web.endpoint
 def refresh() -> Response:
     return web.json_response(accounts.refresh(web.json_body(_request())))
 
 
 @app.route("/api/logout", methods=["POST"], content_types=ANY)
-@web.endpoint
 def logout() -> Response:
     accounts.logout(_caller(), web.json_body(_request(), optional=True))
     return web.no_content()
 
 
 @app.route("/api/password/change", methods=["POST"], content_types=ANY)
-@web.endpoint
 def change_password() -> Response:
     return web.json_response(accounts.change_password(_caller(), web.json_body(_request())))
 
 
 @app.route("/api/me", methods=["GET"])
-@web.endpoint
 def me() -> Response:
     return web.json_response({"user": accounts.user_view(_caller().user)})
 
 
 @app.route("/api/activity", methods=["GET"])
-@web.endpoint
 def my_activity() -> Response:
     page = activity.list_for_user(_caller().user_id, *_paging())
     return web.json_response(page.render(activity.view))
@@ -121,7 +112,6 @@ def my_activity() -> Response:
 
 
 @app.route("/api/initiate-payment", methods=["POST"], content_types=ANY)
-@web.endpoint
 def initiate_payment() -> Response:
     request = _request()
     payment = payments.initiate(
@@ -144,32 +134,27 @@ def _gateway_return(kind: str, form: dict[str, str]) -> Response:
 
 
 @app.route("/api/payment/success", methods=["POST"], content_types=ANY)
-@web.endpoint
 def payment_success() -> Response:
     return _gateway_return("success", web.form_body(_request()))
 
 
 @app.route("/api/payment/fail", methods=["POST"], content_types=ANY)
-@web.endpoint
 def payment_fail() -> Response:
     return _gateway_return("fail", web.form_body(_request()))
 
 
 @app.route("/api/payment/cancel", methods=["GET"])
-@web.endpoint
 def payment_cancel() -> Response:
     return _gateway_return("cancel", web.query(_request()))
 
 
 @app.route("/api/transactions", methods=["GET"])
-@web.endpoint
 def my_transactions() -> Response:
     page = payments.list_for_user(_caller().user_id, *_paging())
     return web.json_response(page.render(payments.payment_view))
 
 
 @app.route("/api/transactions/{transaction_id}", methods=["GET"])
-@web.endpoint
 def my_transaction(transaction_id: str) -> Response:
     return web.json_response(payments.get_for_user(_caller().user_id, transaction_id))
 
@@ -178,26 +163,22 @@ def my_transaction(transaction_id: str) -> Response:
 
 
 @app.route("/api/upload", methods=["POST"], content_types=ANY)
-@web.endpoint
 def request_upload() -> Response:
     return web.json_response(uploads.request_upload(_caller(), web.json_body(_request())), 201)
 
 
 @app.route("/api/files", methods=["GET"])
-@web.endpoint
 def my_files() -> Response:
     page = uploads.list_for_user(_caller().user_id, *_paging())
     return web.json_response(page.render(uploads.file_view))
 
 
 @app.route("/api/files/{file_id}", methods=["GET"])
-@web.endpoint
 def my_file(file_id: str) -> Response:
     return web.json_response(uploads.get_for_user(_caller().user_id, file_id))
 
 
 @app.route("/api/files/{file_id}", methods=["DELETE"])
-@web.endpoint
 def delete_my_file(file_id: str) -> Response:
     uploads.delete_for_user(_caller().user_id, file_id)
     return web.no_content()
@@ -212,25 +193,21 @@ def _staff_list(lister: Any) -> Response:
 
 
 @app.route("/api/admin/users", methods=["GET"])
-@web.endpoint
 def admin_users() -> Response:
     return _staff_list(admin.list_users)
 
 
 @app.route("/api/admin/users/{user_id}", methods=["GET"])
-@web.endpoint
 def admin_user(user_id: str) -> Response:
     return web.json_response(admin.get_user(admin.require_staff(_caller()), user_id))
 
 
 @app.route("/api/admin/transactions", methods=["GET"])
-@web.endpoint
 def admin_transactions() -> Response:
     return _staff_list(admin.list_payments)
 
 
 @app.route("/api/admin/transactions/export", methods=["GET"])
-@web.endpoint
 def admin_export() -> Response:
     body, filename = admin.export_payments(admin.require_staff(_caller()), web.query(_request()))
     headers = {
@@ -242,47 +219,40 @@ def admin_export() -> Response:
 
 
 @app.route("/api/admin/files", methods=["GET"])
-@web.endpoint
 def admin_files() -> Response:
     return _staff_list(admin.list_files)
 
 
 @app.route("/api/admin/activity", methods=["GET"])
-@web.endpoint
 def admin_activity() -> Response:
     return _staff_list(admin.list_activity)
 
 
 @app.route("/api/admin/stats", methods=["GET"])
-@web.endpoint
 def admin_stats() -> Response:
     admin.require_staff(_caller())
     return web.json_response(admin.stats_view())
 
 
 @app.route("/api/admin/stats/daily", methods=["GET"])
-@web.endpoint
 def admin_daily_stats() -> Response:
     admin.require_staff(_caller())
     return web.json_response(admin.daily_view(web.query(_request())))
 
 
 @app.route("/api/admin/files/{file_id}/reprocess", methods=["POST"], content_types=ANY)
-@web.endpoint
 def admin_reprocess(file_id: str) -> Response:
     caller = admin.require_superuser(_caller())
     return web.json_response(admin.reprocess_file(caller, file_id), 202)
 
 
 @app.route("/api/admin/transactions/{transaction_id}/verify", methods=["POST"], content_types=ANY)
-@web.endpoint
 def admin_verify(transaction_id: str) -> Response:
     caller = admin.require_superuser(_caller())
     return web.json_response(admin.verify_payment(caller, transaction_id))
 
 
 @app.route("/api/admin/users/{user_id}/staff", methods=["POST"], content_types=ANY)
-@web.endpoint
 def admin_set_staff(user_id: str) -> Response:
     caller = admin.require_superuser(_caller())
     user = admin.set_staff(caller, user_id, web.json_body(_request()))
@@ -298,7 +268,6 @@ def root() -> Response:
 
 
 @app.route("/dashboard", methods=["GET"])
-@web.endpoint
 def dashboard_page() -> Response:
     if not web.ends_with_slash(_request()):  # relative asset URLs need `/dashboard/`
         return web.redirect("dashboard/", status=302)
@@ -306,7 +275,6 @@ def dashboard_page() -> Response:
 
 
 @app.route("/dashboard/{asset}", methods=["GET"])
-@web.endpoint
 def dashboard_asset(asset: str) -> Response:
     return web.static_response(*dashboard.asset(asset))
 

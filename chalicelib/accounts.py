@@ -15,7 +15,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib import activity, clock, errors, passwords, ratelimit, stats, tokens
+from chalicelib import activity, clock, errors, metrics, passwords, ratelimit, stats, tokens
 from chalicelib.config import settings
 from chalicelib.db import (
     CONDITION_FAILED,
@@ -152,7 +152,10 @@ def _claim_owner(identifier: str) -> str | None:
 def _count_attempt(key: str) -> None:
     """Count a password attempt *before* bcrypt runs: parallel guesses cannot outrun the limit."""
     config = settings()
-    if ratelimit.hit(key, config.login_lockout_seconds, window_is_open=False) > config.login_max_failures:
+    attempts = ratelimit.hit(key, config.login_lockout_seconds, window_is_open=False)
+    if attempts == config.login_max_failures + 1:
+        metrics.count("AccountLockouts")  # the first refused attempt of a window
+    if attempts > config.login_max_failures:
         raise errors.TooManyRequests(
             "Too many failed logins; try again later.",
             details={"retry_after_seconds": config.login_lockout_seconds},
@@ -181,6 +184,7 @@ def login(body: dict[str, Any], *, client_ip: str) -> dict[str, Any]:
             user.id if user else None,
             metadata={"identifier": identifier[:254], "reason": "bad_credentials"},
         )
+        metrics.count("LoginsFailed")
         raise errors.Unauthorized("Wrong username or password.", code="invalid_credentials")
     assert user is not None
     ratelimit.clear(attempts_key)  # this attempt was counted as a failure in advance

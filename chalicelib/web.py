@@ -9,18 +9,18 @@ from __future__ import annotations
 import functools
 import json
 import time
-import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
-from chalice.app import Request, Response
+from chalice.app import Chalice, Request, Response
 
-from chalicelib import aws, errors, logs
+from chalicelib import aws, errors, logs, observability
 from chalicelib.config import settings
 from chalicelib.validation import is_scalar_text
 
 log = logs.get("web")
+View = TypeVar("View", bound=Callable[..., Any])
 
 # Accept every content type at the routing layer so that a wrong one is answered in our
 # own error shape (Chalice's own 415 has a different body).
@@ -208,14 +208,26 @@ def endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class App(Chalice):
+    """Chalice whose every route answers domain errors in the contract's shape (`endpoint`),
+    so no view needs a decorator of its own for it."""
+
+    def route(self, path: str, **kwargs: Any) -> Callable[[View], View]:
+        register = super().route(path, **kwargs)
+
+        def decorator(view: View) -> View:
+            register(endpoint(view))
+            return view
+
+        return decorator
+
+
 def request_context_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
-    """Give each request an id, log its outcome, reshape Chalice's own error bodies, and
-    add the security headers."""
+    """Log each request's outcome in its invocation's context (`observability`), reshape
+    Chalice's own error bodies, and add the security headers."""
     context = event.context or {}
-    rid = context.get("requestId") or uuid.uuid4().hex
-    token = logs.request_id.set(rid)
-    started = time.perf_counter()
-    try:
+    with observability.http_invocation(event) as rid:
+        started = time.perf_counter()
         response = get_response(event)
         if isinstance(response.body, dict) and set(response.body) == {"Code", "Message"}:
             status = response.status_code
@@ -233,5 +245,3 @@ def request_context_middleware(event: Request, get_response: Callable[[Request],
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return response
-    finally:
-        logs.request_id.reset(token)

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from chalicelib import aws, clock, logs, upload_events, uploads
+from chalicelib import aws, clock, logs, metrics, upload_events, uploads
 from chalicelib.config import settings
 from chalicelib.models import Activity, File
 from chalicelib.upload_events import Message
@@ -78,6 +79,14 @@ def handle_records(records: list[dict[str, Any]]) -> None:
 
 
 def process_object(key: str, message: Message) -> None:
+    started = time.perf_counter()
+    try:
+        _process(key, message)
+    finally:
+        metrics.timing("WorkerDuration", (time.perf_counter() - started) * 1000)
+
+
+def _process(key: str, message: Message) -> None:
     item = uploads.file_for_key(key)
     if item is None:
         logs.event(log, "object of no known file skipped", logging.WARNING, key=key[:300])
@@ -126,6 +135,7 @@ def _finish(item: File, status: FileStatus, entry: Activity, **changes: Any) -> 
     done = uploads.transition(item, status, entry, **changes)
     if done:
         logs.event(log, "file processed", file_id=item.id, status=status, error=item.error)
+        _count_outcome(item)
     else:
         logs.event(log, "superseded run discarded its result", file_id=item.id)
     return done
@@ -196,3 +206,13 @@ def handle_dead_letters(records: list[dict[str, Any]]) -> None:
         entry = uploads.file_entry("file_processing_failed", item, reason=FAILED_REPEATEDLY)
         if uploads.transition(item, FileStatus.FAILED, entry, error=FAILED_REPEATEDLY):
             logs.event(log, "file failed after repeated attempts", logging.ERROR, file_id=item.id)
+            _count_outcome(item)
+
+
+def _count_outcome(item: File) -> None:
+    """The worker's metrics of a file that reached its final status."""
+    if item.status == FileStatus.COMPLETED:
+        metrics.count("FilesCompleted")
+        metrics.count("WordsCounted", int(item.word_count or 0))
+    else:
+        metrics.count("FilesFailed")

@@ -14,12 +14,14 @@ import functools
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from chalicelib import logs
+from chalicelib import logs, metrics
 
 if TYPE_CHECKING:
     import requests
@@ -167,8 +169,8 @@ class AamarPayClient:
             "type": "json",
         }
         try:
-            reply = self._send("POST", "/jsonpost.php", json=body)
-            payment_url = self._payment_url(_decode(reply))
+            with _measured("initiate"):
+                payment_url = self._payment_url(_decode(self._send("POST", "/jsonpost.php", json=body)))
         except GatewayFailure as failure:
             logs.event(log, "aamarpay initiate failed", logging.WARNING, tran_id=tran_id, reason=failure.reason)
             raise
@@ -203,7 +205,8 @@ class AamarPayClient:
             "type": "json",
         }
         try:
-            result = self._parse_search(_decode(self._search_with_retries(params)))
+            with _measured("search"):
+                result = self._parse_search(_decode(self._search_with_retries(params)))
         except GatewayFailure as failure:
             logs.event(log, "aamarpay search failed", logging.WARNING, tran_id=tran_id, reason=failure.reason)
             raise
@@ -290,6 +293,19 @@ class AamarPayClient:
         if self._signature_key:
             text = text.replace(self._signature_key, "***")
         return text if len(text) <= _REASON_LIMIT else text[: _REASON_LIMIT - 1] + "…"
+
+
+@contextmanager
+def _measured(call: str) -> Iterator[None]:
+    """`GatewayLatency` of one call, answered or not, and `GatewayErrors` when it failed."""
+    started = time.perf_counter()
+    try:
+        yield
+    except GatewayFailure:
+        metrics.count("GatewayErrors", call=call)
+        raise
+    finally:
+        metrics.timing("GatewayLatency", (time.perf_counter() - started) * 1000, call=call)
 
 
 def _decode(reply: requests.Response) -> Any:

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 
-from chalicelib import activity, clock, errors, logs, stats
+from chalicelib import activity, clock, errors, logs, metrics, stats
 from chalicelib.config import settings
 from chalicelib.db import CONDITION_FAILED, cancellation_codes, conflicted, transact_write
 from chalicelib.models import Claim, Payment, User, status_day
@@ -139,6 +139,7 @@ def _open_at_gateway(payment: Payment, cancel_token: str, customer: aamarpay.Cus
     payment.payment_url = payment_url
     _update_quietly(payment, [Payment.payment_url.set(payment_url)])
     logs.event(log, "payment initiated", transaction_id=payment.transaction_id, user_id=payment.user_id)
+    metrics.count("PaymentsInitiated")
     return initiation_view(payment)
 
 

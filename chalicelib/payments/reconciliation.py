@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib import clock, logs
+from chalicelib import clock, logs, metrics
 from chalicelib.config import Settings, settings
 from chalicelib.models import Payment
 from chalicelib.payments.settlement import CHECK_QUEUE, Occasion, Status, Verdict, claim_search, search, settle
@@ -64,8 +64,22 @@ def reconcile_pending(*, max_checks: int = MAX_CHECKS_PER_RUN) -> dict[str, int]
             logs.event(log, "gateway answer does not match", logging.WARNING, transaction_id=payment.transaction_id)
         if past_expiry and check.payment.status in (Status.FAILED, Status.CANCELLED):
             _requeue(check.payment, [Payment.check_queue.remove()])  # its last re-check
+    settled = summary["success"] + summary["failed"] + summary["expired"]
+    metrics.count("ReconcilerChecked", summary["checked"])
+    metrics.count("ReconcilerSettled", settled)
+    metrics.gauge("ReconcilerBacklogAge", _backlog_age(clock.now()))  # every run: missing data alarms
     logs.event(log, "payments reconciled", **summary)
     return summary
+
+
+def _backlog_age(now: datetime) -> float:
+    """Seconds since the oldest payment still due became due (0 when none is): one Query."""
+    oldest = next(
+        iter(Payment.by_next_check.query(CHECK_QUEUE, Payment.next_check_at <= clock.iso(now), limit=1)), None
+    )
+    if oldest is None or not oldest.next_check_at:
+        return 0.0
+    return max(0.0, (now - clock.parse_iso(oldest.next_check_at)).total_seconds())
 
 
 def next_due(created_at: datetime, checks: int, now: datetime, config: Settings) -> datetime:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from chalicelib import activity, clock, logs
+from chalicelib import activity, clock, logs, metrics
 from chalicelib.models import Payment
 from chalicelib.payments.settlement import (
     Check,
@@ -82,6 +82,11 @@ def _answer(payment: Payment, message: str) -> ReturnOutcome:
     return ReturnOutcome(True, payment.transaction_id, payment.status, message)
 
 
+# Why a return was rejected, as the metric's closed list of reasons: a return naming no
+# payment of ours, a gateway answer that is not our record, or a success the gateway denies.
+REJECTION_METRIC_REASONS = {"unknown_transaction": "unknown", Verdict.MISMATCH.value: "mismatch"}
+
+
 def _reject(
     user_id: str | None, transaction_id: str, occasion: Occasion, reason: str, check: Check | None = None
 ) -> None:
@@ -91,4 +96,5 @@ def _reject(
         metadata["mismatched"] = list(check.mismatched)
         metadata.update(check.details)
     activity.record("payment_callback_rejected", user_id, metadata=metadata)
+    metrics.count("ReturnsRejected", reason=REJECTION_METRIC_REASONS.get(reason, "forged"))
     logs.event(log, "payment return rejected", logging.WARNING, **metadata)

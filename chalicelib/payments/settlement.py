@@ -23,7 +23,7 @@ from pynamodb.constants import ALL_NEW, ALL_OLD
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 
-from chalicelib import activity, clock, logs, stats
+from chalicelib import activity, clock, logs, metrics, stats
 from chalicelib.config import app_secrets
 from chalicelib.db import conflicted, transact_write, transaction_lost_condition
 from chalicelib.models import Payment, User, status_day
@@ -216,6 +216,7 @@ def move(
     payment.status, payment.status_day, payment.updated_at = to_status, status_day(to_status, payment.created_at), now
     payment.last_checked_at, payment.gateway_transaction_id, payment.failure_reason = now, gateway_id, failure_reason
     logs.event(log, "payment settled", transaction_id=payment.transaction_id, status=to_status, via=via)
+    metrics.count("PaymentsSettled", status=str(to_status))
     return payment, True
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import jwt
 import pytest
 
-from chalicelib import clock
+from chalicelib import clock, db
 from chalicelib.config import app_secrets
 from tests.unit.conftest import Api
 
@@ -411,7 +411,7 @@ def test_registration_survives_a_transaction_conflict(api: Api) -> None:
     with transaction_conflicts(1) as injected:
         assert api.register("alice").status_code == 201
     assert injected == [1]
-    with transaction_conflicts(2):
+    with transaction_conflicts(db.CONFLICT_ATTEMPTS):
         busy = api.register("bob")
     assert (busy.status_code, _error_code(busy)) == (409, "conflict")
     assert api.register("bob").status_code == 201

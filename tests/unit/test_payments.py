@@ -1093,9 +1093,9 @@ def test_a_return_survives_transaction_conflicts(api: Api, gateway: Sandbox) -> 
     _, started = _started(api)
     tid = started["transaction_id"]
     gateway.settle(tid, paid=True)
-    with transaction_conflicts(2) as injected:  # the move and its retry both meet another transaction
+    with transaction_conflicts(db.CONFLICT_ATTEMPTS) as injected:  # every retry meets another transaction
         answer = _deliver(api, _forged("success", tid), json_answer=True)
-    assert injected == [2]
+    assert injected == [db.CONFLICT_ATTEMPTS]
     assert answer.status_code == 400  # not confirmed *yet*: the state as it is, never a 500
     assert _payment(tid).status == "initiated"
     with transaction_conflicts(1):  # one conflict: the retry goes through
@@ -1109,7 +1109,7 @@ def test_initiation_survives_transaction_conflicts(api: Api, gateway: Sandbox) -
     token = api.signed_up("alice")
     with transaction_conflicts(1):
         assert _initiate(api, token).status_code == 201
-    with transaction_conflicts(2):
+    with transaction_conflicts(db.CONFLICT_ATTEMPTS):
         busy = _initiate(api, token)
     assert (busy.status_code, busy.data["error"]["code"]) == (409, "conflict")
     assert len(list(Payment.by_user.query(_user("alice").id))) == 1
