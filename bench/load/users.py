@@ -37,6 +37,7 @@ class Ledger:
 
     finished: list[Finished] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    registered: int = 0  # answered 201, including journeys that failed later
 
     @property
     def done(self) -> int:
@@ -79,6 +80,7 @@ class JourneyUser(HttpUser):
         content, words = _words(username)
         try:
             self._step("register", customer.register)
+            LEDGER.registered += 1
             self._step("login", customer.log_in)
             transaction_id = self._step("pay", customer.pay)
 
