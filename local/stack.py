@@ -218,6 +218,10 @@ def _contract_errors_handler() -> Any:
 
     answering = [0]
     counting = threading.Lock()
+    # Like Lambda's concurrency limit: past it requests wait their turn. Without it a burst of
+    # 100 logins runs 100 bcrypt threads, and the emulator, one thread among them for the
+    # CPU, answered DynamoDB calls after pynamodb's 5 s read timeout (500s).
+    slots = threading.BoundedSemaphore(int(os.environ.get("API_CONCURRENCY", "8")))
 
     class ContractErrorsHandler(ChaliceRequestHandler):
         @staticmethod
@@ -228,7 +232,8 @@ def _contract_errors_handler() -> Any:
             with counting:
                 answering[0] += 1
             try:
-                super()._generic_handle()
+                with slots:
+                    super()._generic_handle()
             finally:
                 with counting:
                     answering[0] -= 1
