@@ -232,3 +232,46 @@ class Emulator:
             self._server.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m local.emulator`: the emulator in its own process (its own GIL: under a burst
+    the API's threads and the emulator's no longer queue for one interpreter lock).
+
+    Ctrl-C reaches the whole process group: it is ignored here, because the stack stops its
+    workers first and then sends SIGTERM, which takes the last snapshot. If the stack dies
+    without stopping us, we stop too.
+    """
+    import argparse
+    import os
+    import signal
+    import sys
+    from pathlib import Path
+
+    from local.state import IncompatibleState
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state-dir", type=Path)
+    parser.add_argument("--snapshot-seconds", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    state = StateDir(args.state_dir) if args.state_dir else None
+    try:
+        emulator = Emulator(args.host, args.port, state, args.snapshot_seconds).start()
+    except IncompatibleState as refused:
+        print(refused, file=sys.stderr, flush=True)
+        return 2
+    parent = os.getppid()
+    while not stopping.wait(1):
+        if os.getppid() != parent:
+            break
+    emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

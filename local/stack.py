@@ -1,8 +1,9 @@
-"""`make run`: the whole local stack in one foreground process; Ctrl-C stops all of it.
+"""`make run`: the whole local stack in the foreground; Ctrl-C stops all of it.
 
 Parts (each honours the contract's environment variables):
-- the AWS emulator (moto server on 127.0.0.1:4566), unless `AWS_ENDPOINT_URL` or
-  `LOCALSTACK_HOST` points elsewhere; resources are created there if missing;
+- the AWS emulator (moto server on 127.0.0.1:4566; `local.emulator`, in a child process of
+  its own), unless `AWS_ENDPOINT_URL` or `LOCALSTACK_HOST` points elsewhere; resources are
+  created there if missing;
 - the aamarPay sandbox emulator (127.0.0.1:8001), unless `AAMARPAY_BASE_URL` is set;
 - the API and dashboard (Chalice's local server) on `API_PORT` (8000);
 - the SQS worker and the scheduled jobs, run as Lambda would run them.
@@ -20,6 +21,8 @@ import json
 import logging
 import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -71,11 +74,9 @@ class Stack:
         _quiet_http_logs()
         where: dict[str, str] = {}
         if "aws" not in external:
-            from local.emulator import Emulator
-
             port = int(os.environ.get("EMULATOR_PORT", "4566"))
-            emulator = Emulator("127.0.0.1", port, self.state, self.snapshot_seconds).start()
-            self._stoppers.append(emulator.stop)
+            emulator = _start_emulator(port, self.state, self.snapshot_seconds)
+            self._stoppers.append(lambda: _stop_emulator(emulator))
             os.environ["AWS_ENDPOINT_URL"] = env.emulator_url()
             where["State"] = f"{self.state.path} (FRESH=1 starts empty)"
         where["AWS endpoint"] = os.environ["AWS_ENDPOINT_URL"] + ("" if "aws" not in external else " (external)")
@@ -156,6 +157,35 @@ class Stack:
         self._stoppers.clear()
 
 
+def _start_emulator(port: int, state: StateDir, snapshot_seconds: float) -> subprocess.Popen[bytes]:
+    """`local.emulator` in its own process; returns once it listens (raises IncompatibleState
+    if it refused the kept state: its message is already on stderr)."""
+    command = [sys.executable, "-m", "local.emulator", "--port", str(port), "--state-dir", str(state.path)]
+    process = subprocess.Popen([*command, "--snapshot-seconds", str(snapshot_seconds)], cwd=PROJECT_DIR)  # noqa: S603
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            if process.returncode == 2:
+                raise IncompatibleState("The emulator refused the kept local state (see above).")
+            raise RuntimeError(f"the emulator exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the emulator did not start listening")
+
+
+def _stop_emulator(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM: it takes the last snapshot, then exits."""
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_WAIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _stop_all(workers: list[Any]) -> None:
     """Signal every worker, then wait for each to finish what it holds (a message left
     unfinished stays on the queue and is redelivered after the restart)."""
@@ -188,6 +218,10 @@ def _contract_errors_handler() -> Any:
 
     answering = [0]
     counting = threading.Lock()
+    # Like Lambda's concurrency limit: past it requests wait their turn. Without it a burst of
+    # 100 logins runs 100 bcrypt threads, and the emulator, one thread among them for the
+    # CPU, answered DynamoDB calls after pynamodb's 5 s read timeout (500s).
+    slots = threading.BoundedSemaphore(int(os.environ.get("API_CONCURRENCY", "8")))
 
     class ContractErrorsHandler(ChaliceRequestHandler):
         @staticmethod
@@ -198,7 +232,8 @@ def _contract_errors_handler() -> Any:
             with counting:
                 answering[0] += 1
             try:
-                super()._generic_handle()
+                with slots:
+                    super()._generic_handle()
             finally:
                 with counting:
                     answering[0] -= 1

@@ -33,11 +33,12 @@ def _expect(response: requests.Response, status: int) -> dict[str, Any]:
 class Customer:
     """A person with an account on the stack at `api`; `http` is a requests.Session (or locust's)."""
 
-    def __init__(self, http: requests.Session, api: str, username: str, password: str) -> None:
+    def __init__(self, http: requests.Session, api: str, username: str, password: str, *, timeout: float = 60) -> None:
         self.http = http
         self.api = api
         self.username = username
         self.password = password
+        self.timeout = timeout  # per request: under a burst, bcrypt queues for the CPU
         self.bearer: dict[str, str] = {}
 
     def url(self, path: str) -> str:
@@ -45,35 +46,39 @@ class Customer:
 
     def register(self) -> dict[str, Any]:
         body = {"username": self.username, "email": f"{self.username}@example.com", "password": self.password}
-        return _expect(self.http.post(self.url("/api/register/"), json=body, timeout=60), 201)["user"]
+        return _expect(self.http.post(self.url("/api/register/"), json=body, timeout=self.timeout), 201)["user"]
 
     def log_in(self) -> dict[str, Any]:
         body = {"username": self.username, "password": self.password}
-        tokens = _expect(self.http.post(self.url("/api/login/"), json=body, timeout=60), 200)
+        tokens = _expect(self.http.post(self.url("/api/login/"), json=body, timeout=self.timeout), 200)
         self.bearer = {"Authorization": f"Bearer {tokens['access']}"}
         return tokens
 
     def get(self, path: str) -> dict[str, Any]:
-        return _expect(self.http.get(self.url(path), headers=self.bearer, timeout=60), 200)
+        return _expect(self.http.get(self.url(path), headers=self.bearer, timeout=self.timeout), 200)
 
     def pay(self, **headers: str) -> str:
         """Initiate, press Pay on the hosted page, submit its return form; returns the transaction id."""
         initiated = _expect(
-            self.http.post(self.url("/api/initiate-payment/"), json={}, headers={**self.bearer, **headers}, timeout=60),
+            self.http.post(
+                self.url("/api/initiate-payment/"), json={}, headers={**self.bearer, **headers}, timeout=self.timeout
+            ),
             201,
         )
-        page = self.http.get(initiated["payment_url"], timeout=60)
+        page = self.http.get(initiated["payment_url"], timeout=self.timeout)
         pay_action = PAY_FORM_ACTION.search(page.text)
         if pay_action is None:
             raise JourneyError(f"no pay form on the hosted page: {page.status_code} {page.text[:300]}")
         sandbox = initiated["payment_url"].split("/paynow.php", 1)[0]
-        returned = self.http.post(sandbox + html.unescape(pay_action[1]), data={"action": "pay"}, timeout=60)
+        returned = self.http.post(sandbox + html.unescape(pay_action[1]), data={"action": "pay"}, timeout=self.timeout)
         target = RETURN_FORM_ACTION.search(returned.text)
         if target is None:
             raise JourneyError(f"no return form after Pay: {returned.status_code} {returned.text[:300]}")
         form = {html.unescape(name): html.unescape(value) for name, value in HIDDEN_INPUT.findall(returned.text)}
         settled = _expect(
-            self.http.post(html.unescape(target[1]), data=form, headers={"Accept": "application/json"}, timeout=60),
+            self.http.post(
+                html.unescape(target[1]), data=form, headers={"Accept": "application/json"}, timeout=self.timeout
+            ),
             200,
         )
         if settled.get("status") != "success":
@@ -87,17 +92,19 @@ class Customer:
                 self.url("/api/upload/"),
                 json={"filename": filename, "size": len(content)},
                 headers=self.bearer,
-                timeout=60,
+                timeout=self.timeout,
             ),
             201,
         )
         post = asked["upload"]
-        sent = self.http.post(post["url"], data=post["fields"], files={"file": (filename, content)}, timeout=60)
+        sent = self.http.post(
+            post["url"], data=post["fields"], files={"file": (filename, content)}, timeout=self.timeout
+        )
         if sent.status_code != 204:
             raise JourneyError(f"S3 refused the upload: {sent.status_code} {sent.text[:300]}")
         return asked["file"]["id"]
 
-    def wait_settled(self, file_id: str, timeout: float = 120) -> dict[str, Any]:
+    def wait_settled(self, file_id: str, timeout: float = 300) -> dict[str, Any]:
         """Poll the file until the worker has settled it (or the deadline passes)."""
         deadline = time.monotonic() + timeout
         while True:

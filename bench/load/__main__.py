@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         environment, elapsed = _run(api, args.users, args.deadline)
         report = _report(environment, args.users, elapsed)
         violations = [v for j in LEDGER.finished for v in invariants.journey_violations(api, j)]
-        violations += invariants.stats_violations(before, invariants.admin_stats(api, admin), LEDGER.finished)
+        violations += invariants.stats_violations(
+            before, invariants.admin_stats(api, admin), LEDGER.finished, LEDGER.registered
+        )
         if stack is not None:
             logs = stack.logs()
             report["emulator_races_in_log"] = logs.count("dictionary changed size during iteration")
