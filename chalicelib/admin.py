@@ -16,7 +16,7 @@ from chalicelib.accounts import user_view
 from chalicelib.config import settings
 from chalicelib.db import transact_write
 from chalicelib.models import Activity, File, Payment, User
-from chalicelib.validation import Fields
+from chalicelib.validation import Fields, query_int
 
 if TYPE_CHECKING:
     from chalicelib.accounts import Principal
@@ -150,10 +150,10 @@ def stats_view() -> dict[str, Any]:
 
 def daily_view(query: dict[str, str]) -> dict[str, Any]:
     """Per-day figures of the last `days` days (1-366, default 30), from per-day counters."""
-    raw = query.get("days") or "30"
-    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= stats.MAX_DAYS):
-        raise errors.ValidationError(f"days must be an integer from 1 to {stats.MAX_DAYS}.")
-    return {"currency": settings().payment_currency, "days": stats.daily(int(raw))}
+    days = query_int(
+        query.get("days"), name="days", minimum=1, maximum=stats.MAX_DAYS, default=30, code="validation_error"
+    )
+    return {"currency": settings().payment_currency, "days": stats.daily(days)}
 
 
 # --- superuser actions -----------------------------------------------------------------

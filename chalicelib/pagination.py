@@ -10,7 +10,6 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -18,11 +17,11 @@ from typing import Any
 
 from chalicelib import clock, errors
 from chalicelib.config import app_secrets
+from chalicelib.validation import query_int
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_DAYS_PER_PAGE = 31
-_LIMIT = re.compile(r"[0-9]{1,3}")
 
 # (last evaluated key, page size) -> the items of one query page; `.last_evaluated_key` after.
 QueryFn = Callable[[dict[str, Any] | None, int], Any]
@@ -40,13 +39,8 @@ class Page:
 
 
 def parse_limit(raw: str | None) -> int:
-    """`?limit=` as an int; ASCII digits only (`str.isdigit` accepts `²`, which `int` refuses),
-    and at most three of them (`int` of thousands of digits raises, and costs time)."""
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise errors.ValidationError(f"limit must be an integer from 1 to {MAX_LIMIT}.", code="invalid_limit")
-    return int(raw)
+    """`?limit=` as an int (1 to 100, default 20)."""
+    return query_int(raw, name="limit", minimum=1, maximum=MAX_LIMIT, default=DEFAULT_LIMIT, code="invalid_limit")
 
 
 def _mac(scope: str, payload: bytes) -> bytes:

@@ -25,7 +25,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib import clock
 from chalicelib.models import Counter, DailyCounter
 
-SHARDS = 8  # x 12 counters of the admin's stats: 96 keys, one BatchGetItem (at most 100)
+SHARDS = 7  # x 13 counters of the admin's stats: 91 keys, one BatchGetItem (at most 100)
 SCOPE = "all"
 USERS = "users"
 WORDS = "words"

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from chalicelib import errors
 
 _MISSING = object()
+_QUERY_INT = re.compile(r"[0-9]{1,6}")  # ASCII digits (`str.isdigit` takes `²`), few enough for `int`
+
+
+def query_int(raw: str | None, *, name: str, minimum: int, maximum: int, default: int, code: str) -> int:
+    """A bounded integer query parameter (`?limit=`, `?days=`); 400 `code` for anything else."""
+    if raw is None or raw == "":
+        return default
+    if not _QUERY_INT.fullmatch(raw) or not minimum <= int(raw) <= maximum:
+        raise errors.ValidationError(f"{name} must be an integer from {minimum} to {maximum}.", code=code)
+    return int(raw)
 
 
 def is_scalar_text(value: str) -> bool:

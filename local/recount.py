@@ -65,7 +65,7 @@ def from_records(first: date, last: date) -> Tally:
         for status in admin.FILE_STATUSES:
             for item in File.by_status_day.query(status_day(status, text)):
                 tally.add(stats.status_key("files", status), Decimal(1), day)
-                if status == uploads.COMPLETED:
+                if status == uploads.FileStatus.COMPLETED:
                     tally.add(stats.WORDS, Decimal(int(item.word_count or 0)), day)
     return tally
 

@@ -491,7 +491,7 @@ def test_stats_are_zero_on_a_fresh_stack(api: Api, tokens: dict[str, str]) -> No
         "users": 3,
         "payments": dict.fromkeys(("initiated", "success", "failed", "cancelled", "expired"), 0),
         "revenue": {"BDT": "0.00"},
-        "files": dict.fromkeys(("pending_upload", "processing", "completed", "failed"), 0),
+        "files": dict.fromkeys(("pending_upload", "processing", "completed", "failed", "deleted"), 0),
         "words_counted": 0,
     }
 
@@ -528,7 +528,7 @@ def test_journey_writes_activity_in_order_and_counts_it(
         "users": 4,
         "payments": {"initiated": 0, "success": 1, "failed": 0, "cancelled": 0, "expired": 0},
         "revenue": {"BDT": "100.00"},
-        "files": {"pending_upload": 0, "processing": 0, "completed": 1, "failed": 0},
+        "files": {"pending_upload": 0, "processing": 0, "completed": 1, "failed": 0, "deleted": 0},
         "words_counted": 2,
     }
 

@@ -136,7 +136,7 @@ BearerTokens.refresh_interval = None  # tokens change with each operation's acco
 def _token(username: str, role: str) -> str:
     user = accounts.create_user(username, f"{username}@example.com", "fuzzing password", role=role)
     user.update(actions=[User.has_paid.set(True)])  # uploads open only after a payment
-    return accounts.login({"username": username, "password": "fuzzing password"})["access"]
+    return accounts.login({"username": username, "password": "fuzzing password"}, client_ip="127.0.0.1")["access"]
 
 
 @pytest.fixture(scope="module")

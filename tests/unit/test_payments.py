@@ -1113,3 +1113,40 @@ def test_initiation_survives_transaction_conflicts(api: Api, gateway: Sandbox) -
         busy = _initiate(api, token)
     assert (busy.status_code, busy.data["error"]["code"]) == (409, "conflict")
     assert len(list(Payment.by_user.query(_user("alice").id))) == 1
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def test_the_money_path_emits_its_metrics(api: Api, gateway: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.unit.test_metrics import emf_documents, values
+
+    _, started = _started(api)
+    tid = started["transaction_id"]
+    assert _deliver(api, _forged("success", tid), json_answer=True).status_code == 400  # not paid yet: forged
+    assert _deliver(api, _forged("success", "f" * 32), json_answer=True).status_code == 400  # unknown
+    gateway.settle(tid, paid=True)
+    assert _deliver(api, _forged("success", tid), json_answer=True).data["status"] == "success"
+    output = capsys.readouterr().out
+    documents = emf_documents(output)
+    assert sum(values(documents, "PaymentsInitiated")) == 1
+    assert sum(values(documents, "PaymentsSettled", status="success")) == 1
+    assert sum(values(documents, "ReturnsRejected", reason="forged")) == 1
+    assert sum(values(documents, "ReturnsRejected", reason="unknown")) == 1
+    assert len(values(documents, "GatewayLatency", call="initiate")) == 1
+    assert len(values(documents, "GatewayLatency", call="search")) == 2
+    assert "alice" not in "".join(line for line in output.splitlines() if '"_aws"' in line)  # no personal data
+
+
+def test_gateway_faults_and_the_reconciler_emit_theirs(
+    api: Api, gateway: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.test_metrics import emf_documents, values
+
+    gateway.set_faults(initiate_timeout=1)
+    token = api.signed_up("alice")
+    assert _initiate(api, token).status_code == 504
+    payments.reconcile_pending()
+    documents = emf_documents(capsys.readouterr().out)
+    assert sum(values(documents, "GatewayErrors", call="initiate")) == 1
+    assert len(values(documents, "ReconcilerBacklogAge")) == 1  # every run, due payments or not
