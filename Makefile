@@ -22,6 +22,7 @@ test: $(STAMP) lint  ## every test (unit, integration, browser); fails on "no te
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

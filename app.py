@@ -7,7 +7,7 @@ contract's `/api/me/` and `/api/me` reach the same handler. Everything else live
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Rate
 from chalice.app import Response, SQSEvent
@@ -16,6 +16,9 @@ from chalicelib import web
 from chalicelib.config import settings
 from chalicelib.imports import Lazy
 from chalicelib.observability import event_middleware
+
+if TYPE_CHECKING:
+    from chalicelib.accounts import Principal
 
 # Imported by the first route that uses them (cold start: bench/bench_coldstart.py).
 accounts = Lazy("chalicelib.accounts")
@@ -40,7 +43,7 @@ def _request() -> Any:
     return app.current_request
 
 
-def _caller() -> accounts.Principal:
+def _caller() -> Principal:
     return accounts.authenticate(web.bearer_token(_request()))
 
 
@@ -210,12 +213,7 @@ def admin_transactions() -> Response:
 @app.route("/api/admin/transactions/export", methods=["GET"])
 def admin_export() -> Response:
     body, filename = admin.export_payments(admin.require_staff(_caller()), web.query(_request()))
-    headers = {
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store",
-    }
-    return Response(body=body, status_code=200, headers=headers)
+    return web.csv_response(body, filename)
 
 
 @app.route("/api/admin/files", methods=["GET"])

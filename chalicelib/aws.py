@@ -18,8 +18,8 @@ def client(service: str) -> Any:
     import botocore.session
     from botocore.config import Config
 
-    retries = {"mode": "standard", "max_attempts": 3}
     # SigV4 for S3: without it botocore presigns URLs and POSTs with SigV2.
-    signature = {"signature_version": "s3v4"} if service == "s3" else {}
-    config = Config(retries=retries, **signature)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3}, signature_version="s3v4" if service == "s3" else None
+    )
     return botocore.session.get_session().create_client(service, config=config)

@@ -11,7 +11,7 @@ Listing rules (no Scan anywhere):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -29,15 +29,13 @@ from chalicelib.config import settings
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
 
 
-def _meta(short_name: str) -> type:
-    class Meta:
-        table_name = settings().resource_name(short_name)
-        billing_mode = PAY_PER_REQUEST
-        max_retry_attempts = 3
-        connect_timeout_seconds = 2
-        read_timeout_seconds = 5
+class _TableMeta:
+    """What every table's `Meta` shares; each model names its table in its own `Meta`."""
 
-    return Meta
+    billing_mode = PAY_PER_REQUEST
+    max_retry_attempts = 3
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 5
 
 
 def _index(name: str, hash_key: str, range_key: str) -> GlobalSecondaryIndex:
@@ -55,15 +53,24 @@ def status_day(status: str, created_at: str) -> str:
     return f"{status}#{day_of(created_at)}"
 
 
-def search_keys(username: str, email: str) -> dict[str, str]:
+class SearchKeys(TypedDict):
+    username_key: str
+    username_bucket: str
+    email_key: str
+    email_bucket: str
+
+
+def search_keys(username: str, email: str) -> SearchKeys:
     """The attributes that put a user into the staff search indexes (`User.by_username`,
     `User.by_email`): the case-folded value, in a partition named by its first character."""
     name, address = username.lower(), email.lower()
-    return {"username_key": name, "username_bucket": name[:1], "email_key": address, "email_bucket": address[:1]}
+    return SearchKeys(username_key=name, username_bucket=name[:1], email_key=address, email_bucket=address[:1])
 
 
 class User(Model):
-    Meta = _meta("users")
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("users")
+
     id = UnicodeAttribute(hash_key=True)
     username = UnicodeAttribute()
     email = UnicodeAttribute()
@@ -96,7 +103,9 @@ class Claim(Model):
     race-free without reading first.
     """
 
-    Meta = _meta("claims")
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("claims")
+
     key = UnicodeAttribute(hash_key=True)
     owner_id = UnicodeAttribute()
     created_at = UnicodeAttribute()
@@ -106,7 +115,9 @@ class Claim(Model):
 class RevokedToken(Model):
     """A JWT id that must no longer be accepted (logout, used refresh token)."""
 
-    Meta = _meta("revoked-tokens")
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("revoked-tokens")
+
     jti = UnicodeAttribute(hash_key=True)
     expires_at = TTLAttribute()
 
@@ -114,14 +125,18 @@ class RevokedToken(Model):
 class RateLimit(Model):
     """A fixed-window counter (failed logins, gateway re-checks)."""
 
-    Meta = _meta("rate-limits")
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("rate-limits")
+
     key = UnicodeAttribute(hash_key=True)
-    count = NumberAttribute(default=0)
+    hits = NumberAttribute(attr_name="count", default=0)  # not `count`: that is Model.count()
     expires_at = TTLAttribute()
 
 
 class Payment(Model):
-    Meta = _meta("payments")
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("payments")
+
     transaction_id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute()
     status = UnicodeAttribute()
@@ -148,7 +163,9 @@ class Payment(Model):
 
 
 class File(Model):
-    Meta = _meta("files")
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("files")
+
     id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute()
     filename = UnicodeAttribute()
@@ -177,7 +194,9 @@ class File(Model):
 class Activity(Model):
     """Append-only audit entries; `sk` = `<created_at>#<id>` sorts newest last."""
 
-    Meta = _meta("activity")
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("activity")
+
     user_id = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     id = UnicodeAttribute()
@@ -194,7 +213,9 @@ class Activity(Model):
 class Counter(Model):
     """One atomically incremented number per statistic (`users`, `payments#success`, …)."""
 
-    Meta = _meta("counters")
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("counters")
+
     name = UnicodeAttribute(hash_key=True)
     value = NumberAttribute(default=0)
     since = UnicodeAttribute(null=True)  # on `users`: the first day anything was recorded
@@ -209,7 +230,9 @@ class DailyCounter(Model):
     day-sharded indexes.
     """
 
-    Meta = _meta("daily-counters")
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("daily-counters")
+
     scope = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     users = NumberAttribute(default=0)

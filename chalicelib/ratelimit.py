@@ -23,8 +23,8 @@ def hit(key: str, window_seconds: int, *, window_is_open: bool = True) -> int:
     for _ in range(3):  # a concurrent caller may open the window between our two writes
         limit = RateLimit(key)
         try:
-            limit.update(actions=[RateLimit.count.add(1)], condition=RateLimit.expires_at > clock.now())
-            return int(limit.count)
+            limit.update(actions=[RateLimit.hits.add(1)], condition=RateLimit.expires_at > clock.now())
+            return int(limit.hits)
         except UpdateError as error:
             if not conditional_failed(error):
                 raise
@@ -37,7 +37,7 @@ def start_window(key: str, window_seconds: int) -> bool:
     """Open a window with one hit unless a live one exists; True when this call opened it."""
     now = clock.now()
     try:
-        RateLimit(key, count=1, expires_at=now + timedelta(seconds=window_seconds)).save(
+        RateLimit(key, hits=1, expires_at=now + timedelta(seconds=window_seconds)).save(
             condition=RateLimit.key.does_not_exist() | (RateLimit.expires_at <= now)
         )
         return True

@@ -56,6 +56,16 @@ def error_response(error: errors.ApiError) -> Response:
     return json_response(error_body(error.code, error.message, error.details), error.status)
 
 
+def csv_response(body: str, filename: str) -> Response:
+    """A CSV download (the accountant's export), never cached."""
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+    }
+    return Response(body=body, status_code=200, headers=headers)
+
+
 def no_content() -> Response:
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
 
@@ -109,6 +119,8 @@ def _content_type(request: Request) -> str:
 
 def _raw_body(request: Request) -> bytes:
     raw = request.raw_body or b""
+    if isinstance(raw, str):  # Chalice types it `str | bytes`; API Gateway events decode to bytes
+        raw = raw.encode()
     if len(raw) > MAX_BODY_BYTES:
         raise errors.ApiError("Request body is too large.", code="payload_too_large")
     return raw

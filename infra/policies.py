@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pynamodb.models import Model
+
 from chalicelib.config import SECRET_PARAMETERS, Settings
 from chalicelib.models import ALL_MODELS, Activity, Counter, DailyCounter, File, Payment, RateLimit, User
 from infra.observability import TRACING_STATEMENT
@@ -70,7 +72,7 @@ def _sub(text: str) -> dict[str, str]:
     return {"Fn::Sub": text}
 
 
-def _table_arns(models: tuple[type, ...]) -> list[dict[str, str]]:
+def _table_arns(models: tuple[type[Model], ...]) -> list[dict[str, str]]:
     """Each table's ARN and its indexes' (queries on a GSI are authorized on the index)."""
     prefix = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
     return [_sub(f"{prefix}{model.Meta.table_name}{suffix}") for model in models for suffix in ("", "/index/*")]

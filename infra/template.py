@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ def logical_id(name: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", name) if part)
 
 
-def _hash_first(keys: list[dict[str, str]]) -> list[dict[str, str]]:
+def _hash_first(keys: Sequence[Mapping[str, object]]) -> list[Mapping[str, object]]:
     return sorted(keys, key=lambda key: key["KeyType"] != "HASH")
 
 

@@ -130,8 +130,8 @@ class _LocksAsNew(pickle.Pickler):
 
 def capture() -> bytes:
     """Every account's and region's backend of SERVICES, pickled (call with no request running)."""
-    state = {
-        service: {account: dict(regions) for account, regions in get_backend(service).items()}  # type: ignore[arg-type]
+    state: dict[str, Any] = {
+        service: {account: dict(regions) for account, regions in get_backend(service).items()}  # type: ignore[call-overload]
         for service in SERVICES
     }
     # Which account owns a bucket name lives beside S3's backends (presigned URLs name no account).
@@ -145,7 +145,7 @@ def restore(payload: bytes) -> None:
     """Unpickle everything first, then install: a snapshot is loaded whole or not at all."""
     state = pickle.loads(payload)  # noqa: S301 - our own file in .local/ (see local.state)
     for service in SERVICES:
-        live = get_backend(service)  # type: ignore[arg-type]
+        live = get_backend(service)  # type: ignore[call-overload]
         for account, regions in state[service].items():
             for region, backend in regions.items():
                 live[account][region] = backend

@@ -62,10 +62,10 @@ def from_records(first: date, last: date) -> Tally:
                 tally.add(stats.status_key("payments", status), Decimal(1), day)
                 if status == payments.SUCCESS:
                     tally.add(stats.revenue_key(payment.currency), Decimal(payment.amount), day)
-        for status in admin.FILE_STATUSES:
-            for item in File.by_status_day.query(status_day(status, text)):
-                tally.add(stats.status_key("files", status), Decimal(1), day)
-                if status == uploads.FileStatus.COMPLETED:
+        for file_status in admin.FILE_STATUSES:
+            for item in File.by_status_day.query(status_day(file_status, text)):
+                tally.add(stats.status_key("files", file_status), Decimal(1), day)
+                if file_status == uploads.FileStatus.COMPLETED:
                     tally.add(stats.WORDS, Decimal(int(item.word_count or 0)), day)
     return tally
 

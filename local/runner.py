@@ -47,7 +47,7 @@ def lambda_sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str
 
 def _context(function_name: str, timeout_seconds: int) -> LambdaContext:
     context = LambdaContext(function_name, memory_size=1024, max_runtime_ms=timeout_seconds * 1000)
-    context.aws_request_id = uuid.uuid4().hex  # type: ignore[attr-defined]
+    context.aws_request_id = uuid.uuid4().hex
     return context
 
 

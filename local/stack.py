@@ -130,7 +130,7 @@ class Stack:
         host = os.environ.get("API_HOST", "127.0.0.1")
         # What chalice.local.create_local_server does, with our request handler.
         CustomLocalChalice.__bases__ = (LocalChalice, application.app.__class__)
-        application.app.__class__ = CustomLocalChalice
+        application.app.__class__ = CustomLocalChalice  # type: ignore[assignment]  # (as Chalice itself does)
         handler = _contract_errors_handler()
         self.server = LocalDevServer(
             application.app,

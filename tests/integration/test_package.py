@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 
+from chalicelib.models import ALL_MODELS
 from tests.stack import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ def test_zip_is_small_and_carries_no_botocore(package: dict) -> None:
 
 def test_one_stack_holds_everything(package: dict) -> None:
     types = [resource["Type"] for resource in package["Resources"].values()]
-    assert types.count("AWS::DynamoDB::Table") == 8
+    assert types.count("AWS::DynamoDB::Table") == len(ALL_MODELS)
     assert types.count("AWS::SQS::Queue") == 2
     assert "AWS::S3::Bucket" in types and "AWS::SQS::QueuePolicy" in types and "AWS::CloudWatch::Alarm" in types
     # The merge landed on Chalice's own API (same logical id), not beside it.

@@ -155,7 +155,7 @@ def presign(seaweed: Seaweed, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setattr(aws, "client", lambda service: signer if service == "s3" else real_client(service))
         user = accounts.create_user("poster", "poster@example.com", "long enough password")
         user.update(actions=[User.has_paid.set(True)])
-        claims = tokens.decode(tokens.issue_pair(user.id)["access"], tokens.ACCESS)
+        claims = tokens.decode(tokens.issue_pair(user.id, 0)["access"], tokens.ACCESS)
         principal = accounts.Principal(user, claims)
 
         def request(filename: str = "notes.txt", size: int = 11) -> dict[str, Any]:
