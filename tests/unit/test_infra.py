@@ -164,3 +164,23 @@ def test_the_bucket_refuses_requests_without_tls(template: dict[str, Any]) -> No
     assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert statement["Resource"] == [{"Fn::GetAtt": [bucket_id, "Arn"]}, {"Fn::Sub": f"${{{bucket_id}.Arn}}/*"}]
+
+
+def test_the_template_reads_tables_through_pynamodb_as_create_table_does() -> None:
+    """`infra/template.py` renders tables with pynamodb's `_get_schema()` and `_ttl_attribute()`:
+    private, but the very calls `Model.create_table` (the local bootstrap) is built on, so the AWS
+    template and the local tables cannot disagree. This pins that use: if pynamodb renames them or
+    changes their shape, this fails here rather than in a deploy."""
+    from chalicelib.models import ALL_MODELS, RateLimit, User
+    from infra.template import table_resource
+
+    for model in ALL_MODELS:
+        schema = model._get_schema()
+        assert {"attribute_definitions", "key_schema"} <= set(schema)
+        for index in schema.get("global_secondary_indexes", []):
+            assert {"index_name", "key_schema", "projection"} <= set(index)
+    users = table_resource(User)["Properties"]
+    assert users["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert {index["IndexName"] for index in users["GlobalSecondaryIndexes"]} == {"by_day", "by_username", "by_email"}
+    assert RateLimit._ttl_attribute() is not None
+    assert table_resource(RateLimit)["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "expires_at"

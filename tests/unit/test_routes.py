@@ -1,0 +1,40 @@
+"""Every route of the app, taken from the app itself: all but the public ones need a token."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from chalice.test import Client
+
+import app
+
+# The only routes anyone may call without a bearer token (contract: auth "none").
+PUBLIC = {
+    "/",
+    "/api/health",
+    "/api/openapi.json",
+    "/api/register",
+    "/api/login",
+    "/api/refresh",
+    "/api/payment/success",
+    "/api/payment/fail",
+    "/api/payment/cancel",
+    "/dashboard",
+    "/dashboard/{asset}",
+}
+ROUTES = sorted((path, method) for path, methods in app.app.routes.items() for method in methods)
+PROTECTED = [(path, method) for path, method in ROUTES if path not in PUBLIC]
+
+
+def test_the_public_routes_exist() -> None:
+    """A renamed public route would otherwise silently join the protected list."""
+    assert {path for path, _ in ROUTES} >= PUBLIC
+
+
+@pytest.mark.parametrize(("path", "method"), PROTECTED)
+def test_every_protected_route_answers_401_without_a_token(client: Client, path: str, method: str) -> None:
+    concrete = re.sub(r"\{[^}]+\}", "0" * 32, path) + "/"
+    response = client.http.request(method, concrete, headers={"Content-Type": "application/json"}, body=b"{}")
+    assert response.status_code == 401, (method, concrete, response.body)
+    assert b'"error"' in response.body
