@@ -11,7 +11,7 @@ Listing rules (no Scan anywhere):
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -38,17 +38,6 @@ class _TableMeta:
     read_timeout_seconds = 5
 
 
-def _index(name: str, hash_key: str, range_key: str) -> GlobalSecondaryIndex:
-    """A fully projected GSI; one helper so every index is declared the same way."""
-    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
-    attrs: dict[str, Any] = {
-        "Meta": meta,
-        hash_key: UnicodeAttribute(hash_key=True),
-        range_key: UnicodeAttribute(range_key=True),
-    }
-    return type(f"{name}_index", (GlobalSecondaryIndex,), attrs)()
-
-
 def status_day(status: str, created_at: str) -> str:
     return f"{status}#{day_of(created_at)}"
 
@@ -65,6 +54,33 @@ def search_keys(username: str, email: str) -> SearchKeys:
     `User.by_email`): the case-folded value, in a partition named by its first character."""
     name, address = username.lower(), email.lower()
     return SearchKeys(username_key=name, username_bucket=name[:1], email_key=address, email_bucket=address[:1])
+
+
+class UserByDay(GlobalSecondaryIndex["User"]):
+    class Meta:
+        index_name = "by_day"
+        projection = AllProjection()
+
+    day = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class UserByUsername(GlobalSecondaryIndex["User"]):
+    class Meta:
+        index_name = "by_username"
+        projection = AllProjection()
+
+    username_bucket = UnicodeAttribute(hash_key=True)
+    username_key = UnicodeAttribute(range_key=True)
+
+
+class UserByEmail(GlobalSecondaryIndex["User"]):
+    class Meta:
+        index_name = "by_email"
+        projection = AllProjection()
+
+    email_bucket = UnicodeAttribute(hash_key=True)
+    email_key = UnicodeAttribute(range_key=True)
 
 
 class User(Model):
@@ -84,7 +100,7 @@ class User(Model):
     token_epoch = NumberAttribute(null=True)
     # Payments still `initiated`: raised in the initiation transaction, lowered when one settles.
     open_payments = NumberAttribute(null=True)
-    by_day = _index("by_day", "day", "created_at")
+    by_day = UserByDay()
     # Staff search by prefix, one Query each: hash = first character of the case-folded value
     # (a one-character prefix is a whole partition), range = the value (`begins_with` the rest).
     # Null on records written before the indexes existed (see README: backfill).
@@ -92,8 +108,8 @@ class User(Model):
     username_bucket = UnicodeAttribute(null=True)
     email_key = UnicodeAttribute(null=True)
     email_bucket = UnicodeAttribute(null=True)
-    by_username = _index("by_username", "username_bucket", "username_key")
-    by_email = _index("by_email", "email_bucket", "email_key")
+    by_username = UserByUsername()
+    by_email = UserByEmail()
 
 
 class Claim(Model):
@@ -133,6 +149,42 @@ class RateLimit(Model):
     expires_at = TTLAttribute()
 
 
+class PaymentByUser(GlobalSecondaryIndex["Payment"]):
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class PaymentByDay(GlobalSecondaryIndex["Payment"]):
+    class Meta:
+        index_name = "by_day"
+        projection = AllProjection()
+
+    day = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class PaymentByStatusDay(GlobalSecondaryIndex["Payment"]):
+    class Meta:
+        index_name = "by_status_day"
+        projection = AllProjection()
+
+    status_day = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class PaymentByNextCheck(GlobalSecondaryIndex["Payment"]):
+    class Meta:
+        index_name = "by_next_check"
+        projection = AllProjection()
+
+    check_queue = UnicodeAttribute(hash_key=True)
+    next_check_at = UnicodeAttribute(range_key=True)
+
+
 class Payment(Model):
     class Meta(_TableMeta):
         table_name = settings().resource_name("payments")
@@ -156,10 +208,46 @@ class Payment(Model):
     check_queue = UnicodeAttribute(null=True)
     next_check_at = UnicodeAttribute(null=True)
     checks = NumberAttribute(null=True)  # reconciler checks so far: the backoff's exponent
-    by_user = _index("by_user", "user_id", "created_at")
-    by_day = _index("by_day", "day", "created_at")
-    by_status_day = _index("by_status_day", "status_day", "created_at")
-    by_next_check = _index("by_next_check", "check_queue", "next_check_at")
+    by_user = PaymentByUser()
+    by_day = PaymentByDay()
+    by_status_day = PaymentByStatusDay()
+    by_next_check = PaymentByNextCheck()
+
+
+class FileByUser(GlobalSecondaryIndex["File"]):
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class FileByDay(GlobalSecondaryIndex["File"]):
+    class Meta:
+        index_name = "by_day"
+        projection = AllProjection()
+
+    day = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class FileByStatusDay(GlobalSecondaryIndex["File"]):
+    class Meta:
+        index_name = "by_status_day"
+        projection = AllProjection()
+
+    status_day = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class FileListedByUser(GlobalSecondaryIndex["File"]):
+    class Meta:
+        index_name = "listed_by_user"
+        projection = AllProjection()
+
+    listed_user_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
 
 
 class File(Model):
@@ -181,14 +269,32 @@ class File(Model):
     updated_at = UnicodeAttribute()
     day = UnicodeAttribute()
     status_day = UnicodeAttribute()
-    by_user = _index("by_user", "user_id", "created_at")
-    by_day = _index("by_day", "day", "created_at")
-    by_status_day = _index("by_status_day", "status_day", "created_at")
+    by_user = FileByUser()
+    by_day = FileByDay()
+    by_status_day = FileByStatusDay()
     # The object version that was counted: downloads are presigned for it (see `uploads`).
     version_id = UnicodeAttribute(null=True)
     # `user_id` until the owner deletes the file: the owner's list is this sparse index.
     listed_user_id = UnicodeAttribute(null=True)
-    listed_by_user = _index("listed_by_user", "listed_user_id", "created_at")
+    listed_by_user = FileListedByUser()
+
+
+class ActivityByDay(GlobalSecondaryIndex["Activity"]):
+    class Meta:
+        index_name = "by_day"
+        projection = AllProjection()
+
+    day = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class ActivityByActionDay(GlobalSecondaryIndex["Activity"]):
+    class Meta:
+        index_name = "by_action_day"
+        projection = AllProjection()
+
+    action_day = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
 
 
 class Activity(Model):
@@ -206,8 +312,8 @@ class Activity(Model):
     created_at = UnicodeAttribute()
     day = UnicodeAttribute()
     action_day = UnicodeAttribute()
-    by_day = _index("by_day", "day", "sk")
-    by_action_day = _index("by_action_day", "action_day", "sk")
+    by_day = ActivityByDay()
+    by_action_day = ActivityByActionDay()
 
 
 class Counter(Model):
