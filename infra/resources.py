@@ -81,3 +81,26 @@ def lifecycle(spec: BucketSpec) -> dict[str, Any]:
             },
         ]
     }
+
+
+def s3_may_send(queue_arn: Any, bucket_arn: Any, account: Any = None) -> dict[str, Any]:
+    """The upload queue's policy: S3 may send it the bucket's notifications, nobody else.
+
+    One document for the local bootstrap (plain ARNs) and the AWS template (intrinsics such as
+    `Fn::GetAtt`); `account` adds the `aws:SourceAccount` guard where the account is known.
+    """
+    condition: dict[str, Any] = {"ArnLike": {"aws:SourceArn": bucket_arn}}
+    if account is not None:
+        condition["StringEquals"] = {"aws:SourceAccount": account}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": condition,
+            }
+        ],
+    }

@@ -87,21 +87,11 @@ def bucket_resources(config: Settings) -> dict[str, Any]:
             "Type": "AWS::SQS::QueuePolicy",
             "Properties": {
                 "Queues": [{"Ref": queue_id}],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "s3.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": {"Fn::GetAtt": [queue_id, "Arn"]},
-                            "Condition": {
-                                "ArnLike": {"aws:SourceArn": {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{spec.name}"}},
-                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-                            },
-                        }
-                    ],
-                },
+                "PolicyDocument": resources.s3_may_send(
+                    {"Fn::GetAtt": [queue_id, "Arn"]},
+                    {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{spec.name}"},
+                    {"Ref": "AWS::AccountId"},
+                ),
             },
         },
         bucket_id: {

@@ -79,7 +79,8 @@ def ensure_bucket(config: Settings, queue_urls: dict[str, str], cors_origins: tu
     queue_url = queue_urls[spec.notify_queue]
     queue_arn = _queue_arn(queue_url)
     aws.client("sqs").set_queue_attributes(
-        QueueUrl=queue_url, Attributes={"Policy": json.dumps(_s3_may_send(queue_arn, spec.name))}
+        QueueUrl=queue_url,
+        Attributes={"Policy": json.dumps(resources.s3_may_send(queue_arn, f"arn:aws:s3:::{spec.name}"))},
     )
     s3.put_bucket_notification_configuration(
         Bucket=spec.name,
@@ -94,21 +95,6 @@ def ensure_bucket(config: Settings, queue_urls: dict[str, str], cors_origins: tu
         },
     )
     return spec.name
-
-
-def _s3_may_send(queue_arn: str, bucket_name: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket_name}"}},
-            }
-        ],
-    }
 
 
 def ensure_all(
