@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from chalicelib import errors
 
@@ -94,3 +95,9 @@ class Fields:
     def done(self) -> None:
         if self.problems:
             raise errors.ValidationError("Some fields are invalid.", details=self.problems)
+
+
+def is_web_url(url: str) -> bool:
+    """An absolute http(s) URL with a host and no whitespace (what a browser can be sent to)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in url)

@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
@@ -49,6 +48,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from chalicelib.config import SANDBOX_SIGNATURE_KEY, SANDBOX_STORE_ID
+from chalicelib.validation import is_web_url
 from local.servers import BurstWSGIServer
 
 # What each fault does and its value when off. Switches take true (until cleared) or a count N
@@ -157,11 +157,6 @@ def _page(title: str, content: str) -> str:
         "button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.5rem}</style></head>"
         f"<body><main><h1>aamarPay sandbox</h1>{content}</main></body></html>"
     )
-
-
-def _is_web_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 class Sandbox:
@@ -515,7 +510,7 @@ def _field_problems(fields: dict[str, str]) -> dict[str, str]:
     if fields["type"] != "json":
         problems["type"] = "Invalid Request Type."
     for name in ("success_url", "fail_url", "cancel_url"):
-        if not _is_web_url(fields[name]):
+        if not is_web_url(fields[name]):
             problems[name] = "Invalid URL."
     return problems
 

@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from chalicelib import logs, metrics
+from chalicelib.validation import is_web_url
 
 if TYPE_CHECKING:
     import requests
@@ -187,7 +187,7 @@ class AamarPayClient:
             details = "; ".join(f"{key}: {value}" for key, value in data.items() if key != "result")
             raise GatewayFailure(self._reason(f"gateway refused: {details or 'no reason given'}"))
         url = data.get("payment_url")
-        if not isinstance(url, str) or not _is_web_url(url):
+        if not isinstance(url, str) or not is_web_url(url):
             raise GatewayFailure("gateway answered without a usable payment_url")
         return url
 
@@ -324,11 +324,6 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def _is_web_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in url)
 
 
 class _RedactUrlFilter(logging.Filter):
