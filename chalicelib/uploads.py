@@ -29,13 +29,14 @@ from urllib.parse import quote
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib import accounts, activity, aws, clock, errors, logs, pagination, stats, upload_events
+from chalicelib import activity, aws, clock, errors, logs, pagination, stats, upload_events
 from chalicelib.config import settings
 from chalicelib.db import transact_write, transaction_lost_condition
 from chalicelib.models import Activity, File, status_day
 from chalicelib.validation import Fields
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: the worker must not import bcrypt and jwt (cold start)
+    from chalicelib.accounts import Principal
     from chalicelib.wordcount import Kind
 
 
@@ -173,7 +174,7 @@ def _upload_fields(body: dict[str, Any]) -> tuple[str, int]:
     return filename, size
 
 
-def request_upload(principal: accounts.Principal, body: dict[str, Any]) -> dict[str, Any]:
+def request_upload(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     """A File in `pending_upload` and the presigned POST that lets its owner send the bytes."""
     if not principal.user.has_paid:
         raise errors.PaymentRequired("Uploads open after a successful payment.")
