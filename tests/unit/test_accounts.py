@@ -252,13 +252,6 @@ def test_bad_limits_are_400(api: Api, limit: str) -> None:
     assert (response.status_code, _error_code(response)) == (400, "invalid_limit")
 
 
-def test_health_and_unknown_method(api: Api) -> None:
-    assert api.call("GET", "/api/health/").data == {"status": "ok"}
-    response = api.call("DELETE", "/api/me/")
-    assert response.status_code == 405
-    assert _error_code(response) == "method_not_allowed"
-
-
 def test_make_user_creates_then_updates_role(aws_resources) -> None:
     from chalicelib import accounts
 

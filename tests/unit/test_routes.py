@@ -8,6 +8,7 @@ import pytest
 from chalice.test import Client
 
 import app
+from tests.unit.conftest import Api
 
 # The only routes anyone may call without a bearer token (contract: auth "none").
 PUBLIC = {
@@ -38,3 +39,10 @@ def test_every_protected_route_answers_401_without_a_token(client: Client, path:
     response = client.http.request(method, concrete, headers={"Content-Type": "application/json"}, body=b"{}")
     assert response.status_code == 401, (method, concrete, response.body)
     assert b'"error"' in response.body
+
+
+def test_health_answers_ok_and_an_unknown_method_405_in_the_contract_shape(api: Api) -> None:
+    assert api.call("GET", "/api/health/").data == {"status": "ok"}
+    response = api.call("DELETE", "/api/me/")
+    assert response.status_code == 405
+    assert response.data["error"]["code"] == "method_not_allowed"
