@@ -7,6 +7,10 @@ contract's `/api/me/` and `/api/me` reach the same handler. Everything else live
 
 from __future__ import annotations
 
+from chalicelib import coldstart
+
+coldstart.pause_collector()  # before any other import (cold start: chalicelib/coldstart.py)
+
 from typing import TYPE_CHECKING, Any
 
 from chalice import Rate

@@ -21,7 +21,7 @@ from chalicelib.validation import Fields, query_int
 if TYPE_CHECKING:
     from chalicelib.accounts import Principal
 
-PAYMENT_STATUSES = (payments.INITIATED, payments.SUCCESS, payments.FAILED, payments.CANCELLED, payments.EXPIRED)
+PAYMENT_STATUSES = tuple(payments.Status)
 FILE_STATUSES = tuple(uploads.FileStatus)  # `deleted` included: staff still see deleted records
 
 

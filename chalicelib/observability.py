@@ -16,7 +16,7 @@ from typing import Any
 
 from chalice.app import Request
 
-from chalicelib import logs, metrics
+from chalicelib import coldstart, logs, metrics
 
 _cold = True  # module state lives as long as the container
 
@@ -51,6 +51,7 @@ def invocation(context: Any, **fields: str) -> Iterator[None]:
                     metrics.count("ColdStarts", function=function)
     finally:
         logs.request_id.reset(token)
+        coldstart.resume_collector()
 
 
 @contextmanager

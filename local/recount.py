@@ -60,7 +60,7 @@ def from_records(first: date, last: date) -> Tally:
         for status in admin.PAYMENT_STATUSES:
             for payment in Payment.by_status_day.query(status_day(status, text)):
                 tally.add(stats.status_key("payments", status), Decimal(1), day)
-                if status == payments.SUCCESS:
+                if status == payments.Status.SUCCESS:
                     tally.add(stats.revenue_key(payment.currency), Decimal(payment.amount), day)
         for file_status in admin.FILE_STATUSES:
             for item in File.by_status_day.query(status_day(file_status, text)):

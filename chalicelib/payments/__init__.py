@@ -8,28 +8,38 @@
 | `reconciliation` | the scheduled re-check of payments whose customer never came back |
 | `reads` | the owner's list and record, the superuser's verify |
 | `aamarpay` | the gateway's wire format, nothing of our tables |
+
+Each name below is imported from its module at its first use (PEP 562), so a function pays
+on its cold start only for what it calls: the reconciler never imports initiation or returns.
 """
 
-from chalicelib.payments.initiation import initiate
-from chalicelib.payments.reads import get_for_user, list_for_user, payment_view, verify_now
-from chalicelib.payments.reconciliation import reconcile_pending
-from chalicelib.payments.returns import ReturnOutcome, handle_return
-from chalicelib.payments.settlement import Occasion, Status, settle
+from __future__ import annotations
 
-INITIATED, SUCCESS, FAILED, CANCELLED, EXPIRED = (
-    Status.INITIATED,
-    Status.SUCCESS,
-    Status.FAILED,
-    Status.CANCELLED,
-    Status.EXPIRED,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chalicelib.payments.initiation import initiate
+    from chalicelib.payments.reads import get_for_user, list_for_user, payment_view, verify_now
+    from chalicelib.payments.reconciliation import reconcile_pending
+    from chalicelib.payments.returns import ReturnOutcome, handle_return
+    from chalicelib.payments.settlement import Occasion, Status, settle
+
+_HOMES = {
+    "initiate": "initiation",
+    "get_for_user": "reads",
+    "list_for_user": "reads",
+    "payment_view": "reads",
+    "verify_now": "reads",
+    "reconcile_pending": "reconciliation",
+    "ReturnOutcome": "returns",
+    "handle_return": "returns",
+    "Occasion": "settlement",
+    "Status": "settlement",
+    "settle": "settlement",
+}
 
 __all__ = [
-    "CANCELLED",
-    "EXPIRED",
-    "FAILED",
-    "INITIATED",
-    "SUCCESS",
     "Occasion",
     "ReturnOutcome",
     "Status",
@@ -42,3 +52,12 @@ __all__ = [
     "settle",
     "verify_now",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # later reads are plain module attributes
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -40,6 +41,22 @@ def test_zip_is_small_and_carries_no_botocore(package: dict) -> None:
     assert any(name.startswith("pynamodb/") for name in names)
     assert any(name.startswith("chalicelib/static/") for name in names)
     assert not any(name.startswith(("botocore/", "boto3/", "moto/", "local/", "tests/")) for name in names)
+
+
+def test_every_module_ships_bytecode_lambda_reads_without_compiling(package: dict) -> None:
+    """A read-only /var/task cannot cache bytecode: without it each cold start compiles anew."""
+    opened = zipfile.ZipFile(PROJECT_DIR / "build" / "package" / "deployment.zip")
+    names = set(opened.namelist())
+    sources = sorted(name for name in names if name.endswith(".py"))
+    assert {"app.py", "chalice/app.py", "chalicelib/worker.py", "pynamodb/models.py"} <= set(sources)
+    for source in sources:
+        bytecode = opened.read(importlib.util.cache_from_source(source))
+        assert bytecode[:4] == importlib.util.MAGIC_NUMBER, source
+        assert int.from_bytes(bytecode[4:8], "little") == 0b01, source  # hash-based, source never checked
+    assert len([name for name in names if name.endswith(".pyc")]) == len(sources)  # no stale pip leftovers
+    functions = [r for r in package["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    ours = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert {function["Properties"]["Runtime"] for function in functions} == {ours}
 
 
 def test_one_stack_holds_everything(package: dict) -> None:
