@@ -3,7 +3,8 @@
 By default it starts its own stack exactly as `make run` does (bcrypt cost 12, 30 s schedule,
 fresh state in a temporary directory); `--api` and `--aws-endpoint` aim it at one already running
 (its stats must not move meanwhile for the stats invariant to hold). Prints p50/p95 per step,
-journeys per minute and every broken invariant; exits 1 on any error or violation. Results go
+journeys per minute and every broken invariant, the last of them `make recount` after the run
+(every counter equal to what the records say); exits 1 on any error or violation. Results go
 to bench/results/load-<N>.json.
 """
 
@@ -77,6 +78,17 @@ def _report(environment: Environment, users: int, elapsed: float) -> dict[str, A
     }
 
 
+def _recount(aws_endpoint: str) -> list[str]:
+    """`make recount` against the stack after the run: each counter must equal its records."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": aws_endpoint}
+    done = subprocess.run(
+        [sys.executable, "-m", "local.recount"], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode == 0:
+        return []
+    return [line for line in done.stdout.splitlines() if line.startswith("drift")] or [done.stderr[-1000:]]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=40)
@@ -106,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         violations += invariants.stats_violations(
             before, invariants.admin_stats(api, admin), LEDGER.finished, LEDGER.registered
         )
+        violations += _recount(aws_endpoint)
         if stack is not None:
             logs = stack.logs()
             report["emulator_races_in_log"] = logs.count("dictionary changed size during iteration")
