@@ -58,7 +58,11 @@ def retry_conflicts(operation: Callable[[], T], *, attempts: int = CONFLICT_ATTE
 
 class RetryingTransactWrite(TransactWrite):
     """A TransactWrite whose commit is retried on `TransactionConflict` (moto never raises
-    it; DynamoDB does whenever two transactions meet on an item, e.g. a counter shard)."""
+    it; DynamoDB does whenever two transactions meet on an item, e.g. a counter shard).
+
+    `_commit` is pynamodb's private commit step, the one place every transaction passes. The
+    tests that inject conflicts at botocore's boundary (`tests/unit/conflicts.py`) pin it: were
+    it renamed, the retry would be skipped and they would fail."""
 
     def _commit(self) -> Any:
         return retry_conflicts(super()._commit)
