@@ -187,9 +187,22 @@ def login(body: dict[str, Any], *, client_ip: str) -> dict[str, Any]:
         metrics.count("LoginsFailed")
         raise errors.Unauthorized("Wrong username or password.", code="invalid_credentials")
     assert user is not None
-    ratelimit.clear(attempts_key)  # this attempt was counted as a failure in advance
-    activity.record("login", user.id)
+    _record_login(user.id, attempts_key)
     return tokens.issue_pair(user.id, _epoch(user))
+
+
+def _record_login(user_id: str, attempts_key: str) -> None:
+    """The login's entry and the end of its attempt window (this attempt was counted as a
+    failure in advance), one round trip. Should other attempts keep the window's item busy
+    through every retry, the entry is saved alone and the window runs out by itself."""
+    try:
+        with transact_write() as transaction:
+            ratelimit.clear_in(transaction, attempts_key)
+            transaction.save(activity.entry("login", user_id))
+    except TransactWriteError as error:
+        if not conflicted(error):
+            raise
+        activity.record("login", user_id)
 
 
 def _epoch(user: User) -> int:

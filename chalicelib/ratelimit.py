@@ -6,6 +6,7 @@ import contextlib
 from datetime import timedelta
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock, errors
 from chalicelib.db import conditional_failed
@@ -50,3 +51,8 @@ def start_window(key: str, window_seconds: int) -> bool:
 def clear(key: str) -> None:
     with contextlib.suppress(DeleteError):
         RateLimit(key).delete()
+
+
+def clear_in(transaction: TransactWrite, key: str) -> None:
+    """End the window as part of `transaction` (a success that closes it costs no call of its own)."""
+    transaction.delete(RateLimit(key))

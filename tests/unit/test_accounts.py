@@ -349,6 +349,26 @@ def test_a_successful_login_resets_the_count(api: Api) -> None:
     assert _login("alice", "wrong password") == "invalid_credentials"
 
 
+def test_a_login_whose_window_stays_busy_still_succeeds_and_is_recorded(api: Api) -> None:
+    """Other attempts updating the account's window through every retry of the login's
+    transaction: the login still answers 200 and its entry is saved; the window stays."""
+    from tests.unit.conflicts import transaction_conflicts
+
+    token = api.signed_up("alice")
+    assert _login("alice", "wrong password") == "invalid_credentials"
+    with transaction_conflicts(1) as injected:
+        assert _login("alice", "correct horse") == "ok"  # retried once, then committed
+    assert injected == [1]
+    with transaction_conflicts(db.CONFLICT_ATTEMPTS) as injected:
+        assert _login("alice", "correct horse") == "ok"
+    assert injected == [db.CONFLICT_ATTEMPTS]
+    actions = [entry["action"] for entry in api.call("GET", "/api/activity/", token=token).data["items"]]
+    assert actions[:2] == ["login", "login"]
+    for _ in range(4):  # the last login's attempt still counts in the window it could not clear
+        assert _login("alice", "wrong password") == "invalid_credentials"
+    assert _login("alice", "wrong password") == "too_many_attempts"
+
+
 # --- one namespace for login identifiers ----------------------------------------------------
 
 
