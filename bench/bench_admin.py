@@ -7,8 +7,6 @@ are moto's, useful to compare, not DynamoDB's), calls counted at botocore's clie
 from __future__ import annotations
 
 import argparse
-import collections
-import os
 import sys
 import time
 from datetime import timedelta
@@ -16,37 +14,13 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-os.environ.update(
-    {
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "BCRYPT_ROUNDS": "4",
-        "STAGE": "bench",
-        "RESOURCE_PREFIX": "paidupload-bench",
-        "JWT_SIGNING_KEY": "bench-signing-key-not-secret-0123456789abcdef",
-    }
-)
-for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
-    del os.environ[name]
 sys.path.insert(0, str(PROJECT_DIR))
+
+from bench.in_process import moto_stack  # noqa: E402
 
 
 def main(payments: int, users: int) -> None:
-    import botocore.client
-    from moto import mock_aws
-
-    calls: collections.Counter[str] = collections.Counter()
-    original = botocore.client.BaseClient._make_api_call
-
-    def counting(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        calls[operation] += 1
-        return original(self, operation, params)
-
-    with mock_aws():
-        from local import bootstrap
-
-        bootstrap.ensure_all()
+    with moto_stack() as calls:
         from chalicelib import admin, clock, directory, export
         from chalicelib.models import Payment, User, search_keys, status_day
 
@@ -89,7 +63,6 @@ def main(payments: int, users: int) -> None:
             print(f"{label:<48} {elapsed:8.1f} ms  calls {dict(calls)}")
             return result
 
-        botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
         from chalicelib import stats
 
         stats.feed_start = lambda: start  # type: ignore[assignment]  # the bench's first day
@@ -99,7 +72,6 @@ def main(payments: int, users: int) -> None:
         measure("search q=u (one-character prefix, 20)", lambda: directory.search("u", 20, None))
         body = measure(f"export 30 days, {payments} payments", lambda: export.transactions_csv(start, today, None))
         print(f"export body: {len(body.encode()) / 1e6:.2f} MB, {body.count(chr(10)) - 1} rows")
-        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

@@ -52,37 +52,14 @@ def import_times(statement: str, runs: int) -> tuple[float, dict[str, float]]:
 
 def calls_per_auth_request() -> dict[str, dict[str, int]]:
     """AWS API calls each auth route makes, counted at botocore's client boundary."""
-    os.environ.update(
-        {
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "BCRYPT_ROUNDS": "4",
-            "STAGE": "bench",
-            "RESOURCE_PREFIX": "paidupload-bench",
-        }
-    )
-    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
-        del os.environ[name]
     sys.path.insert(0, str(PROJECT_DIR))
-    import botocore.client
     from chalice.test import Client
-    from moto import mock_aws
 
-    calls: collections.Counter[str] = collections.Counter()
-    original = botocore.client.BaseClient._make_api_call
+    from bench.in_process import moto_stack
 
-    def counting(self: Any, operation: str, params: dict[str, Any]) -> Any:
-        calls[operation] += 1
-        return original(self, operation, params)
-
-    with mock_aws():
-        from local import bootstrap
-
-        bootstrap.ensure_all()
+    with moto_stack() as calls:
         import app
 
-        botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
         results: dict[str, dict[str, int]] = {}
         with Client(app.app) as client:
 
@@ -102,7 +79,6 @@ def calls_per_auth_request() -> dict[str, dict[str, int]]:
             rotated = measure("refresh", "post", "/api/refresh/", {"refresh": tokens["refresh"]})
             measure("logout", "post", "/api/logout/", {"refresh": rotated["refresh"]}, token=rotated["access"])
             measure("login_failed", "post", "/api/login/", {**credentials, "password": "wrong password"})
-        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
     return results
 
 

@@ -6,6 +6,7 @@ their entry in the same transaction as the change it describes; `record()` saves
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -99,7 +100,7 @@ def list_for_user(user_id: str, limit: int, cursor: str | None) -> pagination.Pa
 
 
 def list_all(
-    limit: int, cursor: str | None, *, action: str | None, user_id: str | None, oldest: date
+    limit: int, cursor: str | None, *, action: str | None, user_id: str | None, oldest: Callable[[], date]
 ) -> pagination.Page:
     """The staff feed: one user's partition, or the day-sharded global/action indexes."""
     if action is not None and action not in ACTIONS:

@@ -64,7 +64,7 @@ def list_users(caller: Principal, query: dict[str, str], limit: int, cursor: str
     prefix = directory.parse_query(query.get("q"))
     if prefix:
         return directory.search(prefix, limit, cursor).render(user_view)
-    page = pagination.day_feed("admin:users", cursor, limit, by_day=User.by_day, oldest=stats.feed_start())
+    page = pagination.day_feed("admin:users", cursor, limit, by_day=User.by_day, oldest=stats.feed_start)
     return page.render(user_view)
 
 
@@ -92,7 +92,7 @@ def _records_page(
         value=status,
         by_day=model.by_day,
         by_value_day=model.by_status_day,
-        oldest=stats.feed_start(),
+        oldest=stats.feed_start,
     )
 
 
@@ -118,7 +118,7 @@ def list_files(caller: Principal, query: dict[str, str], limit: int, cursor: str
 
 def list_activity(caller: Principal, query: dict[str, str], limit: int, cursor: str | None) -> dict[str, Any]:
     action, user_id = _choice(query, "action", activity.ACTIONS), _user_id(query)
-    page = activity.list_all(limit, cursor, action=action, user_id=user_id, oldest=stats.feed_start())
+    page = activity.list_all(limit, cursor, action=action, user_id=user_id, oldest=stats.feed_start)
     return directory.with_names(page.render(activity.view))
 
 

@@ -99,31 +99,36 @@ def day_feed_page(
     limit: int,
     *,
     newest: date,
-    oldest: date,
+    oldest: Callable[[], date],
     query_day: DayQueryFn,
 ) -> Page:
     """One page of a feed partitioned by UTC day, walking days newest first.
 
     Each day is its own partition (no hot key for writes); the cursor remembers the day
-    and the position inside it. `oldest` bounds the walk (the first day anything exists),
-    and one request queries at most `MAX_DAYS_PER_PAGE` days: a rare filter over a long
-    history answers a short (even empty) page with a cursor instead of hundreds of queries.
+    and the position inside it. `oldest()` bounds the walk (the first day anything exists):
+    it costs a read, so it is asked only when the walk must leave a day, and the cursor
+    carries its answer to the following pages. One request queries at most
+    `MAX_DAYS_PER_PAGE` days: a rare filter over a long history answers a short (even
+    empty) page with a cursor instead of hundreds of queries.
     """
-    state = decode_cursor(scope, cursor)
-    start = date.fromisoformat(state["d"]) if state else newest
-    lek = state.get("k") if state else None
+    state = decode_cursor(scope, cursor) or {}
+    day = date.fromisoformat(state["d"]) if "d" in state else newest
+    lek = state.get("k")
+    first_day = date.fromisoformat(state["o"]) if "o" in state else None
     items: list[Any] = []
-    for walked, day in enumerate(days_back(start, oldest), start=1):
+    for walked in range(1, MAX_DAYS_PER_PAGE + 1):
         results = query_day(day.isoformat(), lek, limit - len(items))
         items.extend(results)
         lek = results.last_evaluated_key
+        carried = {"o": first_day.isoformat()} if first_day else {}
         if len(items) >= limit and lek:
-            return Page(items, encode_cursor(scope, {"d": day.isoformat(), "k": lek}))
-        previous = day - timedelta(days=1)
-        if previous < oldest:
+            return Page(items, encode_cursor(scope, {"d": day.isoformat(), "k": lek, **carried}))
+        first_day = first_day or oldest()
+        day -= timedelta(days=1)
+        if day < first_day:
             break
         if len(items) >= limit or walked == MAX_DAYS_PER_PAGE:
-            return Page(items, encode_cursor(scope, {"d": previous.isoformat()}))
+            return Page(items, encode_cursor(scope, {"d": day.isoformat(), "o": first_day.isoformat()}))
         lek = None
     return Page(items, None)
 
@@ -134,7 +139,7 @@ def day_feed(
     limit: int,
     *,
     by_day: Any,
-    oldest: date,
+    oldest: Callable[[], date],
     value: str | None = None,
     by_value_day: Any = None,
 ) -> Page:
@@ -158,7 +163,7 @@ def filtered_feed(
     value: str | None,
     by_day: Any,
     by_value_day: Any,
-    oldest: date,
+    oldest: Callable[[], date],
 ) -> Page:
     """A staff list: one owner's partition (the value as a filter), or the day-sharded feed."""
     if owner_id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -558,6 +558,29 @@ def test_a_sparse_feed_walks_a_bounded_number_of_days_per_request(
     assert first["items"] == [] and first["next_cursor"]
     found = _walk(api, "/api/admin/transactions/?status=failed", tokens["staff"])
     assert [p["transaction_id"] for p in found] == [old.transaction_id]
+
+
+def test_a_feed_reads_its_first_day_only_to_leave_a_day_and_once_per_walk(
+    api: Api, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first recorded day costs a Query: today's page never asks it, the page that walks
+    past today asks it once, and the cursor carries it to every page after."""
+    _since(10)
+    today = [_payment(tokens["user_id"], "failed") for _ in range(3)]
+    older = [_payment(tokens["user_id"], "failed", days_ago=days) for days in (4, 9)]
+    asked: list[date] = []
+    feed_start = stats.feed_start
+    monkeypatch.setattr(stats, "feed_start", lambda: asked.append(feed_start()) or asked[-1])
+
+    pages = []
+    cursor = ""
+    while cursor is not None:
+        url = "/api/admin/transactions/?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        pages.append(api.call("GET", url, token=tokens["staff"]).data)
+        cursor = pages[-1]["next_cursor"]
+        assert len(asked) == (0 if len(pages) == 1 else 1)
+    found = [p["transaction_id"] for page in pages for p in page["items"]]
+    assert found == [p.transaction_id for p in [*reversed(today), *older]]
 
 
 # --- names, search, one user's page, export (issue 16) -----------------------------------

@@ -145,6 +145,15 @@ def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls,
     for route in ("users", "transactions", "files", "activity", "stats"):
         with calls.of(f"GET /api/admin/{route}/"):
             assert api.call("GET", f"/api/admin/{route}/", token=root).status_code == 200
+    for name in ("more.txt", "most.txt"):  # three files: the second page of one is not the last
+        assert api.call("POST", "/api/upload/", {"filename": name, "size": 4}, token).status_code == 201
+    for route in ("users", "transactions", "files", "activity"):  # today's records fill the page
+        with calls.of(f"GET /api/admin/{route}/?limit=1"):
+            first = api.call("GET", f"/api/admin/{route}/?limit=1", token=root)
+        assert first.status_code == 200 and first.data["next_cursor"], (route, first.data)
+        with calls.of(f"GET /api/admin/{route}/ (next page)"):
+            cursor = first.data["next_cursor"]
+            assert api.call("GET", f"/api/admin/{route}/?limit=1&cursor={cursor}", token=root).status_code == 200
     user_id = api.call("GET", "/api/me/", token=other).data["user"]["id"]
     with calls.of("POST /api/admin/users/{id}/staff/"):
         assert api.call("POST", f"/api/admin/users/{user_id}/staff/", {"is_staff": True}, root).status_code == 200
