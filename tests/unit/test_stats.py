@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +12,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import clock, db, stats
 from chalicelib.models import Counter, DailyCounter
+from tests.unit.conflicts import cancelled_transactions, transaction_conflicts
 from tests.unit.conftest import Api
 
 
@@ -96,64 +95,33 @@ def test_concurrent_commits_are_all_counted(aws_resources: dict[str, Any], atomi
 # --- TransactionConflict: DynamoDB raises it, moto never does, so it is injected ----------
 
 
-def _cancelled(*codes: str) -> tuple[Any, dict[str, Any]]:
-    """What botocore would have parsed from DynamoDB's 400 for a cancelled transaction."""
-    reasons = [{"Code": code} for code in codes]
-    error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
-    return SimpleNamespace(status_code=400, headers={}), {"Error": error, "CancellationReasons": reasons}
-
-
-@pytest.fixture
-def inject(aws_resources: dict[str, Any]) -> Iterator[Callable[..., list[int]]]:
-    """`inject(*answers)`: the next TransactWriteItems calls get these cancellations (then
-    DynamoDB answers as usual), through botocore's `before-call` hook; returns a call log."""
-    events = db._connection().client.meta.events
-    handlers: list[Callable[..., Any]] = []
-
-    def install(*answers: tuple[str, ...]) -> list[int]:
-        pending, calls = list(answers), []
-
-        def before_call(**_: Any) -> tuple[Any, dict[str, Any]] | None:
-            calls.append(len(calls))
-            return _cancelled(*pending.pop(0)) if pending else None
-
-        events.register("before-call.dynamodb.TransactWriteItems", before_call)
-        handlers.append(before_call)
-        return calls
-
-    yield install
-    for handler in handlers:
-        events.unregister("before-call.dynamodb.TransactWriteItems", handler)
-
-
-def test_a_conflict_is_retried_until_it_commits(inject: Callable[..., list[int]]) -> None:
-    calls = inject(("None", "TransactionConflict"), ("TransactionConflict", "None"))
-    _commit({stats.USERS: 1})
+def test_a_conflict_is_retried_until_it_commits(aws_resources: dict[str, Any]) -> None:
+    with cancelled_transactions(("None", "TransactionConflict"), ("TransactionConflict", "None")) as calls:
+        _commit({stats.USERS: 1})
     assert len(calls) == 3
     assert stats.values([stats.USERS])[stats.USERS] == 1
 
 
-def test_a_lost_condition_is_not_retried(inject: Callable[..., list[int]]) -> None:
-    calls = inject(("ConditionalCheckFailed", "TransactionConflict"))
-    with pytest.raises(TransactWriteError) as raised:
+def test_a_lost_condition_is_not_retried(aws_resources: dict[str, Any]) -> None:
+    lost = ("ConditionalCheckFailed", "TransactionConflict")
+    with cancelled_transactions(lost) as calls, pytest.raises(TransactWriteError) as raised:
         _commit({stats.USERS: 1})
     assert db.transaction_lost_condition(raised.value)
     assert len(calls) == 1
     assert stats.values([stats.USERS])[stats.USERS] == 0
 
 
-def test_endless_conflicts_give_up(inject: Callable[..., list[int]]) -> None:
-    calls = inject(*[("TransactionConflict",)] * db.CONFLICT_ATTEMPTS)
-    with pytest.raises(TransactWriteError) as raised:
+def test_endless_conflicts_give_up(aws_resources: dict[str, Any]) -> None:
+    with transaction_conflicts(db.CONFLICT_ATTEMPTS) as calls, pytest.raises(TransactWriteError) as raised:
         _commit({stats.USERS: 1})
     assert db.conflicted(raised.value)
     assert len(calls) == db.CONFLICT_ATTEMPTS
 
 
-def test_registration_survives_a_conflict(inject: Callable[..., list[int]], api: Api) -> None:
+def test_registration_survives_a_conflict(api: Api) -> None:
     """The route's own transaction (user, claims, entry, counters) goes through the retry."""
-    calls = inject(("None", "None", "None", "None", "TransactionConflict", "None"))
-    assert api.register("carol").status_code == 201
+    with cancelled_transactions(("None", "None", "None", "None", "TransactionConflict", "None")) as calls:
+        assert api.register("carol").status_code == 201
     assert len(calls) == 2
     assert stats.values([stats.USERS])[stats.USERS] == 1
     assert stats.daily(1)[0]["users"] == 1
