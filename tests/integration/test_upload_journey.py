@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import re
 import time
 from typing import Any
 
@@ -12,40 +10,19 @@ import requests
 
 from chalicelib import clock
 from tests.documents import docx_bytes
+from tests.journeys import Customer
 
 pytestmark = pytest.mark.integration
 
-HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">')
-FORM_ACTION = re.compile(r'<form id="return" method="post" action="([^"]*)"')
-PAY_FORM_ACTION = re.compile(r'<form method="post" action="([^"]*)">')
-
-
-def pay(stack: Any, bearer: dict[str, str]) -> None:
-    """Initiate, open the hosted page, click Pay, and submit its return form as a browser would."""
-    initiated = requests.post(stack.url("/api/initiate-payment/"), headers=bearer, timeout=15)
-    assert initiated.status_code == 201, initiated.text
-    page = requests.get(initiated.json()["payment_url"], timeout=5)
-    action = html.unescape(PAY_FORM_ACTION.search(page.text)[1])
-    returned = requests.post(stack.sandbox + action, data={"action": "pay"}, timeout=5)
-    form = {html.unescape(name): html.unescape(value) for name, value in HIDDEN_INPUT.findall(returned.text)}
-    target = html.unescape(FORM_ACTION.search(returned.text)[1])
-    settled = requests.post(target, data=form, headers={"Accept": "application/json"}, timeout=15)
-    assert settled.status_code == 200, settled.text
-    assert settled.json()["status"] == "success"
-
 
 def new_user(stack: Any, *, paid: bool) -> dict[str, str]:
-    username = f"up{clock.new_id()[:12]}"
-    credentials = {"username": username, "password": "upload journey password"}
-    registered = requests.post(
-        stack.url("/api/register/"), json={**credentials, "email": f"{username}@example.com"}, timeout=10
-    )
-    assert registered.status_code == 201, registered.text
-    access = requests.post(stack.url("/api/login/"), json=credentials, timeout=10).json()["access"]
-    bearer = {"Authorization": f"Bearer {access}"}
+    """A new account's bearer header; `paid` pays through the sandbox's page as a browser does."""
+    customer = Customer(requests.Session(), stack.api, f"up{clock.new_id()[:12]}", "upload journey password")
+    customer.register()
+    customer.log_in()
     if paid:
-        pay(stack, bearer)
-    return bearer
+        customer.pay()
+    return customer.bearer
 
 
 @pytest.fixture(scope="module")
