@@ -11,10 +11,10 @@ mover read, so concurrent or repeated events (or a delete racing the worker) can
 
 Counted is stored: the presigned POST stays valid for minutes, so its owner could replace a
 counted object. The bucket is versioned; the worker counts one version (the one its GET
-returned), records its id on the File in the final transaction and deletes every other
-version; downloads are presigned for the recorded version. A later POST only adds a stray
-version, which the worker deletes when S3 announces it (a lifecycle rule expires any
-noncurrent version that escapes both, see `infra/resources.py`).
+returned), records its id on the File when it claims the file, and downloads are presigned
+for that version. Any other POST only adds a stray version, which the worker deletes when
+S3 announces it (a lifecycle rule expires any noncurrent version that escapes, see
+`infra/resources.py`).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Delivery is at least once, duplicated (moto sends two events for a multipart upload, SQS
 redelivers) and unordered, so every step is a conditional write on what the run read:
 - the first event of an upload claims the file: pending_upload → processing, with a fresh
-  attempt id and the `file_uploaded` entry; later events see `processing` or a final status
-  and are consumed without effect;
+  attempt id, the version it is about to count and the `file_uploaded` entry; later events
+  see `processing` or a final status and are consumed without effect on the record;
 - a message that comes back (ApproximateReceiveCount > 1: the run before crashed or timed
   out) takes over a `processing` file by replacing its attempt id (conditional on the one it
   read); so does a superuser's reprocess message, whose ticket is the attempt id it wrote;
@@ -12,9 +12,11 @@ redelivers) and unordered, so every step is a conditional write on what the run 
   own attempt id: a superseded run changes nothing, and nothing is counted twice;
 - after the queue's maxReceiveCount the message lands on the DLQ, whose handler marks the
   file failed: no file stays in `processing`.
-Counted is stored: the completed write records the object version the run's GET returned,
-then every other version is deleted; an event of a completed file (a second POST) deletes
-its stray version again, and an event of a deleted file deletes whatever arrived.
+Counted is stored: the run opens its one GET *before* the claim, so the claim records the
+version being counted (a takeover or reprocess reads that recorded version again). Every
+later POST adds a version whose own event arrives after it exists and finds the recorded
+one: that event (not the counting run) deletes every other version. So a file costs four
+round trips (read, GET, claim, final write) and a stray pays for its own removal.
 Problems with the upload itself (missing, empty, oversize, not what its extension says,
 damaged) end `failed` on the first receive and consume the message; AWS errors and our own
 bugs propagate so that SQS retries and the DLQ collects what keeps failing.
@@ -26,6 +28,8 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from chalicelib import aws, clock, logs, metrics, upload_events, uploads
@@ -91,90 +95,119 @@ def _process(key: str, message: Message) -> None:
     if item is None:
         logs.event(log, "object of no known file skipped", logging.WARNING, key=key[:300])
         return
-    if item.status in (FileStatus.COMPLETED, FileStatus.DELETED):
+    if not _may_claim(item, message):
         removed = _delete_strays(item)
-        logs.event(log, "event for a finished file", file_id=item.id, status=item.status, strays_deleted=removed)
+        logs.event(log, "event for a file already handled", file_id=item.id, status=item.status, strays_deleted=removed)
         return
-    if not _claim(item, message):
-        logs.event(log, "event for a file already handled", file_id=item.id, status=item.status)
-        return
-    try:
-        size, words, version = _inspect(item)
-    except Rejected as problem:
-        entry = uploads.file_entry("file_processing_failed", item, reason=problem.reason)
-        _finish(item, FileStatus.FAILED, entry, error=problem.reason)
-        return
+    with _opened(item) as stored:
+        if not _claim(item, stored.version if stored else None):
+            winner = uploads.file_for_key(key)  # another run or the owner's delete came first
+            removed = _delete_strays(winner) if winner else 0
+            logs.event(log, "claim lost to another writer", file_id=item.id, strays_deleted=removed)
+            return
+        try:
+            size, words = _inspect(item, stored)
+        except Rejected as problem:
+            entry = uploads.file_entry("file_processing_failed", item, reason=problem.reason)
+            _finish(item, FileStatus.FAILED, entry, error=problem.reason)
+            return
     entry = uploads.file_entry("file_processed", item, word_count=words, size=size)
     # The final transition also counts the file's words (uploads.transition).
-    if _finish(item, FileStatus.COMPLETED, entry, word_count=words, size=size, version_id=version):
-        _delete_strays(item)
+    _finish(item, FileStatus.COMPLETED, entry, word_count=words, size=size)
 
 
 def _delete_strays(item: File) -> int:
-    """Versions that are not the file's: all once deleted, else all but the counted one. A
-    file counted without a recorded version (before versioning) keeps all: none is known stray."""
+    """Versions that are not the file's: all once deleted, else all but the recorded one. A
+    file without a recorded version (claimed before versioning, or never stored) keeps all:
+    none is known stray."""
     if item.status == FileStatus.DELETED:
         return uploads.delete_versions(item)
-    return uploads.delete_versions(item, keep=item.version_id) if item.version_id else 0
+    if item.status == FileStatus.PENDING_UPLOAD or not item.version_id:
+        return 0
+    return uploads.delete_versions(item, keep=item.version_id)
 
 
-def _claim(item: File, message: Message) -> bool:
-    """Make this run the file's owner (a new attempt id); False when it is not ours to do."""
+def _may_claim(item: File, message: Message) -> bool:
+    """A file waiting for its upload, or a `processing` one this message may take over: a
+    retry after a crash or timeout, or the superuser's reprocess request."""
     if item.status == FileStatus.PENDING_UPLOAD:
-        entry = uploads.file_entry("file_uploaded", item)
-    elif item.status == FileStatus.PROCESSING and (
+        return True
+    return item.status == FileStatus.PROCESSING and (
         message.receive_count > 1 or (message.ticket is not None and message.ticket == item.attempt)
-    ):
-        entry = None  # a retry after a crash or timeout, or a reprocess request: take over
-    else:
-        return False
-    return uploads.transition(item, FileStatus.PROCESSING, entry, attempt=clock.new_id())
+    )
 
 
-def _finish(item: File, status: FileStatus, entry: Activity, **changes: Any) -> bool:
-    done = uploads.transition(item, status, entry, **changes)
-    if done:
+def _claim(item: File, version: str | None) -> bool:
+    """Make this run the file's owner (a new attempt id) and record the version it counts;
+    False when another writer moved the file first."""
+    entry = uploads.file_entry("file_uploaded", item) if item.status == FileStatus.PENDING_UPLOAD else None
+    recorded = {"version_id": version} if version else {}
+    return uploads.transition(item, FileStatus.PROCESSING, entry, attempt=clock.new_id(), **recorded)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The GET of the object a run counts: its streaming body, length and version."""
+
+    body: Any
+    length: int
+    version: str | None
+
+
+@contextmanager
+def _opened(item: File) -> Iterator[Stored | None]:
+    """One GET of the file's object: the recorded version when there is one (a takeover or
+    a reprocess counts what was claimed), else the current one. None when it is missing.
+    The body is closed on the way out, read or not (a lost claim never reads it)."""
+    from botocore.exceptions import ClientError
+
+    version = {"VersionId": item.version_id} if item.version_id else {}
+    try:
+        reply = aws.client("s3").get_object(Bucket=settings().upload_bucket, Key=item.object_key, **version)
+    except ClientError as error:
+        if not uploads.is_missing(error):
+            raise
+        reply = None
+    if reply is None:
+        yield None
+        return
+    try:
+        yield Stored(reply["Body"], int(reply["ContentLength"]), reply.get("VersionId"))
+    finally:
+        reply["Body"].close()
+
+
+def _finish(item: File, status: FileStatus, entry: Activity, **changes: Any) -> None:
+    if uploads.transition(item, status, entry, **changes):
         logs.event(log, "file processed", file_id=item.id, status=status, error=item.error)
         _count_outcome(item)
     else:
         logs.event(log, "superseded run discarded its result", file_id=item.id)
-    return done
 
 
-def _inspect(item: File) -> tuple[int, int, str | None]:
-    """(bytes, words, version id) of the file's object, streamed to a temporary file.
+def _inspect(item: File, stored: Stored | None) -> tuple[int, int]:
+    """(bytes, words) of the claimed object, streamed to a temporary file.
 
-    One GET: its answer names the version it streams, which is what gets counted. moto
-    enforces nothing of the POST policy (and a policy is no proof), so the size is checked
-    here again, from the GET's length, before reading the body.
+    moto enforces nothing of the POST policy (and a policy is no proof), so the size is
+    checked here again, from the GET's length, before reading the body.
     """
-    from botocore.exceptions import ClientError
-
     from chalicelib import wordcount
 
+    if stored is None:
+        raise Rejected("The uploaded file is missing.")
     limit = settings().max_upload_bytes
-    try:
-        reply = aws.client("s3").get_object(Bucket=settings().upload_bucket, Key=item.object_key)
-    except ClientError as error:
-        if uploads.is_missing(error):
-            raise Rejected("The uploaded file is missing.") from None
-        raise
-    body = reply["Body"]
-    try:
-        if int(reply["ContentLength"]) > limit:
-            # S3 would have refused it under the signed policy: do not keep it either.
-            uploads.delete_versions(item)
-            raise Rejected(f"The file is larger than the {limit}-byte limit.")
-        with tempfile.TemporaryFile() as spool:
-            for chunk in body.iter_chunks(wordcount.CHUNK_BYTES):
-                spool.write(chunk)
-            size = spool.tell()
-            if size == 0:
-                raise Rejected("The file is empty.")
-            spool.seek(0)
-            return size, _count_words(spool, uploads.kind_of(item).kind), reply.get("VersionId")
-    finally:
-        body.close()
+    if stored.length > limit:
+        # S3 would have refused it under the signed policy: do not keep it either.
+        uploads.delete_versions(item)
+        raise Rejected(f"The file is larger than the {limit}-byte limit.")
+    with tempfile.TemporaryFile() as spool:
+        for chunk in stored.body.iter_chunks(wordcount.CHUNK_BYTES):
+            spool.write(chunk)
+        size = spool.tell()
+        if size == 0:
+            raise Rejected("The file is empty.")
+        spool.seek(0)
+        return size, _count_words(spool, uploads.kind_of(item).kind)
 
 
 def _count_words(spool: IO[bytes], kind: Kind) -> int:
@@ -198,15 +231,19 @@ def _signature_problem(head: bytes, kind: Kind) -> str | None:
 
 
 def handle_dead_letters(records: list[dict[str, Any]]) -> None:
-    """The DLQ's handler: a message that failed maxReceiveCount times fails its file."""
+    """The DLQ's handler: a message that failed maxReceiveCount times fails its file, and
+    its stray versions get a last chance to go. A stray left current would make the counted
+    version noncurrent, which the bucket's lifecycle rule expires after a day."""
     for key, _ in _announced(records):
         item = uploads.file_for_key(key)
-        if item is None or item.status not in (FileStatus.PENDING_UPLOAD, FileStatus.PROCESSING):
+        if item is None:
             continue
-        entry = uploads.file_entry("file_processing_failed", item, reason=FAILED_REPEATEDLY)
-        if uploads.transition(item, FileStatus.FAILED, entry, error=FAILED_REPEATEDLY):
-            logs.event(log, "file failed after repeated attempts", logging.ERROR, file_id=item.id)
-            _count_outcome(item)
+        if item.status in (FileStatus.PENDING_UPLOAD, FileStatus.PROCESSING):
+            entry = uploads.file_entry("file_processing_failed", item, reason=FAILED_REPEATEDLY)
+            if uploads.transition(item, FileStatus.FAILED, entry, error=FAILED_REPEATEDLY):
+                logs.event(log, "file failed after repeated attempts", logging.ERROR, file_id=item.id)
+                _count_outcome(item)
+        _delete_strays(item)
 
 
 def _count_outcome(item: File) -> None:

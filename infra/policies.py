@@ -24,7 +24,7 @@ APPEND_ONLY: tuple[type, ...] = (Activity,)  # the audit log: no function may ch
 LOGS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
 # Object reads that may meet a missing key: S3 answers 404 only to a caller that may also
 # list the bucket, else 403 (indistinguishable from a real denial, so a 500 and retries).
-READS_THAT_MAY_MISS = ("s3:GetObject",)
+READS_THAT_MAY_MISS = ("s3:GetObject", "s3:GetObjectVersion")
 
 
 @dataclass(frozen=True)
@@ -55,12 +55,15 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
         ),
         "process_upload_events": FunctionAccess(
             tables=(File, Activity, Counter, DailyCounter),
-            s3_actions=("s3:GetObject", "s3:DeleteObjectVersion"),
+            s3_actions=("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"),
             bucket_actions=("s3:ListBucketVersions",),
             queue_actions={queue: consume},
         ),
         "process_dead_upload_events": FunctionAccess(
-            tables=(File, Activity, Counter, DailyCounter), queue_actions={dead_letters: consume}
+            tables=(File, Activity, Counter, DailyCounter),
+            s3_actions=("s3:DeleteObjectVersion",),  # a stray version whose own event kept failing
+            bucket_actions=("s3:ListBucketVersions",),
+            queue_actions={dead_letters: consume},
         ),
         "reconcile_payments": FunctionAccess(
             tables=(Payment, User, Activity, Counter, DailyCounter), reads_secrets=True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import zipfile
 from dataclasses import replace
 from datetime import timedelta
@@ -370,6 +371,116 @@ def test_a_replacement_before_counting_is_what_gets_counted(owner: accounts.Prin
     assert versions(item) == [done.version_id]
 
 
+def test_a_second_upload_while_the_first_is_counted_is_removed_by_its_own_event(
+    owner: accounts.Principal, atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real threads: the counting run lists no versions, so the stray's own event must
+    find the claimed version recorded and delete everything else."""
+    item = new_file(owner)
+    put(item, b"one two three")
+    counting, release = threading.Event(), threading.Event()
+    real = worker._count_words
+
+    def held(spool: IO[bytes], kind: str) -> int:
+        counting.set()
+        assert release.wait(30)
+        return real(spool, kind)
+
+    monkeypatch.setattr(worker, "_count_words", held)
+    first = threading.Thread(target=worker.handle_records, args=([event_for(item)],))
+    first.start()
+    try:
+        assert counting.wait(30)
+        put(item, b"a replacement of many more words than were counted")
+        worker.handle_records([event_for(item)])  # the second POST's event, mid-count
+        assert versions(item) == [fresh(item).version_id]
+    finally:
+        release.set()
+        first.join(30)
+    done = fresh(item)
+    assert (done.status, done.word_count, done.size) == ("completed", 3, 13)
+    assert versions(item) == [done.version_id]
+    assert downloaded(item) == b"one two three"
+
+
+def _race_for_the_claim(item: File, second: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs of the file's event that both find it waiting: the first holds a GET of
+    the version stored now, the second one of `second`, stored in between; both claim at once."""
+    real_claim = worker._claim
+    arrived, together = threading.Event(), threading.Barrier(2, timeout=30)
+
+    def claim_together(file: File, version: str | None) -> bool:
+        arrived.set()
+        together.wait()
+        return real_claim(file, version)
+
+    monkeypatch.setattr(worker, "_claim", claim_together)
+    runs = [threading.Thread(target=worker.handle_records, args=([event_for(item)],)) for _ in range(2)]
+    runs[0].start()
+    assert arrived.wait(30)
+    put(item, second)
+    runs[1].start()
+    for run in runs:
+        run.join(30)
+    monkeypatch.setattr(worker, "_claim", real_claim)
+
+
+def test_two_events_racing_for_the_claim_leave_one_counted_version(
+    owner: accounts.Principal, atomic_dynamodb: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two POSTs whose events both find the file waiting, each run holding a GET of a
+    different version: one claim wins, the loser deletes every version but the winner's."""
+    contents = {2: b"first upload", 4: b"the second upload here"}
+    for _ in range(3):
+        item = new_file(owner)
+        put(item, contents[2])
+        _race_for_the_claim(item, contents[4], monkeypatch)
+        done = fresh(item)
+        assert done.status == "completed"
+        assert versions(item) == [done.version_id]
+        assert downloaded(item) == contents[int(done.word_count)]
+        entries = [e.action for e in Activity.query(owner.user_id) if e.metadata.get("file_id") == item.id]
+        assert (entries.count("file_uploaded"), entries.count("file_processed")) == (1, 1)
+    assert counters()["files#completed"] == 3 and counters()["files#processing"] == 0
+    assert counters()["words"] == sum(int(f.word_count or 0) for f in File.by_user.query(owner.user_id))
+
+
+def test_a_takeover_counts_the_claimed_version_not_a_later_one(
+    owner: accounts.Principal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = new_file(owner)
+    put(item, TEXT)
+    _crash_once(monkeypatch)
+    with pytest.raises(ClientError):
+        worker.handle_records([event_for(item)])
+    claimed = fresh(item).version_id
+    assert claimed
+    put(item, b"a later upload")  # its event not delivered yet
+    worker.handle_records([event_for(item, receive_count=2)])  # the crashed message comes back
+    done = fresh(item)
+    assert (done.status, done.word_count, done.version_id) == ("completed", 9, claimed)
+    worker.handle_records([event_for(item)])  # the later upload's own event
+    assert versions(item) == [claimed]
+    assert downloaded(item) == TEXT
+
+
+def test_a_failed_file_keeps_the_bytes_that_failed(owner: accounts.Principal) -> None:
+    """A later POST does not swap what failed for something else: a superuser's reprocess
+    reads the version that was claimed (the owner requests a new upload instead)."""
+    item = new_file(owner, "report.docx")
+    put(item, b"not a word document")
+    worker.handle_records([event_for(item)])
+    failed = fresh(item)
+    assert failed.status == "failed" and failed.version_id
+    put(item, docx_bytes("a real document"))
+    worker.handle_records([event_for(item)])
+    assert versions(item) == [failed.version_id]
+    uploads.reprocess(item.id, actor_id="f" * 32)
+    worker.handle_records([record(upload_events.reprocess_body(item.object_key, fresh(item).attempt))])
+    again = fresh(item)
+    assert (again.status, again.error, again.version_id) == ("failed", failed.error, failed.version_id)
+
+
 def test_events_of_a_deleted_file_delete_the_late_upload(owner: accounts.Principal, queue_url: str) -> None:
     item = new_file(owner)
     uploads.delete_for_user(owner.user_id, item.id)
@@ -383,8 +494,6 @@ def test_events_of_a_deleted_file_delete_the_late_upload(owner: accounts.Princip
 def _race_delete_and_worker(owner: accounts.Principal, item: File) -> str:
     """The owner's delete and the worker's run of the upload's event, started together;
     returns what the delete answered."""
-    import threading
-
     start, answers = threading.Barrier(2), []
 
     def delete() -> None:
@@ -498,7 +607,8 @@ def test_a_run_whose_file_was_taken_over_meanwhile_writes_nothing(
     put(item, TEXT)
 
     def taken_over_meanwhile(spool: IO[bytes], kind: str) -> int:
-        assert worker._claim(fresh(item), upload_events.Message([item.object_key], receive_count=2, ticket=None))
+        current = fresh(item)
+        assert worker._claim(current, current.version_id)  # what a redelivered message's run does
         return 12345
 
     monkeypatch.setattr(worker, "_count_words", taken_over_meanwhile)
@@ -518,7 +628,7 @@ def test_aws_errors_propagate_so_sqs_retries(owner: accounts.Principal, monkeypa
     monkeypatch.setattr(aws.client("s3"), "get_object", throttled)
     with pytest.raises(ClientError):
         worker.handle_records([event_for(item)])
-    assert fresh(item).status == "processing"
+    assert fresh(item).status == "pending_upload"  # the GET comes before the claim: nothing changed
 
 
 def test_dead_letter_marks_a_stuck_file_failed(owner: accounts.Principal, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -541,6 +651,18 @@ def test_dead_letter_leaves_finished_files_alone(owner: accounts.Principal) -> N
     worker.handle_dead_letters([event_for(item)])
     worker.handle_dead_letters([record("garbage")])
     assert fresh(item).status == "completed"
+
+
+def test_dead_letter_of_a_stray_deletes_it_so_the_counted_version_stays_current(owner: accounts.Principal) -> None:
+    """Left current, a stray would make the counted version noncurrent, which expires."""
+    item = new_file(owner)
+    put(item, b"one two")
+    worker.handle_records([event_for(item)])
+    put(item, b"a stray whose own event kept failing")
+    worker.handle_dead_letters([event_for(item, receive_count=3)])
+    done = fresh(item)
+    assert (done.status, done.word_count, versions(item)) == ("completed", 2, [done.version_id])
+    assert downloaded(item) == b"one two"
 
 
 def test_redrive_after_max_receives_reaches_the_dead_letter_handler(
