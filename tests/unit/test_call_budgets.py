@@ -135,6 +135,10 @@ def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls,
     with calls.of("worker, per file"):
         worker.handle_records(_announcement(item.object_key))
     assert File.get(item.id).status == "completed"
+    aws.client("s3").put_object(Bucket=settings().upload_bucket, Key=item.object_key, Body=b"a second POST")
+    with calls.of("worker, a later POST's stray version"):
+        worker.handle_records(_announcement(item.object_key))
+    assert calls.measured["worker, a later POST's stray version"][-1] == "s3:DeleteObject"
     with calls.of("GET /api/files/"):
         assert api.call("GET", "/api/files/", token=token).status_code == 200
     with calls.of("GET /api/files/{id}/"):

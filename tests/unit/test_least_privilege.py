@@ -241,15 +241,17 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
         _deliver(api, press(started["payment_url"], "pay"))
         _ok(api.call("GET", f"/api/transactions/{started['transaction_id']}/", None, token))
         _ok(api.call("GET", "/api/transactions/", None, token))
-        good, empty, stuck = (
+        good, empty, stuck, kept = (
             _ok(api.call("POST", "/api/upload/", {"filename": name, "size": 9}, token), 201)
-            for name in ("good.txt", "empty.txt", "stuck.txt")
+            for name in ("good.txt", "empty.txt", "stuck.txt", "kept.txt")
         )
         unreturned = _ok(api.call("POST", "/api/initiate-payment/", {}, api.signed_up("bob")), 201)
     press(unreturned["payment_url"], "pay")  # bob pays and closes the tab: the reconciler finds it
     _browser_upload(good, b"one two three four five six seven eight nine")
     _browser_upload(empty, b"")
-    assert _drain(client, queue, "process_upload_events", recorder) >= 2
+    _browser_upload(kept, b"replaced before it is counted")
+    _browser_upload(kept, b"counted")  # the first version's event finds it recorded: a stray deleted
+    assert _drain(client, queue, "process_upload_events", recorder) >= 4
 
     with recorder.running("api_handler"):
         _ok(api.call("GET", "/api/files/", None, token))
@@ -267,11 +269,17 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
         assert api.call("POST", "/api/logout/", {"refresh": refreshed["refresh"]}, token).status_code == 204
     assert _drain(client, queue, "process_upload_events", recorder) == 1  # the reprocess ticket
 
-    event = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Post"}
-    event["s3"] = {"bucket": {"name": config.upload_bucket}, "object": {"key": stuck["upload"]["fields"]["key"]}}
-    aws.client("sqs").send_message(QueueUrl=dead_letters, MessageBody=json.dumps({"Records": [event]}))
-    assert _drain(client, dead_letters, "process_dead_upload_events", recorder) == 1
+    _browser_upload(kept, b"a stray whose own event failed")  # the dead-letter handler deletes it
+    for dead in (stuck, kept):
+        event = {"eventSource": "aws:s3", "eventName": "ObjectCreated:Post"}
+        event["s3"] = {"bucket": {"name": config.upload_bucket}, "object": {"key": dead["upload"]["fields"]["key"]}}
+        aws.client("sqs").send_message(QueueUrl=dead_letters, MessageBody=json.dumps({"Records": [event]}))
+    assert _drain(client, dead_letters, "process_dead_upload_events", recorder) == 2
     assert File.get(stuck["file"]["id"]).status == "failed"
+    kept_versions = aws.client("s3").list_object_versions(
+        Bucket=config.upload_bucket, Prefix=kept["upload"]["fields"]["key"]
+    )["Versions"]
+    assert [v["VersionId"] for v in kept_versions] == [File.get(kept["file"]["id"]).version_id]
 
     later = clock.now() + timedelta(seconds=config.payment_recheck_after_seconds + 1)
     monkeypatch.setattr(clock, "now", lambda: later)
