@@ -13,10 +13,11 @@ redelivers) and unordered, so every step is a conditional write on what the run 
 - after the queue's maxReceiveCount the message lands on the DLQ, whose handler marks the
   file failed: no file stays in `processing`.
 Counted is stored: the run opens its one GET *before* the claim, so the claim records the
-version being counted (a takeover or reprocess reads that recorded version again). Every
+version being counted (a takeover after a crash reads that recorded version again). Every
 later POST adds a version whose own event arrives after it exists and finds the recorded
 one: that event (not the counting run) deletes every other version. So a file costs four
-round trips (read, GET, claim, final write) and a stray pays for its own removal.
+round trips (read, GET, claim, final write) and a stray pays for its own removal. A failed
+file keeps no version: a corrected POST stays, for a superuser's reprocess to count.
 Problems with the upload itself (missing, empty, oversize, not what its extension says,
 damaged) end `failed` on the first receive and consume the message; AWS errors and our own
 bugs propagate so that SQS retries and the DLQ collects what keeps failing.
@@ -109,7 +110,9 @@ def _process(key: str, message: Message) -> None:
             size, words = _inspect(item, stored)
         except Rejected as problem:
             entry = uploads.file_entry("file_processing_failed", item, reason=problem.reason)
-            _finish(item, FileStatus.FAILED, entry, error=problem.reason)
+            # A failed file binds no version: its owner may still POST a corrected file
+            # (the presigned POST is valid for minutes), which a superuser's reprocess counts.
+            _finish(item, FileStatus.FAILED, entry, error=problem.reason, version_id=None)
             return
     entry = uploads.file_entry("file_processed", item, word_count=words, size=size)
     # The final transition also counts the file's words (uploads.transition).
@@ -156,8 +159,8 @@ class Stored:
 
 @contextmanager
 def _opened(item: File) -> Iterator[Stored | None]:
-    """One GET of the file's object: the recorded version when there is one (a takeover or
-    a reprocess counts what was claimed), else the current one. None when it is missing.
+    """One GET of the file's object: the recorded version when there is one (a takeover
+    counts what was claimed), else the current one. None when it is missing.
     The body is closed on the way out, read or not (a lost claim never reads it)."""
     from botocore.exceptions import ClientError
 
@@ -240,7 +243,7 @@ def handle_dead_letters(records: list[dict[str, Any]]) -> None:
             continue
         if item.status in (FileStatus.PENDING_UPLOAD, FileStatus.PROCESSING):
             entry = uploads.file_entry("file_processing_failed", item, reason=FAILED_REPEATEDLY)
-            if uploads.transition(item, FileStatus.FAILED, entry, error=FAILED_REPEATEDLY):
+            if uploads.transition(item, FileStatus.FAILED, entry, error=FAILED_REPEATEDLY, version_id=None):
                 logs.event(log, "file failed after repeated attempts", logging.ERROR, file_id=item.id)
                 _count_outcome(item)
         _delete_strays(item)

@@ -464,21 +464,25 @@ def test_a_takeover_counts_the_claimed_version_not_a_later_one(
     assert downloaded(item) == TEXT
 
 
-def test_a_failed_file_keeps_the_bytes_that_failed(owner: accounts.Principal) -> None:
-    """A later POST does not swap what failed for something else: a superuser's reprocess
-    reads the version that was claimed (the owner requests a new upload instead)."""
+def test_a_corrected_upload_to_a_failed_file_stays_for_a_reprocess(owner: accounts.Principal) -> None:
+    """Only a counted file binds its version: a failed one keeps what its owner POSTs next,
+    and a superuser's reprocess counts that."""
     item = new_file(owner, "report.docx")
     put(item, b"not a word document")
     worker.handle_records([event_for(item)])
     failed = fresh(item)
-    assert failed.status == "failed" and failed.version_id
-    put(item, docx_bytes("a real document"))
-    worker.handle_records([event_for(item)])
-    assert versions(item) == [failed.version_id]
+    assert (failed.status, failed.version_id) == ("failed", None)
+    corrected = docx_bytes("a real document")
+    put(item, corrected)
+    worker.handle_records([event_for(item)])  # the corrected POST's own event
+    assert len(versions(item)) == 2 and fresh(item).status == "failed"
     uploads.reprocess(item.id, actor_id="f" * 32)
     worker.handle_records([record(upload_events.reprocess_body(item.object_key, fresh(item).attempt))])
-    again = fresh(item)
-    assert (again.status, again.error, again.version_id) == ("failed", failed.error, failed.version_id)
+    done = fresh(item)
+    assert (done.status, done.word_count) == ("completed", 3)
+    worker.handle_records([event_for(item)])  # any later event now finds the counted version
+    assert versions(item) == [done.version_id]
+    assert downloaded(item) == corrected
 
 
 def test_events_of_a_deleted_file_delete_the_late_upload(owner: accounts.Principal, queue_url: str) -> None:
