@@ -40,6 +40,8 @@ from chalicelib.upload_events import Message
 from chalicelib.uploads import FileStatus
 
 if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+
     from chalicelib.wordcount import Kind
 
 SIGNATURE_BYTES = 8
@@ -152,7 +154,7 @@ def _claim(item: File, version: str | None) -> bool:
 class Stored:
     """The GET of the object a run counts: its streaming body, length and version."""
 
-    body: Any
+    body: StreamingBody
     length: int
     version: str | None
 

@@ -250,7 +250,7 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
     _browser_upload(good, b"one two three four five six seven eight nine")
     _browser_upload(empty, b"")
     _browser_upload(kept, b"replaced before it is counted")
-    _browser_upload(kept, b"counted")  # the first version's event finds it recorded: a stray deleted
+    _browser_upload(kept, b"counted")  # the later event finds the counted version recorded, deletes the other
     assert _drain(client, queue, "process_upload_events", recorder) >= 4
 
     with recorder.running("api_handler"):
