@@ -116,13 +116,17 @@ def transition(item: File, to_status: FileStatus, entry: Activity | None, **chan
     in one transaction; also sets `changes` (None removes an attribute). False when
     another writer moved the file first; `item` is updated in place on success."""
     now = clock.now_iso()
-    fields = {
+    fields: dict[str, Any] = {
         "status": to_status,
         "status_day": status_day(to_status, item.created_at),
         "updated_at": now,
         "attempt": None,
-        **changes,
     }
+    if to_status == FileStatus.FAILED:
+        # Only a counted file binds its version: a corrected POST to a failed one stays,
+        # for a superuser's reprocess to count (see "Counted is stored" above).
+        fields["version_id"] = None
+    fields.update(changes)
     actions = [
         getattr(File, name).remove() if value is None else getattr(File, name).set(value)
         for name, value in fields.items()

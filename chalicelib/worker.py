@@ -112,9 +112,7 @@ def _process(key: str, message: Message) -> None:
             size, words = _inspect(item, stored)
         except Rejected as problem:
             entry = uploads.file_entry("file_processing_failed", item, reason=problem.reason)
-            # A failed file binds no version: its owner may still POST a corrected file
-            # (the presigned POST is valid for minutes), which a superuser's reprocess counts.
-            _finish(item, FileStatus.FAILED, entry, error=problem.reason, version_id=None)
+            _finish(item, FileStatus.FAILED, entry, error=problem.reason)
             return
     entry = uploads.file_entry("file_processed", item, word_count=words, size=size)
     # The final transition also counts the file's words (uploads.transition).
@@ -123,13 +121,11 @@ def _process(key: str, message: Message) -> None:
 
 def _delete_strays(item: File) -> int:
     """Versions that are not the file's: all once deleted, else all but the recorded one. A
-    file without a recorded version (claimed before versioning, or never stored) keeps all:
-    none is known stray."""
+    file without a recorded version (waiting, failed, or claimed before versioning) keeps
+    all: none is known stray."""
     if item.status == FileStatus.DELETED:
         return uploads.delete_versions(item)
-    if item.status == FileStatus.PENDING_UPLOAD or not item.version_id:
-        return 0
-    return uploads.delete_versions(item, keep=item.version_id)
+    return uploads.delete_versions(item, keep=item.version_id) if item.version_id else 0
 
 
 def _may_claim(item: File, message: Message) -> bool:
@@ -245,7 +241,7 @@ def handle_dead_letters(records: list[dict[str, Any]]) -> None:
             continue
         if item.status in (FileStatus.PENDING_UPLOAD, FileStatus.PROCESSING):
             entry = uploads.file_entry("file_processing_failed", item, reason=FAILED_REPEATEDLY)
-            if uploads.transition(item, FileStatus.FAILED, entry, error=FAILED_REPEATEDLY, version_id=None):
+            if uploads.transition(item, FileStatus.FAILED, entry, error=FAILED_REPEATEDLY):
                 logs.event(log, "file failed after repeated attempts", logging.ERROR, file_id=item.id)
                 _count_outcome(item)
         _delete_strays(item)

@@ -644,6 +644,7 @@ def test_dead_letter_marks_a_stuck_file_failed(owner: accounts.Principal, monkey
     worker.handle_dead_letters([event_for(item, receive_count=1)])
     failed = fresh(item)
     assert (failed.status, failed.error, failed.attempt) == ("failed", "Processing failed repeatedly.", None)
+    assert failed.version_id is None  # the claim recorded one; a failed file binds none
     assert actions(owner.user_id)[-1] == "file_processing_failed"
     assert counters()["files#failed"] == 1 and counters()["files#processing"] == 0
 
