@@ -25,3 +25,19 @@ def apply_defaults() -> None:
         env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     if not env.get("AWS_ENDPOINT_URL") and env.get("LOCALSTACK_HOST"):
         env["AWS_ENDPOINT_URL"] = get_service_endpoint("edge", env["LOCALSTACK_HOST"]) or ""
+
+
+def use_local_stack() -> None:
+    """For `make user` and `make recount`: talk to the services the last `make run` started
+    (written to `.local/endpoints.json`), unless an endpoint is configured already."""
+    from pathlib import Path
+
+    from local.state import StateDir
+
+    apply_defaults()
+    if os.environ["STAGE"] != "local" or os.environ.get("AWS_ENDPOINT_URL"):
+        return
+    state = StateDir(Path(os.environ.get("LOCAL_STATE_DIR") or Path(__file__).resolve().parent.parent / ".local"))
+    for service, url in state.endpoints().items():
+        os.environ.setdefault(f"AWS_ENDPOINT_URL_{service.upper()}", url)
+    os.environ.setdefault("AWS_ENDPOINT_URL", emulator_url())

@@ -7,7 +7,6 @@ Works on the stack `make run` started (its emulator on 127.0.0.1:4566) or, with
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from local import env
@@ -20,9 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--role", default="user", choices=["user", "staff", "superuser"])
     parser.add_argument("--email", default=None)
     args = parser.parse_args(argv)
-    env.apply_defaults()
-    if os.environ["STAGE"] == "local":
-        os.environ.setdefault("AWS_ENDPOINT_URL", env.emulator_url())
+    env.use_local_stack()
 
     from chalicelib import accounts, errors
 

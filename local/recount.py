@@ -14,7 +14,6 @@ stage's `RESOURCE_PREFIX`, on any other.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -127,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fix", action="store_true", help="correct the counters that drifted")
     parser.add_argument("--since", type=date.fromisoformat, help="first day to recount (default: first recorded)")
     args = parser.parse_args(argv)
-    env.apply_defaults()
-    if os.environ["STAGE"] == "local":
-        os.environ.setdefault("AWS_ENDPOINT_URL", env.emulator_url())
+    env.use_local_stack()
     drifts = drift(args.since)
     for found in drifts:
         print(f"drift {found.counter}: counted {found.counted}, records say {found.recorded}")

@@ -3,9 +3,15 @@
 `socketserver`'s listen backlog is 5 (werkzeug's 128): past it, the kernel resets new
 connections, which is what 40 simultaneous users saw. Every local server (API, emulator,
 sandbox) takes one request per thread and a backlog well above any burst we test (200).
+
+Each also answers without Nagle's algorithm: a response written as headers, then body, in
+two sends otherwise waits for the client's delayed ACK (40 ms) on every keep-alive request.
 """
 
 from __future__ import annotations
+
+import socket
+from typing import Any
 
 from chalice.local import ThreadedHTTPServer
 from werkzeug.serving import ThreadedWSGIServer
@@ -13,13 +19,22 @@ from werkzeug.serving import ThreadedWSGIServer
 LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn (4096 on current Linux)
 
 
-class BurstHTTPServer(ThreadedHTTPServer):
+class _NoDelay:
+    """Mixin for a socketserver: TCP_NODELAY on every accepted connection."""
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()  # type: ignore[misc]
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
+
+
+class BurstHTTPServer(_NoDelay, ThreadedHTTPServer):
     """Chalice's local API server (threaded, daemon threads) with a deep backlog."""
 
     request_queue_size = LISTEN_BACKLOG
 
 
-class BurstWSGIServer(ThreadedWSGIServer):
+class BurstWSGIServer(_NoDelay, ThreadedWSGIServer):
     """Werkzeug's threaded server (moto, the sandbox) with a deep backlog."""
 
     request_queue_size = LISTEN_BACKLOG

@@ -1,53 +1,53 @@
 """`make run`: the whole local stack in the foreground; Ctrl-C stops all of it.
 
 Parts (each honours the contract's environment variables):
-- the AWS emulator (moto server on 127.0.0.1:4566; `local.emulator`, in a child process of
-  its own), unless `AWS_ENDPOINT_URL` or `LOCALSTACK_HOST` points elsewhere; resources are
-  created there if missing;
+- DynamoDB: AWS's DynamoDB Local (`local.dynamodb_local`) on `DYNAMODB_PORT` (4567), its
+  tables in `.local/dynamodb/`; with `EMULATOR=moto` (a machine without Java) moto's instead;
+- S3 and SQS: moto (`local.emulator`, a process of its own) on `EMULATOR_PORT` (4566), on
+  disk before it acknowledges a change; see docs/local-stack.md for why not LocalStack here;
+- none of these when `AWS_ENDPOINT_URL`, `LOCALSTACK_HOST` or `AWS_ENDPOINT_URL_<SERVICE>`
+  points elsewhere: resources are created there if missing;
 - the aamarPay sandbox emulator (127.0.0.1:8001), unless `AAMARPAY_BASE_URL` is set;
-- the API and dashboard (Chalice's local server) on `API_PORT` (8000);
-- the SQS worker and the scheduled jobs, run as Lambda would run them.
+- the API and dashboard on `API_PORT` (8000): `API_PROCESSES` processes on one socket
+  (`local.api`), as Lambda runs concurrent requests in containers of their own;
+- the SQS workers and the scheduled jobs, run as Lambda would run them, in this process.
 
-State lives in `.local/` (`LOCAL_STATE_DIR`): the emulator's tables, objects and queued
-messages (restored at start, snapshotted every `SNAPSHOT_SECONDS` and on stop) and the JWT
-signing key. `--fresh` (`make run FRESH=1`) deletes it first. Stopping lets the API answer
-what it is answering and the worker finish its message, then takes the last snapshot.
+State lives in `.local/` (`LOCAL_STATE_DIR`); `--fresh` (`make run FRESH=1`) deletes it first.
+Stopping lets the API answer what it is answering and the workers finish their message.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import ctypes
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from local import env
-from local.servers import BurstHTTPServer
+from local import dynamodb_local, env
 from local.state import IncompatibleState, StateDir
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STOP_WAIT_SECONDS = 30  # for a request being answered, or a message being processed, to finish
+ENGINES = ("dynamodb-local", "moto")
+SERVICES = ("dynamodb", "s3", "sqs")  # what the app stores
 
 
-def _configure_environment(state: StateDir) -> dict[str, str]:
-    """Fill in local defaults; returns which endpoints are external (not started here)."""
+def _configure_environment(state: StateDir) -> None:
     env.apply_defaults()
     os.environ.setdefault("API_PORT", "8000")
     os.environ.setdefault("JWT_SIGNING_KEY", state.signing_key())
-    external: dict[str, str] = {}
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        external["aws"] = os.environ["AWS_ENDPOINT_URL"]
-    if os.environ.get("AAMARPAY_BASE_URL"):
-        external["aamarpay"] = os.environ["AAMARPAY_BASE_URL"]
-    return external
+
+
+def _external(service: str) -> str | None:
+    """The endpoint someone configured for a service (not started here), if any."""
+    return os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
 def _quiet_http_logs() -> None:
@@ -55,48 +55,91 @@ def _quiet_http_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _die_with_parent() -> None:
+    """Runs in each child before it starts: if the stack is killed, so is the child (Linux)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def spawn(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, cwd=PROJECT_DIR, preexec_fn=_die_with_parent, **options)  # noqa: S603, PLW1509
+
+
 class Stack:
     """Start and stop every part; usable from tests as well as from `make run`."""
 
     def __init__(
-        self, *, schedule_seconds: float, visibility_timeout: int, state: StateDir, snapshot_seconds: float = 5.0
+        self, *, schedule_seconds: float, visibility_timeout: int, state: StateDir, engine: str = ENGINES[0]
     ) -> None:
+        if engine not in ENGINES:
+            raise SystemExit(f"EMULATOR={engine!r} is not one of {', '.join(ENGINES)}")
         self.schedule_seconds = schedule_seconds
         self.visibility_timeout = visibility_timeout
         self.state = state
-        self.snapshot_seconds = snapshot_seconds
+        self.engine = engine
         self._stoppers: list[Any] = []
-        self.server: Any = None
+        self._api_processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> dict[str, str]:
         """Start every part; raises IncompatibleState before anything listens."""
-        external = _configure_environment(self.state)
+        _configure_environment(self.state)
         _quiet_http_logs()
         where: dict[str, str] = {}
-        if "aws" not in external:
-            port = int(os.environ.get("EMULATOR_PORT", "4566"))
-            emulator = _start_emulator(port, self.state, self.snapshot_seconds)
-            self._stoppers.append(lambda: _stop_emulator(emulator))
-            os.environ["AWS_ENDPOINT_URL"] = env.emulator_url()
-            where["State"] = f"{self.state.path} (FRESH=1 starts empty)"
-        where["AWS endpoint"] = os.environ["AWS_ENDPOINT_URL"] + ("" if "aws" not in external else " (external)")
-        if "aamarpay" not in external:
+        endpoints = {service: url for service in SERVICES if (url := _external(service))}
+        where.update({f"{service} (external)": url for service, url in endpoints.items()})
+        if "dynamodb" not in endpoints and self.engine == "dynamodb-local":
+            endpoints["dynamodb"] = self._start_dynamodb_local()
+            where["DynamoDB"] = f"{endpoints['dynamodb']} (DynamoDB Local, {self.state.dynamodb_path})"
+        on_moto = tuple(service for service in SERVICES if service not in endpoints)
+        if on_moto:
+            url = self._start_emulator(on_moto)
+            endpoints.update(dict.fromkeys(on_moto, url))
+            where[" ".join(s.replace("dynamodb", "DynamoDB").upper() for s in on_moto)] = f"{url} (moto)"
+        for service, url in endpoints.items():
+            os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"] = url
+        self.state.write_endpoints(endpoints)
+        where["State"] = f"{self.state.path} (FRESH=1 starts empty)"
+        if not os.environ.get("AAMARPAY_BASE_URL"):
             from local.sandbox import SandboxServer
 
             sandbox = SandboxServer(port=int(os.environ.get("SANDBOX_PORT", "8001")))
             sandbox.start()
             self._stoppers.append(sandbox.stop)
             os.environ["AAMARPAY_BASE_URL"] = sandbox.url
-        where["aamarPay"] = os.environ["AAMARPAY_BASE_URL"] + ("" if "aamarpay" not in external else " (external)")
+            where["aamarPay"] = sandbox.url
+        else:
+            where["aamarPay"] = os.environ["AAMARPAY_BASE_URL"] + " (external)"
 
         from local import bootstrap
 
         created = bootstrap.ensure_all(visibility_timeout=self.visibility_timeout)
         self._start_background(created["queues"])
-        self._create_server()
-        where["API"] = f"http://localhost:{self.server.port}/api/"
-        where["Dashboard"] = f"http://localhost:{self.server.port}/dashboard/"
+        processes = self._start_api()
+        where["API"] = f"http://localhost:{os.environ['API_PORT']}/api/ ({processes} processes)"
+        where["Dashboard"] = f"http://localhost:{os.environ['API_PORT']}/dashboard/"
         return where
+
+    def _start_dynamodb_local(self) -> str:
+        port = int(os.environ.get("DYNAMODB_PORT", "4567"))
+        if self.state.snapshot_holds("dynamodb"):
+            raise IncompatibleState(
+                f"The local state in {self.state.path} keeps its DynamoDB tables in moto (EMULATOR=moto). Nothing "
+                "was loaded. Run `make run EMULATOR=moto`, or start empty with `make run FRESH=1` (this deletes it)."
+            )
+        process = dynamodb_local.start(port, self.state.dynamodb_path, spawn=spawn)
+        self._stoppers.append(lambda: dynamodb_local.stop(process))
+        return f"http://127.0.0.1:{port}"
+
+    def _start_emulator(self, services: tuple[str, ...]) -> str:
+        if "dynamodb" in services and self.state.dynamodb_path.exists():
+            raise IncompatibleState(
+                f"The local state in {self.state.path} keeps its DynamoDB tables in DynamoDB Local. Nothing was "
+                "loaded. Run `make run` without EMULATOR=moto, or start empty with `make run FRESH=1` "
+                "(this deletes it)."
+            )
+        port = int(os.environ.get("EMULATOR_PORT", "4566"))
+        emulator = _start_emulator(port, self.state, services)
+        self._stoppers.append(lambda: _stop_process(emulator))
+        return env.emulator_url()
 
     def _start_background(self, queue_urls: dict[str, str]) -> None:
         import app as application
@@ -119,36 +162,26 @@ class Stack:
             worker.start()
         self._stoppers.append(lambda: _stop_all(workers))
 
-    def _create_server(self) -> None:
-        from chalice.cli.factory import CLIFactory
-        from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
+    def _start_api(self) -> int:
+        from local.api import listening_socket
 
-        import app as application
+        sock = listening_socket(os.environ.get("API_HOST", "127.0.0.1"), int(os.environ["API_PORT"]))
+        count = int(os.environ.get("API_PROCESSES") or os.cpu_count() or 1)
+        for _ in range(count):
+            command = [sys.executable, "-m", "local.api", "--fd", str(sock.fileno())]
+            self._api_processes.append(spawn(command, pass_fds=(sock.fileno(),)))
+        self._stoppers.append(lambda: _stop_api(self._api_processes, sock))
+        _wait_until_answering(int(os.environ["API_PORT"]), self._api_processes)
+        return count
 
-        factory = CLIFactory(str(PROJECT_DIR))
-        config = factory.create_config_obj(chalice_stage_name="local")
-        host = os.environ.get("API_HOST", "127.0.0.1")
-        # What chalice.local.create_local_server does, with our request handler.
-        CustomLocalChalice.__bases__ = (LocalChalice, application.app.__class__)
-        application.app.__class__ = CustomLocalChalice  # type: ignore[assignment]  # (as Chalice itself does)
-        handler = _contract_errors_handler()
-        self.server = LocalDevServer(
-            application.app,
-            config,
-            host,
-            int(os.environ["API_PORT"]),
-            handler_cls=handler,
-            server_cls=BurstHTTPServer,
-        )
-        self._stoppers.append(lambda: _close_when_answered(self.server.server, handler))
-
-    def serve_forever(self) -> None:
-        self.server.server.serve_forever(poll_interval=0.2)
+    def wait(self) -> None:
+        """Until an API process ends by itself (then the stack stops: a crash is not hidden)."""
+        while all(process.poll() is None for process in self._api_processes):
+            time.sleep(0.5)
+        raise RuntimeError("an API process exited; stopping the stack")
 
     def stop(self) -> None:
-        """Newest part first: the API stops taking requests, workers finish, the emulator saves."""
-        if self.server is not None:
-            threading.Thread(target=self.server.shutdown, daemon=True).start()
+        """Newest part first: the API stops taking requests, workers finish, the engines stop."""
         for stop in reversed(self._stoppers):
             try:
                 stop()
@@ -157,11 +190,26 @@ class Stack:
         self._stoppers.clear()
 
 
-def _start_emulator(port: int, state: StateDir, snapshot_seconds: float) -> subprocess.Popen[bytes]:
+def _wait_until_answering(port: int, processes: list[subprocess.Popen[bytes]]) -> None:
+    import requests
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in processes):
+            raise RuntimeError("an API process exited while starting")
+        try:
+            requests.get(f"http://127.0.0.1:{port}/api/health/", timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.05)
+    raise RuntimeError("the API did not start answering")
+
+
+def _start_emulator(port: int, state: StateDir, services: tuple[str, ...]) -> subprocess.Popen[bytes]:
     """`local.emulator` in its own process; returns once it listens (raises IncompatibleState
     if it refused the kept state: its message is already on stderr)."""
     command = [sys.executable, "-m", "local.emulator", "--port", str(port), "--state-dir", str(state.path)]
-    process = subprocess.Popen([*command, "--snapshot-seconds", str(snapshot_seconds)], cwd=PROJECT_DIR)  # noqa: S603
+    process = spawn([*command, "--services", ",".join(services)])
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -176,14 +224,23 @@ def _start_emulator(port: int, state: StateDir, snapshot_seconds: float) -> subp
     raise RuntimeError("the emulator did not start listening")
 
 
-def _stop_emulator(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM: it takes the last snapshot, then exits."""
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the emulator writes its last snapshot, an API process finishes its requests)."""
     process.terminate()
     try:
         process.wait(timeout=STOP_WAIT_SECONDS)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def _stop_api(processes: list[subprocess.Popen[bytes]], sock: socket.socket) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        _stop_process(process)
+    sock.close()
 
 
 def _stop_all(workers: list[Any]) -> None:
@@ -193,62 +250,6 @@ def _stop_all(workers: list[Any]) -> None:
         worker.stop()
     for worker in workers:
         worker.join(timeout=STOP_WAIT_SECONDS)
-
-
-def _close_when_answered(server: Any, handler: Any) -> None:
-    deadline = time.monotonic() + STOP_WAIT_SECONDS
-    while handler.in_flight() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    server.server_close()
-
-
-# What Chalice local answers for a path with no route: API Gateway's 403, whose body
-# depends on whether the request carried an Authorization header.
-_NO_ROUTE_BODIES = (b'{"message": "Missing Authentication Token"}', b'{"message": "Authorization header requires')
-
-
-def _contract_errors_handler() -> Any:
-    """Chalice's local handler, answering an unknown path as our stack in AWS does, and
-    counting the requests it is answering so a stop can wait for them.
-
-    API Gateway says 403 for a path with no route; the AWS template maps that to
-    `404 not_found` in the contract's error shape (infra/template.py).
-    """
-    from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
-
-    answering = [0]
-    counting = threading.Lock()
-    # Like Lambda's concurrency limit: past it requests wait their turn. Without it a burst of
-    # 100 logins runs 100 bcrypt threads, and the emulator, one thread among them for the
-    # CPU, answered DynamoDB calls after pynamodb's 5 s read timeout (500s).
-    slots = threading.BoundedSemaphore(int(os.environ.get("API_CONCURRENCY", "8")))
-
-    class ContractErrorsHandler(ChaliceRequestHandler):
-        @staticmethod
-        def in_flight() -> int:
-            return answering[0]
-
-        def _generic_handle(self) -> None:  # a request read, not an idle keep-alive connection
-            with counting:
-                answering[0] += 1
-            try:
-                with slots:
-                    super()._generic_handle()
-            finally:
-                with counting:
-                    answering[0] -= 1
-
-        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
-
-        def _send_error_response(self, error: LocalGatewayException) -> None:
-            if isinstance(error, ForbiddenError) and (error.body or b"").startswith(_NO_ROUTE_BODIES):
-                body = json.dumps({"error": {"code": "not_found", "message": "No such resource."}}).encode()
-                headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
-                self._send_http_response(404, headers, body)
-                return
-            super()._send_error_response(error)
-
-    return ContractErrorsHandler
 
 
 def _interrupt(*_: Any) -> None:
@@ -267,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--schedule-seconds", type=float, default=float(os.environ.get("SCHEDULE_SECONDS", "30")))
     parser.add_argument("--visibility-timeout", type=int, default=int(os.environ.get("QUEUE_VISIBILITY_TIMEOUT", "30")))
-    parser.add_argument("--snapshot-seconds", type=float, default=float(os.environ.get("SNAPSHOT_SECONDS", "5")))
+    parser.add_argument("--emulator", choices=ENGINES, default=os.environ.get("EMULATOR") or ENGINES[0])
     parser.add_argument("--fresh", action="store_true", help="delete the kept local state first (make run FRESH=1)")
     args = parser.parse_args(argv)
     state = StateDir(Path(os.environ.get("LOCAL_STATE_DIR") or PROJECT_DIR / ".local"))
@@ -277,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         schedule_seconds=args.schedule_seconds,
         visibility_timeout=args.visibility_timeout,
         state=state,
-        snapshot_seconds=args.snapshot_seconds,
+        engine=args.emulator,
     )
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _interrupt)
@@ -286,12 +287,15 @@ def main(argv: list[str] | None = None) -> int:
         for part, url in where.items():
             print(f"{part:<13} {url}", flush=True)
         print("Ready. Press Ctrl-C to stop.", flush=True)
-        stack.serve_forever()
+        stack.wait()
     except IncompatibleState as refused:
         print(refused, file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:
         pass
+    except RuntimeError as failed:
+        print(f"error: {failed}", file=sys.stderr, flush=True)
+        return 1
     finally:
         stack.stop()
         print("Stopped.", flush=True)

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2  # 2: the header names the services the snapshot holds
 SNAPSHOT_NAME = "emulator.snapshot"
 SIGNING_KEY_NAME = "jwt-signing-key"
+DYNAMODB_DIR_NAME = "dynamodb"
+ENDPOINTS_NAME = "endpoints.json"
 
 
 class IncompatibleState(RuntimeError):
@@ -38,10 +40,10 @@ def schema_fingerprint() -> str:
     return hashlib.sha256(json.dumps(tables, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _expected_header() -> dict[str, Any]:
+def _expected_header(services: tuple[str, ...]) -> dict[str, Any]:
     import moto
 
-    return {"format": FORMAT, "moto": moto.__version__, "schema": schema_fingerprint()}
+    return {"format": FORMAT, "moto": moto.__version__, "schema": schema_fingerprint(), "services": list(services)}
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,31 @@ class StateDir:
     @property
     def snapshot_path(self) -> Path:
         return self.path / SNAPSHOT_NAME
+
+    @property
+    def dynamodb_path(self) -> Path:
+        """DynamoDB Local's database (one SQLite file)."""
+        return self.path / DYNAMODB_DIR_NAME
+
+    def write_endpoints(self, endpoints: dict[str, str]) -> None:
+        """Where the running stack serves each AWS service, for `make user` and `make recount`."""
+        self._ensure()
+        _write_atomically(self.path / ENDPOINTS_NAME, json.dumps(endpoints, sort_keys=True).encode())
+
+    def endpoints(self) -> dict[str, str]:
+        path = self.path / ENDPOINTS_NAME
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def snapshot_holds(self, service: str) -> bool:
+        """Does the kept emulator snapshot hold this service's state (whatever its version)?"""
+        if not self.snapshot_path.exists():
+            return False
+        with self.snapshot_path.open("rb") as file:
+            try:
+                header = json.loads(file.readline())
+            except ValueError:
+                return False
+        return isinstance(header, dict) and service in header.get("services", ["dynamodb", "s3", "sqs"])
 
     def wipe(self) -> None:
         """`FRESH=1`: forget everything kept so far."""
@@ -67,14 +94,14 @@ class StateDir:
             _write_atomically(key_path, secrets.token_urlsafe(48).encode())
         return key_path.read_text().strip()
 
-    def write_snapshot(self, payload: bytes) -> int:
+    def write_snapshot(self, payload: bytes, services: tuple[str, ...]) -> int:
         """Replace the snapshot atomically; returns the bytes written."""
         self._ensure()
-        header = json.dumps(_expected_header(), sort_keys=True).encode() + b"\n"
+        header = json.dumps(_expected_header(services), sort_keys=True).encode() + b"\n"
         _write_atomically(self.snapshot_path, header + payload)
         return len(header) + len(payload)
 
-    def read_snapshot(self) -> bytes | None:
+    def read_snapshot(self, services: tuple[str, ...]) -> bytes | None:
         """The pickled payload, or None when there is none; raises IncompatibleState."""
         if not self.snapshot_path.exists():
             return None
@@ -85,7 +112,7 @@ class StateDir:
             header = json.loads(first_line)
         except ValueError:
             header = None
-        expected = _expected_header()
+        expected = _expected_header(services)
         if header != expected:
             raise IncompatibleState(_refusal(self.snapshot_path, header, expected))
         return payload

@@ -1,0 +1,139 @@
+"""The API and dashboard (Chalice's local server), one process of several on one socket.
+
+Lambda gives every concurrent request a container of its own; one Python process gives them
+one interpreter lock. So the stack binds the API's port once and starts `API_PROCESSES`
+copies of this module on it (`python -m local.api --fd N`), as a pre-fork server does: the
+kernel hands each new connection to whichever process is free to accept it.
+
+SIGTERM or SIGINT: stop accepting, let the requests being answered finish, exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from local.servers import BurstHTTPServer
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+STOP_WAIT_SECONDS = 30  # for the requests being answered to finish
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The API's socket, bound once by the stack and inherited by every API process."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(BurstHTTPServer.request_queue_size)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _server_on(sock: socket.socket) -> Any:
+    """A server class for Chalice's LocalDevServer that serves `sock` instead of binding."""
+
+    def build(address: tuple[str, int], handler: Any) -> BurstHTTPServer:
+        # Every API process waits on this socket: non-blocking, so the ones that lose the race
+        # for a connection go back to waiting instead of hanging in accept().
+        sock.setblocking(False)
+        server = BurstHTTPServer(address, handler, bind_and_activate=False)
+        server.socket.close()
+        server.socket = sock
+        server.server_name, server.server_port = sock.getsockname()[:2]
+        return server
+
+    return build
+
+
+def serve(sock: socket.socket) -> None:
+    from chalice.cli.factory import CLIFactory
+    from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer
+
+    import app as application
+
+    config = CLIFactory(str(PROJECT_DIR)).create_config_obj(chalice_stage_name="local")
+    # What chalice.local.create_local_server does, with our request handler.
+    CustomLocalChalice.__bases__ = (LocalChalice, application.app.__class__)
+    application.app.__class__ = CustomLocalChalice  # type: ignore[assignment]  # (as Chalice itself does)
+    handler = _contract_errors_handler()
+    host, port = sock.getsockname()[:2]
+    server = LocalDevServer(application.app, config, host, port, handler_cls=handler, server_cls=_server_on(sock))
+
+    def stop(*_: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.server.serve_forever(poll_interval=0.2)
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while handler.in_flight() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.server.server_close()
+
+
+# What Chalice local answers for a path with no route: API Gateway's 403, whose body
+# depends on whether the request carried an Authorization header.
+_NO_ROUTE_BODIES = (b'{"message": "Missing Authentication Token"}', b'{"message": "Authorization header requires')
+
+
+def _contract_errors_handler() -> Any:
+    """Chalice's local handler, answering an unknown path as our stack in AWS does, and
+    counting the requests it is answering so a stop can wait for them.
+
+    API Gateway says 403 for a path with no route; the AWS template maps that to
+    `404 not_found` in the contract's error shape (infra/template.py).
+    """
+    from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
+
+    answering = [0]
+    counting = threading.Lock()
+    # Like Lambda's concurrency limit: past it requests wait their turn instead of running
+    # dozens of bcrypt threads at once and starving everything else of the CPU.
+    slots = threading.BoundedSemaphore(int(os.environ.get("API_CONCURRENCY", "8")))
+
+    class ContractErrorsHandler(ChaliceRequestHandler):
+        @staticmethod
+        def in_flight() -> int:
+            return answering[0]
+
+        def _generic_handle(self) -> None:  # a request read, not an idle keep-alive connection
+            with counting:
+                answering[0] += 1
+            try:
+                with slots:
+                    super()._generic_handle()
+            finally:
+                with counting:
+                    answering[0] -= 1
+
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+        def _send_error_response(self, error: LocalGatewayException) -> None:
+            if isinstance(error, ForbiddenError) and (error.body or b"").startswith(_NO_ROUTE_BODIES):
+                body = json.dumps({"error": {"code": "not_found", "message": "No such resource."}}).encode()
+                headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
+                self._send_http_response(404, headers, body)
+                return
+            super()._send_error_response(error)
+
+    return ContractErrorsHandler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fd", type=int, required=True, help="the listening socket, inherited from the stack")
+    args = parser.parse_args(argv)
+    serve(socket.socket(fileno=args.fd))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

