@@ -68,7 +68,7 @@ class Bench:
         return self.call("POST", "/api/payment/success/", data=hop.form, allow_redirects=False)
 
     def staff(self) -> str:
-        env = {**os.environ, "AWS_ENDPOINT_URL": self.stack.aws_endpoint, "STAGE": "local"}
+        env = self.stack.tool_env()
         args = ["--username", "benchstaff", "--password", PASSWORD, "--role", "staff"]
         subprocess.run([sys.executable, "-m", "local.manage_user", *args], cwd=self.app_dir, env=env, check=True)
         return self.call("POST", "/api/login/", json={"username": "benchstaff", "password": PASSWORD}).json()["access"]

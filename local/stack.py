@@ -113,8 +113,7 @@ class Stack:
 
         created = bootstrap.ensure_all(visibility_timeout=self.visibility_timeout)
         self._start_background(created["queues"])
-        processes = self._start_api()
-        where["API"] = f"http://localhost:{os.environ['API_PORT']}/api/ ({processes} processes)"
+        where["API"] = f"http://localhost:{os.environ['API_PORT']}/api/ ({self.api_processes} processes)"
         where["Dashboard"] = f"http://localhost:{os.environ['API_PORT']}/dashboard/"
         return where
 
@@ -162,17 +161,20 @@ class Stack:
             worker.start()
         self._stoppers.append(lambda: _stop_all(workers))
 
-    def _start_api(self) -> int:
+    @property
+    def api_processes(self) -> int:
+        return int(os.environ.get("API_PROCESSES") or os.cpu_count() or 1)
+
+    def start_api(self) -> None:
+        """Last, once every part behind it is up: from now on requests are answered."""
         from local.api import listening_socket
 
         sock = listening_socket(os.environ.get("API_HOST", "127.0.0.1"), int(os.environ["API_PORT"]))
-        count = int(os.environ.get("API_PROCESSES") or os.cpu_count() or 1)
-        for _ in range(count):
+        for _ in range(self.api_processes):
             command = [sys.executable, "-m", "local.api", "--fd", str(sock.fileno())]
             self._api_processes.append(spawn(command, pass_fds=(sock.fileno(),)))
         self._stoppers.append(lambda: _stop_api(self._api_processes, sock))
         _wait_until_answering(int(os.environ["API_PORT"]), self._api_processes)
-        return count
 
     def wait(self) -> None:
         """Until an API process ends by itself (then the stack stops: a crash is not hidden)."""
@@ -286,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         where = stack.start()
         for part, url in where.items():
             print(f"{part:<13} {url}", flush=True)
+        stack.start_api()
         print("Ready. Press Ctrl-C to stop.", flush=True)
         stack.wait()
     except IncompatibleState as refused:

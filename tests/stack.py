@@ -35,9 +35,17 @@ def free_port() -> int:
 class RunningStack:
     process: subprocess.Popen[str]
     api: str  # http://localhost:PORT
-    aws_endpoint: str
+    aws_endpoint: str  # S3 and SQS (and DynamoDB with EMULATOR=moto)
+    dynamodb_endpoint: str
     sandbox: str
     log_path: Path
+    state_dir: Path
+
+    def tool_env(self) -> dict[str, str]:
+        """The environment for `make user` / `make recount` (`local.manage_user`, `local.recount`)
+        aimed at this stack: they find its endpoints in its state directory."""
+        env = {k: v for k, v in os.environ.items() if k not in UNIT_ONLY}
+        return env | {"LOCAL_STATE_DIR": str(self.state_dir), "STAGE": "local"}
 
     def url(self, path: str) -> str:
         return self.api + path
@@ -65,21 +73,28 @@ def start_stack(
     args: tuple[str, ...] = (),
 ) -> RunningStack:
     """`make run` on free ports, its state in `state_dir` (default: fresh, beside the log)."""
-    api_port, emulator_port, sandbox_port = free_port(), free_port(), free_port()
+    api_port, emulator_port, sandbox_port, dynamodb_port = free_port(), free_port(), free_port(), free_port()
+    state_dir = state_dir or log_path.with_suffix(".state")
     env = {k: v for k, v in os.environ.items() if k not in UNIT_ONLY}
     env.update(
         {
             "API_PORT": str(api_port),
             "EMULATOR_PORT": str(emulator_port),
             "SANDBOX_PORT": str(sandbox_port),
+            "DYNAMODB_PORT": str(dynamodb_port),
             "BCRYPT_ROUNDS": "4",
             "SCHEDULE_SECONDS": "1",
             "QUEUE_VISIBILITY_TIMEOUT": "2",
             "PYTHONUNBUFFERED": "1",
-            "LOCAL_STATE_DIR": str(state_dir or log_path.with_suffix(".state")),
+            "LOCAL_STATE_DIR": str(state_dir),
         }
     )
     env.update(extra_env or {})
+    on_moto = env.get("EMULATOR") == "moto"
+    aws_endpoint = env.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or f"http://127.0.0.1:{emulator_port}"
+    dynamodb_endpoint = env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL")
+    if not dynamodb_endpoint:
+        dynamodb_endpoint = aws_endpoint if on_moto else f"http://127.0.0.1:{dynamodb_port}"
     log_file = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "local.stack", *args],
@@ -92,9 +107,11 @@ def start_stack(
     stack = RunningStack(
         process=process,
         api=f"http://localhost:{api_port}",
-        aws_endpoint=env.get("AWS_ENDPOINT_URL") or f"http://127.0.0.1:{emulator_port}",
+        aws_endpoint=aws_endpoint,
+        dynamodb_endpoint=dynamodb_endpoint,
         sandbox=env.get("AAMARPAY_BASE_URL") or f"http://127.0.0.1:{sandbox_port}",
         log_path=log_path,
+        state_dir=state_dir,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,7 +1,7 @@
 """`make bench-load N=100`: N concurrent whole journeys with locust (headless, as a library).
 
 By default it starts its own stack exactly as `make run` does (bcrypt cost 12, 30 s schedule,
-fresh state in a temporary directory); `--api` and `--aws-endpoint` aim it at one already running
+fresh state in a temporary directory); `--api` (and `--state-dir`) aim it at one already running
 (its stats must not move meanwhile for the stats invariant to hold). Prints p50/p95 per step,
 journeys per minute and every broken invariant, the last of them `make recount` after the run
 (every counter equal to what the records say); exits 1 on any error or violation. Results go
@@ -32,10 +32,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 MAKE_RUN_SETTINGS = {"BCRYPT_ROUNDS": "12", "SCHEDULE_SECONDS": "30", "QUEUE_VISIBILITY_TIMEOUT": "30"}
 
 
-def _superuser(api: str, aws_endpoint: str) -> dict[str, str]:
-    """`make user ROLE=superuser` against the stack's emulator, then a token for it."""
+def _superuser(api: str, env: dict[str, str]) -> dict[str, str]:
+    """`make user ROLE=superuser` against the stack, then a token for it."""
     username, password = f"bench{int(time.time())}", "bench superuser password"
-    env = {**os.environ, "AWS_ENDPOINT_URL": aws_endpoint}
     command = [sys.executable, "-m", "local.manage_user", "--username", username, "--password", password]
     subprocess.run([*command, "--role", "superuser"], cwd=PROJECT_DIR, env=env, check=True, capture_output=True)
     tokens = requests.post(f"{api}/api/login/", json={"username": username, "password": password}, timeout=60)
@@ -78,9 +77,8 @@ def _report(environment: Environment, users: int, elapsed: float) -> dict[str, A
     }
 
 
-def _recount(aws_endpoint: str) -> list[str]:
+def _recount(env: dict[str, str]) -> list[str]:
     """`make recount` against the stack after the run: each counter must equal its records."""
-    env = {**os.environ, "AWS_ENDPOINT_URL": aws_endpoint}
     done = subprocess.run(
         [sys.executable, "-m", "local.recount"], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, check=False
     )
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=40)
     parser.add_argument("--api", help="a running stack's base URL (default: start one)")
-    parser.add_argument("--aws-endpoint", help="that stack's AWS endpoint (for the superuser)")
+    parser.add_argument("--state-dir", help="that stack's LOCAL_STATE_DIR (default .local/), to find its services")
     parser.add_argument(
         "--deadline", type=float, default=900, help="seconds before unfinished journeys count as failed"
     )
@@ -101,16 +99,17 @@ def main(argv: list[str] | None = None) -> int:
 
     stack = None
     if args.api:
-        api, aws_endpoint = args.api.rstrip("/"), args.aws_endpoint or "http://127.0.0.1:4566"
+        api = args.api.rstrip("/")
+        tool_env = {**os.environ, **({"LOCAL_STATE_DIR": args.state_dir} if args.state_dir else {})}
     else:
         from tests.stack import start_stack
 
         log = Path(tempfile.mkdtemp(prefix="bench-load-")) / "stack.log"
         stack = start_stack(log, extra_env=MAKE_RUN_SETTINGS)
-        api, aws_endpoint = stack.api, stack.aws_endpoint
+        api, tool_env = stack.api, stack.tool_env()
         print(f"stack log: {log}", flush=True)
     try:
-        admin = _superuser(api, aws_endpoint)
+        admin = _superuser(api, tool_env)
         before = invariants.admin_stats(api, admin)
         environment, elapsed = _run(api, args.users, args.deadline)
         report = _report(environment, args.users, elapsed)
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         violations += invariants.stats_violations(
             before, invariants.admin_stats(api, admin), LEDGER.finished, LEDGER.registered
         )
-        violations += _recount(aws_endpoint)
+        violations += _recount(tool_env)
         if stack is not None:
             logs = stack.logs()
             report["emulator_races_in_log"] = logs.count("dictionary changed size during iteration")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,12 +78,7 @@ def has_route(stack: Any, method: str, path: str) -> bool:
 
 def make_user(stack: Any, username: str, role: str) -> None:
     """An operator creates a staff member or superuser (`make user`)."""
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": stack.aws_endpoint,
-        "STAGE": "local",
-        "RESOURCE_PREFIX": "paidupload-local",
-    }
+    env = stack.tool_env()
     command = [
         sys.executable,
         "-m",

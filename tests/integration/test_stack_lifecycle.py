@@ -30,14 +30,14 @@ def test_ctrl_c_stops_every_part(tmp_path: Path) -> None:
     stack = start_stack(tmp_path / "stack.log")
     try:
         output = stack.logs()
-        for part in ("AWS endpoint", "aamarPay", "API", "Dashboard", "Ready."):
+        for part in ("DynamoDB", "S3 SQS", "aamarPay", "API", "Dashboard"):
             assert part in output
         stack.process.send_signal(signal.SIGINT)
         assert stack.process.wait(timeout=15) == 0
     finally:
         stack.stop()
     assert "Stopped." in stack.logs()
-    for url in (stack.api, stack.aws_endpoint, stack.sandbox):
+    for url in (stack.api, stack.aws_endpoint, stack.dynamodb_endpoint, stack.sandbox):
         assert _port_is_free(url), url
 
 

@@ -85,11 +85,11 @@ def _customer(stack: Any) -> Customer:
 
 
 def test_emulator_transactions_are_atomic_under_threads(stack: Any) -> None:
-    """Racing conditional transactions straight at the emulator: each answers success or a
+    """Racing conditional transactions straight at the stack's DynamoDB: each answers success or a
     cancellation, never a 500, and every write answered as committed is there afterwards."""
     dynamodb = boto3.client(
         "dynamodb",
-        endpoint_url=stack.aws_endpoint,
+        endpoint_url=stack.dynamodb_endpoint,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
