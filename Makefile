@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The local stack's DynamoDB: AWS's DynamoDB Local (Java 17), or moto's with EMULATOR=moto.
+EMULATOR ?= dynamodb-local
+ENGINES := .tools/dynamodb-local/.integrity
 
-.PHONY: run test lint unit screenshots user recount bench bench-load package cfn-lint deploy clean
+.PHONY: engines run test lint unit screenshots user recount bench bench-load package cfn-lint deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,10 +16,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-run: $(STAMP)  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty
-	$(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
+$(ENGINES): local/install.py | $(STAMP)
+	$(PY) -m local.install dynamodb-local
 
-test: $(STAMP) lint  ## every test (unit, integration, browser); fails on "no tests collected"
+engines: $(if $(filter moto,$(EMULATOR)),,$(ENGINES))
+
+run: $(STAMP) engines  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty
+	EMULATOR=$(EMULATOR) $(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
+
+test: $(STAMP) $(ENGINES) lint  ## every test (unit, integration, browser); fails on "no tests collected"
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -57,4 +65,4 @@ bench-load: $(STAMP)  ## make bench-load N=100: N concurrent whole journeys (loc
 	$(PY) -m bench.load --users $(or $(N),40)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build
+	rm -rf $(VENV) .pytest_cache .ruff_cache build .tools

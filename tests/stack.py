@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -23,6 +24,11 @@ UNIT_ONLY = {
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
 }
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def free_port() -> int:
@@ -52,6 +58,24 @@ class RunningStack:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def ports(self) -> list[int]:
+        return [
+            port
+            for url in (self.api, self.aws_endpoint, self.dynamodb_endpoint, self.sandbox)
+            if (port := urlsplit(url).port)
+        ]
+
+    def kill(self) -> None:
+        """SIGKILL to every process of the stack at once (a power cut, as far as it can tell);
+        returns once none of them listens any more."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        deadline = time.monotonic() + 30
+        while any(_listening(port) for port in self.ports()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the stack's processes outlived its SIGKILL")
+            time.sleep(0.05)
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -103,6 +127,7 @@ def start_stack(
         stdout=log_file,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group, which `kill()` kills whole
     )
     stack = RunningStack(
         process=process,
