@@ -143,9 +143,9 @@ def start_stack(
         if process.poll() is not None:
             raise RuntimeError(f"local stack exited early:\n{stack.logs()}")
         try:
-            if requests.get(stack.url("/api/health/"), timeout=1).status_code == 200:
+            if requests.get(stack.url("/api/health/"), timeout=5).status_code == 200:
                 return stack
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy importing on a loaded machine
             pass
         time.sleep(0.2)
     stack.stop()

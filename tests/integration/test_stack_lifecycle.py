@@ -56,9 +56,11 @@ def _same_customer(customer: Customer, stack: RunningStack) -> Customer:
     return again
 
 
-def test_a_restart_keeps_accounts_payments_files_and_queued_uploads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["dynamodb-local", "moto"])
+def test_a_restart_keeps_accounts_payments_files_and_queued_uploads(tmp_path: Path, engine: str) -> None:
     state = tmp_path / "state"
-    first = start_stack(tmp_path / "first.log", state_dir=state)
+    on = {"EMULATOR": engine}
+    first = start_stack(tmp_path / "first.log", state_dir=state, extra_env=on)
     try:
         customer = _paid_customer(first, "keeper")
         counted = customer.upload("counted.txt", b"one two three")
@@ -68,7 +70,7 @@ def test_a_restart_keeps_accounts_payments_files_and_queued_uploads(tmp_path: Pa
         assert first.stop() == 0
     assert "emulator state saved" in first.logs()
 
-    second = start_stack(tmp_path / "second.log", state_dir=state)
+    second = start_stack(tmp_path / "second.log", state_dir=state, extra_env=on)
     try:
         customer = _same_customer(customer, second)  # the access token from before still works
         assert customer.get("/api/me/")["user"]["has_paid"] is True
@@ -84,7 +86,7 @@ def test_a_restart_keeps_accounts_payments_files_and_queued_uploads(tmp_path: Pa
     finally:
         second.stop()
 
-    fresh = start_stack(tmp_path / "fresh.log", state_dir=state, args=("--fresh",))
+    fresh = start_stack(tmp_path / "fresh.log", state_dir=state, args=("--fresh",), extra_env=on)
     try:
         forgotten = requests.post(
             fresh.url("/api/login/"), json={"username": "keeper", "password": "keeper password"}, timeout=10
@@ -111,3 +113,12 @@ def test_incompatible_state_is_refused_whole_with_a_message_naming_fresh(tmp_pat
     snapshot.write_bytes(b"not a snapshot\n")
     with pytest.raises(RuntimeError, match=r"not a snapshot this project wrote.*FRESH=1"):
         start_stack(tmp_path / "garbage.log", state_dir=state)
+
+
+@pytest.mark.parametrize(("kept_by", "started_with"), [("dynamodb-local", "moto"), ("moto", "dynamodb-local")])
+def test_state_kept_by_one_engine_is_refused_by_the_other(tmp_path: Path, kept_by: str, started_with: str) -> None:
+    """Switching EMULATOR would silently start with empty tables: refused, naming both ways out."""
+    state = tmp_path / "state"
+    start_stack(tmp_path / "first.log", state_dir=state, extra_env={"EMULATOR": kept_by}).stop()
+    with pytest.raises(RuntimeError, match=r"keeps its DynamoDB tables in .*FRESH=1"):
+        start_stack(tmp_path / "refused.log", state_dir=state, extra_env={"EMULATOR": started_with})
