@@ -61,8 +61,8 @@ deploy: cfn-lint  ## make deploy STAGE=prod DEPLOY_BUCKET=<an S3 bucket for arti
 bench: $(STAMP)
 	$(PY) -m bench
 
-bench-load: $(STAMP)  ## make bench-load N=100: N concurrent whole journeys (locust) against a stack of its own
-	$(PY) -m bench.load --users $(or $(N),40)
+bench-load: $(STAMP) engines  ## make bench-load N=100 [CLIENT=threads]: N concurrent whole journeys against a stack of its own
+	EMULATOR=$(EMULATOR) $(PY) -m bench.load --users $(or $(N),40) --client $(or $(CLIENT),locust)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build .tools

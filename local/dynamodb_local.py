@@ -53,21 +53,25 @@ def command(port: int, data_dir: Path) -> list[str]:
     ]
 
 
-def start(port: int, data_dir: Path, spawn: Callable[..., subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    """Start it and return once it answers DynamoDB's API (not merely once its port is open).
+def launch(port: int, data_dir: Path, spawn: Callable[..., subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """Start it (`wait_until_answering` tells when it is ready).
 
     In a session of its own, so Ctrl-C in the terminal does not stop it before the workers
     have finished with it; `spawn` makes it die with the stack all the same.
     """
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    process = spawn(command(port, data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    return spawn(command(port, data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def wait_until_answering(process: subprocess.Popen[bytes], port: int) -> None:
+    """Returns once it answers DynamoDB's API (not merely once its port is open)."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             error = process.stderr.read().decode(errors="replace") if process.stderr else ""
             raise RuntimeError(f"DynamoDB Local exited with {process.returncode}: {error.strip()[-2000:]}")
         if _answers(port):
-            return process
+            return
         time.sleep(0.05)
     stop(process)
     raise RuntimeError("DynamoDB Local did not start answering")

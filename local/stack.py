@@ -27,7 +27,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +92,18 @@ class Stack:
         endpoints = {service: url for service in SERVICES if (url := _external(service))}
         for url in dict.fromkeys(endpoints.values()):
             where[_label(s for s, at in endpoints.items() if at == url)] = f"{url} (external)"
+        # Both engines start side by side: a JVM and a Python process, about a second each.
+        dynamodb_local_ready = None
         if "dynamodb" not in endpoints and self.engine == "dynamodb-local":
-            endpoints["dynamodb"] = self._start_dynamodb_local()
+            endpoints["dynamodb"], dynamodb_local_ready = self._start_dynamodb_local()
             where["DynamoDB"] = f"{endpoints['dynamodb']} (DynamoDB Local, {self.state.dynamodb_path})"
         on_moto = tuple(service for service in SERVICES if service not in endpoints)
         if on_moto:
             url = self._start_emulator(on_moto)
             endpoints.update(dict.fromkeys(on_moto, url))
             where[_label(on_moto)] = f"{url} (moto)"
+        if dynamodb_local_ready:
+            dynamodb_local_ready()
         for service, url in endpoints.items():
             os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"] = url
         self.state.write_endpoints(endpoints)
@@ -123,16 +127,17 @@ class Stack:
         where["Dashboard"] = f"http://localhost:{os.environ['API_PORT']}/dashboard/"
         return where
 
-    def _start_dynamodb_local(self) -> str:
+    def _start_dynamodb_local(self) -> tuple[str, Callable[[], None]]:
+        """Its endpoint, and what to call to wait until it answers."""
         port = int(os.environ.get("DYNAMODB_PORT", "4567"))
         if self.state.snapshot_holds("dynamodb"):
             raise IncompatibleState(
                 f"The local state in {self.state.path} keeps its DynamoDB tables in moto (EMULATOR=moto). Nothing "
                 "was loaded. Run `make run EMULATOR=moto`, or start empty with `make run FRESH=1` (this deletes it)."
             )
-        process = dynamodb_local.start(port, self.state.dynamodb_path, spawn=spawn)
+        process = dynamodb_local.launch(port, self.state.dynamodb_path, spawn=spawn)
         self._stoppers.append(lambda: dynamodb_local.stop(process))
-        return f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{port}", lambda: dynamodb_local.wait_until_answering(process, port)
 
     def _start_emulator(self, services: tuple[str, ...]) -> str:
         if "dynamodb" in services and self.state.dynamodb_path.exists():

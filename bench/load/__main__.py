@@ -25,7 +25,7 @@ import locust  # noqa: F401  # gevent patches the standard library here, before 
 import requests
 from locust.env import Environment
 
-from bench.load import invariants
+from bench.load import cpu, invariants, threads
 from bench.load.users import LEDGER, STEPS, JourneyUser
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -65,15 +65,25 @@ def _report(environment: Environment, users: int, elapsed: float) -> dict[str, A
         }
     total = environment.stats.total
     step_requests = sum(environment.stats.get(name, "step").num_requests for name in STEPS)
+    slowest = max(
+        (entry.max_response_time for (_, kind), entry in environment.stats.entries.items() if kind != "step"),
+        default=0,
+    )
+    return _summary(users, elapsed) | {
+        "steps": steps,
+        "http_requests": total.num_requests - step_requests,
+        "http_failures": total.num_failures - sum(step["failures"] for step in steps.values()),
+        "slowest_request_s": round(slowest / 1000, 2),
+    }
+
+
+def _summary(users: int, elapsed: float) -> dict[str, Any]:
     return {
         "users": users,
         "completed": len(LEDGER.finished),
         "failed": len(LEDGER.failed),
         "seconds": round(elapsed, 1),
         "journeys_per_minute": round(len(LEDGER.finished) / elapsed * 60, 1),
-        "steps": steps,
-        "http_requests": total.num_requests - step_requests,
-        "http_failures": total.num_failures - sum(step["failures"] for step in steps.values()),
     }
 
 
@@ -90,6 +100,7 @@ def _recount(env: dict[str, str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=40)
+    parser.add_argument("--client", choices=["locust", "threads"], default="locust", help="see bench/load/threads.py")
     parser.add_argument("--api", help="a running stack's base URL (default: start one)")
     parser.add_argument("--state-dir", help="that stack's LOCAL_STATE_DIR (default .local/), to find its services")
     parser.add_argument(
@@ -111,8 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         admin = _superuser(api, tool_env)
         before = invariants.admin_stats(api, admin)
-        environment, elapsed = _run(api, args.users, args.deadline)
-        report = _report(environment, args.users, elapsed)
+        cpu_before = cpu.by_part(stack.process.pid) if stack else {}
+        if args.client == "threads":
+            timings, elapsed = threads.run(api, args.users)
+            report = _summary(args.users, elapsed) | timings
+        else:
+            environment, elapsed = _run(api, args.users, args.deadline)
+            report = _report(environment, args.users, elapsed)
+        if stack is not None:
+            report["cpu_seconds"] = cpu.spent(cpu_before, cpu.by_part(stack.process.pid))
         violations = [v for j in LEDGER.finished for v in invariants.journey_violations(api, j)]
         violations += invariants.stats_violations(
             before, invariants.admin_stats(api, admin), LEDGER.finished, LEDGER.registered
@@ -130,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report, indent=2, ensure_ascii=False))
     results = PROJECT_DIR / "bench" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    (results / f"load-{args.users}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    (results / f"load-{args.client}-{args.users}.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     broken = report["failed"] or violations or report.get("emulator_races_in_log") or report.get("api_500s_in_log")
     return 1 if broken or report["completed"] != args.users else 0
 
