@@ -54,22 +54,27 @@ def command(port: int, data_dir: Path) -> list[str]:
 
 
 def launch(port: int, data_dir: Path, spawn: Callable[..., subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    """Start it (`wait_until_answering` tells when it is ready).
+    """Start it (`wait_until_answering` tells when it is ready); it logs to `dynamodb-local.log` beside its data.
 
     In a session of its own, so Ctrl-C in the terminal does not stop it before the workers
     have finished with it; `spawn` makes it die with the stack all the same.
     """
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return spawn(command(port, data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    with _log(data_dir).open("ab") as log:
+        return spawn(command(port, data_dir), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_until_answering(process: subprocess.Popen[bytes], port: int) -> None:
+def _log(data_dir: Path) -> Path:
+    return data_dir.parent / "dynamodb-local.log"
+
+
+def wait_until_answering(process: subprocess.Popen[bytes], port: int, data_dir: Path) -> None:
     """Returns once it answers DynamoDB's API (not merely once its port is open)."""
+    log = _log(data_dir)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            error = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise RuntimeError(f"DynamoDB Local exited with {process.returncode}: {error.strip()[-2000:]}")
+            raise RuntimeError(f"DynamoDB Local exited with {process.returncode}: {_tail(log)}")
         if _answers(port):
             return
         time.sleep(0.05)
@@ -104,5 +109,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    if process.stderr:
-        process.stderr.close()
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace").strip()[-2000:] if log.exists() else "(no log)"

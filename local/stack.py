@@ -36,7 +36,7 @@ from local.state import IncompatibleState, StateDir
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STOP_WAIT_SECONDS = 30  # for a request being answered, or a message being processed, to finish
-ENGINES = ("dynamodb-local", "moto")
+ENGINES = ("dynamodb-local", "localstack", "moto")  # EMULATOR=; docs/local-stack.md says what each keeps
 SERVICES = ("dynamodb", "s3", "sqs")  # what the app stores
 
 
@@ -93,17 +93,22 @@ class Stack:
         for url in dict.fromkeys(endpoints.values()):
             where[_label(s for s, at in endpoints.items() if at == url)] = f"{url} (external)"
         # Both engines start side by side: a JVM and a Python process, about a second each.
-        dynamodb_local_ready = None
-        if "dynamodb" not in endpoints and self.engine == "dynamodb-local":
-            endpoints["dynamodb"], dynamodb_local_ready = self._start_dynamodb_local()
+        waits: list[Callable[[], None]] = []
+        if "dynamodb" not in endpoints and self.engine != "moto":
+            endpoints["dynamodb"] = self._start_dynamodb_local(waits)
             where["DynamoDB"] = f"{endpoints['dynamodb']} (DynamoDB Local, {self.state.dynamodb_path})"
+        on_localstack = tuple(s for s in ("s3", "sqs") if s not in endpoints) if self.engine == "localstack" else ()
+        if on_localstack:
+            url = self._start_localstack(on_localstack, waits)
+            endpoints.update(dict.fromkeys(on_localstack, url))
+            where[_label(on_localstack)] = f"{url} (LocalStack, in memory: a restart starts it empty)"
         on_moto = tuple(service for service in SERVICES if service not in endpoints)
         if on_moto:
             url = self._start_emulator(on_moto)
             endpoints.update(dict.fromkeys(on_moto, url))
             where[_label(on_moto)] = f"{url} (moto)"
-        if dynamodb_local_ready:
-            dynamodb_local_ready()
+        for wait in waits:
+            wait()
         for service, url in endpoints.items():
             os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"] = url
         self.state.write_endpoints(endpoints)
@@ -127,8 +132,8 @@ class Stack:
         where["Dashboard"] = f"http://localhost:{os.environ['API_PORT']}/dashboard/"
         return where
 
-    def _start_dynamodb_local(self) -> tuple[str, Callable[[], None]]:
-        """Its endpoint, and what to call to wait until it answers."""
+    def _start_dynamodb_local(self, waits: list[Callable[[], None]]) -> str:
+        """Its endpoint; `waits` gets what to call to wait until it answers."""
         port = int(os.environ.get("DYNAMODB_PORT", "4567"))
         if self.state.snapshot_holds("dynamodb"):
             raise IncompatibleState(
@@ -137,7 +142,18 @@ class Stack:
             )
         process = dynamodb_local.launch(port, self.state.dynamodb_path, spawn=spawn)
         self._stoppers.append(lambda: dynamodb_local.stop(process))
-        return f"http://127.0.0.1:{port}", lambda: dynamodb_local.wait_until_answering(process, port)
+        waits.append(lambda: dynamodb_local.wait_until_answering(process, port, self.state.dynamodb_path))
+        return f"http://127.0.0.1:{port}"
+
+    def _start_localstack(self, services: tuple[str, ...], waits: list[Callable[[], None]]) -> str:
+        from local import localstack
+
+        port = int(os.environ.get("EMULATOR_PORT", "4566"))
+        volume = self.state.path / "localstack"
+        process = localstack.launch(port, volume, spawn, ",".join(services))
+        self._stoppers.append(lambda: localstack.stop(process))
+        waits.append(lambda: localstack.wait_until_ready(process, port, volume, ",".join(services)))
+        return f"http://127.0.0.1:{port}"
 
     def _start_emulator(self, services: tuple[str, ...]) -> str:
         if "dynamodb" in services and self.state.dynamodb_path.exists():
