@@ -32,7 +32,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.s3.models import s3_backends
 
-from chalicelib import logs
+from chalicelib.core import logs
 from local.servers import BurstWSGIServer
 from local.state import StateDir, refusal_for_unreadable
 

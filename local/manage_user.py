@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ["STAGE"] == "local":
         os.environ.setdefault("AWS_ENDPOINT_URL", env.emulator_url())
 
-    from chalicelib import accounts, errors
+    from chalicelib.accounts import accounts
+    from chalicelib.core import errors
 
     try:
         user, created = accounts.upsert_user(args.username, args.password, args.role, args.email)

@@ -11,6 +11,9 @@
 
 Each name below is imported from its module at its first use (PEP 562), so a function pays
 on its cold start only for what it calls: the reconciler never imports initiation or returns.
+
+May import: `chalicelib.core`, and `chalicelib.accounts` for the caller's type (`Principal`,
+type hints only). Never files, staff or dashboard.
 """
 
 from __future__ import annotations

@@ -18,16 +18,16 @@ from urllib.parse import urlencode
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 
-from chalicelib import activity, clock, errors, logs, metrics, stats
-from chalicelib.config import settings
-from chalicelib.db import CONDITION_FAILED, cancellation_codes, conflicted, transact_write
-from chalicelib.models import Claim, Payment, User, status_day
+from chalicelib.core import activity, clock, counters, errors, logs, metrics
+from chalicelib.core.config import settings
+from chalicelib.core.db import CONDITION_FAILED, cancellation_codes, conflicted, transact_write
+from chalicelib.core.models import Claim, Payment, User, status_day
+from chalicelib.core.validation import Fields
 from chalicelib.payments import aamarpay
 from chalicelib.payments.settlement import CHECK_QUEUE, Status, move, token_hash
-from chalicelib.validation import Fields
 
 if TYPE_CHECKING:
-    from chalicelib.accounts import Principal
+    from chalicelib.accounts.accounts import Principal
 
 DESCRIPTION = "Paid uploads: one-time access fee"
 IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,128}$")
@@ -80,7 +80,7 @@ def initiate(
                 transaction.save(claim, condition=Claim.key.does_not_exist())
             transaction.save(payment, condition=Payment.transaction_id.does_not_exist())
             transaction.save(entry)
-            stats.add(transaction, stats.moved("payments", None, Status.INITIATED), day=payment.day)
+            counters.add(transaction, counters.moved("payments", None, Status.INITIATED), day=payment.day)
             # The user's update goes last (its cancellation code is read below). The open-payments
             # count rises in the same transaction, so racing requests cannot pass it.
             below_limit = User.open_payments.does_not_exist() | (User.open_payments < MAX_OPEN_PAYMENTS)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import errors, logs, pagination
-from chalicelib.models import Payment
+from chalicelib.core import errors, logs, pagination
+from chalicelib.core.models import Payment
 from chalicelib.payments import aamarpay
 from chalicelib.payments.settlement import claim_search, search, settle
 
