@@ -24,6 +24,7 @@ from chalicelib.core.db import CONDITION_FAILED, cancellation_codes, conflicted,
 from chalicelib.core.models import Claim, Payment, User, status_day
 from chalicelib.core.validation import Fields
 from chalicelib.payments import aamarpay
+from chalicelib.payments.reads import payment_view
 from chalicelib.payments.settlement import CHECK_QUEUE, Status, move, token_hash
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ CUSTOMER_FIELDS = {"cus_phone": 32, "cus_add1": 200, "cus_city": 100, "cus_count
 PHONE = re.compile(r"^\+?[0-9 ()-]{3,32}$")
 TIMEOUT_PREFIX = "gateway timeout: "
 MAX_OPEN_PAYMENTS = 5  # per user, `initiated` at once
+# The contract's answer to initiate-payment (and to its replays), in its order on the wire.
+INITIATION_FIELDS = ("transaction_id", "payment_url", "status", "amount", "currency")
 
 
 class IdempotencyKeyReused(errors.ApiError):
@@ -104,16 +107,6 @@ def initiate(
     return _open_at_gateway(payment, cancel_token, customer, base_url)
 
 
-def initiation_view(payment: Payment) -> dict[str, Any]:
-    return {
-        "transaction_id": payment.transaction_id,
-        "payment_url": payment.payment_url,
-        "status": payment.status,
-        "amount": payment.amount,
-        "currency": payment.currency,
-    }
-
-
 def _open_at_gateway(payment: Payment, cancel_token: str, customer: aamarpay.Customer, base_url: str) -> dict[str, Any]:
     try:
         payment_url = aamarpay.client().initiate(
@@ -140,7 +133,7 @@ def _open_at_gateway(payment: Payment, cancel_token: str, customer: aamarpay.Cus
     _update_quietly(payment, [Payment.payment_url.set(payment_url)])
     logs.event(log, "payment initiated", transaction_id=payment.transaction_id, user_id=payment.user_id)
     metrics.count("PaymentsInitiated")
-    return initiation_view(payment)
+    return payment_view(payment, INITIATION_FIELDS)
 
 
 def cancel_query(transaction_id: str, token: str) -> str:
@@ -162,7 +155,7 @@ def _replay(payment: Payment) -> dict[str, Any]:
     gave one), or the same 502/504 while that failure is still the payment's last word.
     """
     if payment.payment_url or payment.status not in (Status.INITIATED, Status.FAILED):
-        return initiation_view(payment)
+        return payment_view(payment, INITIATION_FIELDS)
     if payment.failure_reason:
         raise _initiation_error(payment.status, payment.failure_reason)
     raise errors.Conflict(

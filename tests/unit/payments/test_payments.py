@@ -287,6 +287,22 @@ def test_idempotency_key_replay_returns_the_same_payment(api: Api, gateway: Sand
     assert Claim.get(f"idem#{_user('alice').id}#order-1").owner_id == first.data["transaction_id"]
 
 
+def test_every_payment_answer_keeps_its_fields_in_the_contracts_order(api: Api, gateway: Sandbox) -> None:
+    """One view builds them all (`payments.payment_view`); the bytes on the wire stay as they were."""
+    token = api.signed_up("alice")
+    started = _initiate(api, token, **{"Idempotency-Key": "order-1"})
+    replayed = _initiate(api, token, **{"Idempotency-Key": "order-1"})
+    tid = started.data["transaction_id"]
+    record = api.call("GET", f"/api/transactions/{tid}/", token=token)
+    listed = api.call("GET", "/api/transactions/", token=token)
+
+    initiation = ["transaction_id", "payment_url", "status", "amount", "currency"]
+    payment = ["transaction_id", "status", "amount", "currency", "gateway_transaction_id", "created_at", "updated_at"]
+    assert list(json.loads(started.body)) == list(json.loads(replayed.body)) == initiation
+    assert list(json.loads(record.body)) == payment
+    assert [list(item) for item in json.loads(listed.body)["items"]] == [payment]
+
+
 def test_concurrent_requests_with_one_idempotency_key_create_one_payment(
     api: Api, gateway: Sandbox, atomic_dynamodb: None
 ) -> None:
