@@ -7,34 +7,34 @@ contract's `/api/me/` and `/api/me` reach the same handler. Everything else live
 
 from __future__ import annotations
 
-from chalicelib import coldstart
+from chalicelib.core import coldstart
 
-coldstart.pause_collector()  # before any other import (cold start: chalicelib/coldstart.py)
+coldstart.pause_collector()  # before any other import (cold start: chalicelib/core/coldstart.py)
 
 from typing import TYPE_CHECKING, Any
 
 from chalice import Rate
 from chalice.app import Response, SQSEvent
 
-from chalicelib import web
-from chalicelib.config import settings
-from chalicelib.imports import Lazy
-from chalicelib.observability import event_middleware
+from chalicelib.core import web
+from chalicelib.core.config import settings
+from chalicelib.core.imports import Lazy
+from chalicelib.core.observability import event_middleware
 
 if TYPE_CHECKING:
-    from chalicelib.accounts import Principal
+    from chalicelib.accounts.accounts import Principal
 
 # Imported by the first route that uses them (cold start: bench/bench_coldstart.py).
-accounts = Lazy("chalicelib.accounts")
-activity = Lazy("chalicelib.activity")
-admin = Lazy("chalicelib.admin")
-dashboard = Lazy("chalicelib.dashboard")
-health = Lazy("chalicelib.health")
+accounts = Lazy("chalicelib.accounts.accounts")
+activity = Lazy("chalicelib.core.activity")
+admin = Lazy("chalicelib.staff.admin")
+dashboard = Lazy("chalicelib.dashboard.assets")
+health = Lazy("chalicelib.core.health")
 openapi = Lazy("chalicelib.openapi")
-pagination = Lazy("chalicelib.pagination")
+pagination = Lazy("chalicelib.core.pagination")
 payments = Lazy("chalicelib.payments")
-uploads = Lazy("chalicelib.uploads")
-worker = Lazy("chalicelib.worker")
+uploads = Lazy("chalicelib.files.uploads")
+worker = Lazy("chalicelib.files.worker")
 
 app = web.App(app_name="paidupload")
 app.register_middleware(web.request_context_middleware, "http")

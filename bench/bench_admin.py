@@ -21,8 +21,10 @@ from bench.in_process import moto_stack  # noqa: E402
 
 def main(payments: int, users: int) -> None:
     with moto_stack() as calls:
-        from chalicelib import admin, clock, directory, export
-        from chalicelib.models import Payment, User, search_keys, status_day
+        from chalicelib.accounts import directory
+        from chalicelib.core import clock
+        from chalicelib.core.models import Payment, User, search_keys, status_day
+        from chalicelib.staff import admin, export
 
         today = clock.now().date()
         ids = []
@@ -63,7 +65,7 @@ def main(payments: int, users: int) -> None:
             print(f"{label:<48} {elapsed:8.1f} ms  calls {dict(calls)}")
             return result
 
-        from chalicelib import stats
+        from chalicelib.staff import stats
 
         stats.feed_start = lambda: start  # type: ignore[assignment]  # the bench's first day
         measure("payments page of 100 with names", lambda: admin.list_payments(None, {}, 100, None))  # type: ignore[arg-type]

@@ -22,14 +22,14 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from chalicelib.config import settings  # noqa: E402
-from chalicelib.wordcount import MAX_COMPRESSION_RATIO  # noqa: E402
+from chalicelib.core.config import settings  # noqa: E402
+from chalicelib.files.wordcount import MAX_COMPRESSION_RATIO  # noqa: E402
 from tests import documents  # noqa: E402
 
 MiB = 1 << 20
 CHILD = """
 import json, re, sys, time
-from chalicelib.wordcount import Unreadable, count_words
+from chalicelib.files.wordcount import Unreadable, count_words
 def high_water_kib():  # this process's own peak: ru_maxrss would include the forking parent's
     return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1])
 idle = high_water_kib()

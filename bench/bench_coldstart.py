@@ -161,7 +161,7 @@ def main() -> None:
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
         "STAGE": "local",
-        "AWS_LAMBDA_FUNCTION_NAME": "bench",  # as Lambda sets it (chalicelib/coldstart.py)
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",  # as Lambda sets it (chalicelib/core/coldstart.py)
         "PYTHONPYCACHEPREFIX": tempfile.mkdtemp(prefix="coldstart-pycache-"),
     }
     env.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 os.environ.setdefault("STAGE", "test")
 
-from chalicelib.config import settings
+from chalicelib.core.config import settings
 from chalicelib.payments.reconciliation import next_due
 
 RUNS_PER_DAY = 24 * 60 // 5

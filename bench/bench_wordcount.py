@@ -36,7 +36,8 @@ WORDS = [
 ]
 
 OURS = (
-    "import sys; from chalicelib.wordcount import count_words; print(count_words(open(sys.argv[1], 'rb'), sys.argv[2]))"
+    "import sys; from chalicelib.files.wordcount import count_words; "
+    "print(count_words(open(sys.argv[1], 'rb'), sys.argv[2]))"
 )
 # The original Django project's approach: python-docx paragraphs (misses tables), then split.
 THEIRS_DOCX = (

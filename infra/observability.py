@@ -1,7 +1,7 @@
 """Alarms, their SNS topic, the dashboard and X-Ray tracing, merged into the packaged stack.
 
 `infra/template.py` calls `extend` once. Metric names and dimensions come from
-`chalicelib.metrics.CATALOG`, the same declarations the code records against, so an alarm
+`chalicelib.core.metrics.CATALOG`, the same declarations the code records against, so an alarm
 cannot watch a metric nobody writes under that name. Each alarm's threshold carries its reason
 (`Alarm.why`); `docs/operations.md` says, per alarm, how to look and what to do.
 """
@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib import metrics
-from chalicelib.config import Settings
-from chalicelib.models import ALL_MODELS
+from chalicelib.core import metrics
+from chalicelib.core.config import Settings
+from chalicelib.core.models import ALL_MODELS
 
 # Chalice function name -> the logical id `chalice package` gives it.
 FUNCTIONS = {

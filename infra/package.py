@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(stage_environment(args.stage))
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # chalice package needs one; no credentials
 
-    from chalicelib.config import settings
+    from chalicelib.core.config import settings
     from infra.policies import function_access, policy
     from infra.template import merge_template
 

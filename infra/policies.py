@@ -12,8 +12,8 @@ from typing import Any
 
 from pynamodb.models import Model
 
-from chalicelib.config import SECRET_PARAMETERS, Settings
-from chalicelib.models import ALL_MODELS, Activity, Counter, DailyCounter, File, Payment, RateLimit, User
+from chalicelib.core.config import SECRET_PARAMETERS, Settings
+from chalicelib.core.models import ALL_MODELS, Activity, Counter, DailyCounter, File, Payment, RateLimit, User
 from infra.observability import TRACING_STATEMENT
 from infra.resources import UPLOAD_PREFIX
 

@@ -1,6 +1,6 @@
 """What the app needs besides its functions: one description for local and AWS.
 
-Tables come from `chalicelib.models` (their keys and indexes); the bucket and queues are
+Tables come from `chalicelib.core.models` (their keys and indexes); the bucket and queues are
 described here. `local/bootstrap.py` creates them through the AWS APIs (moto, LocalStack,
 or an account) and `infra/template.py` renders them as CloudFormation; a test checks that
 both agree with what the code uses.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.config import Settings
-from chalicelib.uploads import UPLOAD_PREFIX
+from chalicelib.core.config import Settings
+from chalicelib.files.uploads import UPLOAD_PREFIX
 
 WORKER_TIMEOUT_SECONDS = 60
 
@@ -36,7 +36,7 @@ class BucketSpec:
     cors_expose_headers: tuple[str, ...] = ("ETag", "Location")
     cors_max_age: int = 3000
     cors_origins: tuple[str, ...] = field(default=("*",))
-    # Always versioned, so that what was counted stays what is served (see `chalicelib.uploads`);
+    # Always versioned, so that what was counted stays what is served (see `chalicelib.files.uploads`);
     # versions that are no longer current (replaced before counting, or strays the worker
     # missed) expire after a day, the shortest rule S3 has.
     noncurrent_version_days: int = 1

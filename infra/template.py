@@ -14,8 +14,8 @@ from typing import Any
 
 from pynamodb.models import Model
 
-from chalicelib.config import Settings
-from chalicelib.models import ALL_MODELS
+from chalicelib.core.config import Settings
+from chalicelib.core.models import ALL_MODELS
 from infra import observability, resources
 
 

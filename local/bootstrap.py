@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib import aws
-from chalicelib.config import Settings, settings
-from chalicelib.models import ALL_MODELS
+from chalicelib.core import aws
+from chalicelib.core.config import Settings, settings
+from chalicelib.core.models import ALL_MODELS
 from infra import resources
 
 

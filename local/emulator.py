@@ -37,7 +37,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.s3.models import s3_backends
 from moto.sqs.models import Queue
 
-from chalicelib import logs
+from chalicelib.core import logs
 from local.servers import BurstWSGIServer
 from local.state import StateDir, refusal_for_unreadable
 

@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     env.use_local_stack()
 
-    from chalicelib import accounts, errors
+    from chalicelib.accounts import accounts
+    from chalicelib.core import errors
 
     try:
         user, created = accounts.upsert_user(args.username, args.password, args.role, args.email)

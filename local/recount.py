@@ -31,10 +31,10 @@ class Tally:
     days: dict[date, dict[str, Decimal]] = field(default_factory=dict)
 
     def add(self, name: str, amount: Decimal, day: date) -> None:
-        from chalicelib import stats
+        from chalicelib.core import counters
 
         self.totals[name] += amount
-        if daily := stats.daily_field(name):
+        if daily := counters.daily_field(name):
             self.days[day][daily] += amount
 
 
@@ -47,30 +47,33 @@ class Drift:
 
 def from_records(first: date, last: date) -> Tally:
     """What the records say, one Query per day and status (a COUNT where no sum is needed)."""
-    from chalicelib import admin, payments, stats, uploads
-    from chalicelib.models import File, Payment, User, status_day
+    from chalicelib import payments
+    from chalicelib.core import counters
+    from chalicelib.core.models import File, Payment, User, status_day
+    from chalicelib.files import uploads
+    from chalicelib.staff import admin
 
     tally = Tally()
     for n in range((last - first).days + 1):
         day = first + timedelta(days=n)
-        tally.days[day] = dict.fromkeys(stats.DAILY_FIELDS, Decimal(0))
+        tally.days[day] = dict.fromkeys(counters.DAILY_FIELDS, Decimal(0))
         text = day.isoformat()
-        tally.add(stats.USERS, Decimal(User.by_day.count(text)), day)
+        tally.add(counters.USERS, Decimal(User.by_day.count(text)), day)
         for status in admin.PAYMENT_STATUSES:
             for payment in Payment.by_status_day.query(status_day(status, text)):
-                tally.add(stats.status_key("payments", status), Decimal(1), day)
+                tally.add(counters.status_key("payments", status), Decimal(1), day)
                 if status == payments.Status.SUCCESS:
-                    tally.add(stats.revenue_key(payment.currency), Decimal(payment.amount), day)
+                    tally.add(counters.revenue_key(payment.currency), Decimal(payment.amount), day)
         for file_status in admin.FILE_STATUSES:
             for item in File.by_status_day.query(status_day(file_status, text)):
-                tally.add(stats.status_key("files", file_status), Decimal(1), day)
+                tally.add(counters.status_key("files", file_status), Decimal(1), day)
                 if file_status == uploads.FileStatus.COMPLETED:
-                    tally.add(stats.WORDS, Decimal(int(item.word_count or 0)), day)
+                    tally.add(counters.WORDS, Decimal(int(item.word_count or 0)), day)
     return tally
 
 
 def from_counters(first: date, last: date, names: list[str]) -> Tally:
-    from chalicelib import stats
+    from chalicelib.staff import stats
 
     counted = Tally()
     counted.totals.update({name: Decimal(value) for name, value in stats.values(names).items()})
@@ -80,17 +83,18 @@ def from_counters(first: date, last: date, names: list[str]) -> Tally:
 
 def drift(since: date | None = None) -> list[Drift]:
     """Every counter whose value differs from what the records say, oldest day first."""
-    from chalicelib import admin, clock, stats
-    from chalicelib.config import settings
+    from chalicelib.core import clock, counters
+    from chalicelib.core.config import settings
+    from chalicelib.staff import admin, stats
 
     first, last = since or stats.feed_start(), clock.now().date()
     recorded = from_records(first, last)
     names = [
-        stats.USERS,
-        stats.WORDS,
-        stats.revenue_key(settings().payment_currency),
-        *(stats.status_key("payments", status) for status in admin.PAYMENT_STATUSES),
-        *(stats.status_key("files", status) for status in admin.FILE_STATUSES),
+        counters.USERS,
+        counters.WORDS,
+        counters.revenue_key(settings().payment_currency),
+        *(counters.status_key("payments", status) for status in admin.PAYMENT_STATUSES),
+        *(counters.status_key("files", status) for status in admin.FILE_STATUSES),
     ]
     names += sorted(set(recorded.totals) - set(names))
     counted = from_counters(first, last, names)
@@ -108,7 +112,7 @@ def drift(since: date | None = None) -> list[Drift]:
 
 def fix(drifts: list[Drift]) -> None:
     """Add each drift to its counter, so it says what the records say."""
-    from chalicelib import stats
+    from chalicelib.core import counters
 
     totals: dict[str, Decimal] = {}
     days: dict[date, dict[str, Decimal]] = defaultdict(dict)
@@ -118,7 +122,7 @@ def fix(drifts: list[Drift]) -> None:
             days[date.fromisoformat(text)][daily] = found.recorded - found.counted
         else:
             totals[found.counter] = found.recorded - found.counted
-    stats.adjust(totals, days)
+    counters.adjust(totals, days)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 from chalice.local import LambdaContext
 
-from chalicelib import aws, clock, logs
+from chalicelib.core import aws, clock, logs
 
 log = logs.get("runner")
 Handler = Callable[[dict[str, Any], Any], Any]

@@ -47,8 +47,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from chalicelib.config import SANDBOX_SIGNATURE_KEY, SANDBOX_STORE_ID
-from chalicelib.validation import is_web_url
+from chalicelib.core.config import SANDBOX_SIGNATURE_KEY, SANDBOX_STORE_ID
+from chalicelib.core.validation import is_web_url
 from local.servers import BurstWSGIServer
 
 # What each fault does and its value when off. Switches take true (until cleared) or a count N
@@ -562,7 +562,7 @@ class SandboxServer:
     ) -> None:
         self.host = host
         self.port = port
-        # Same defaults as the app (chalicelib.config), so `make run` works with no settings.
+        # Same defaults as the app (chalicelib.core.config), so `make run` works with no settings.
         self.sandbox = Sandbox(
             store_id or os.environ.get("AAMARPAY_STORE_ID") or SANDBOX_STORE_ID,
             signature_key or os.environ.get("AAMARPAY_SIGNATURE_KEY") or SANDBOX_SIGNATURE_KEY,

@@ -169,7 +169,7 @@ class Stack:
 
     def _start_background(self, queue_urls: dict[str, str]) -> None:
         import app as application
-        from chalicelib.config import settings
+        from chalicelib.core.config import settings
         from local.runner import Scheduler, SqsPoller
 
         config = settings()

@@ -34,7 +34,7 @@ class IncompatibleState(RuntimeError):
 
 def schema_fingerprint() -> str:
     """A digest of every table's keys and indexes: a changed schema makes old items unusable."""
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.core.models import ALL_MODELS
 
     tables = {model.Meta.table_name: model._get_schema() for model in ALL_MODELS}
     return hashlib.sha256(json.dumps(tables, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from locust import HttpUser, task
 from locust.exception import StopUser
 
-from chalicelib import clock
+from chalicelib.core import clock
 from tests.journeys import Customer
 
 STEPS = ("register", "login", "pay", "upload-to-count")

@@ -3,6 +3,8 @@
 `base.json` holds the shared parts (info, security, error and list shapes); each feature's
 fragment adds its `paths` and `components.schemas`. A test checks that every Chalice route
 is documented and every documented path exists.
+
+Imports nothing of `chalicelib`: the document is data.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _merged() -> dict[str, Any]:
 
 
 def _add_edge_errors(operation: dict[str, Any]) -> None:
-    """Document the errors the HTTP edge (`chalicelib.web`) answers for any route of a kind,
+    """Document the errors the HTTP edge (`chalicelib.core.web`) answers for any route of a kind,
     so no fragment has to repeat them: a body can be malformed, too large or of another
     type (400, 415); any parameter can be invalid (400); a protected route needs a token (401)."""
     codes = []

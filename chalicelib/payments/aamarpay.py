@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from chalicelib import logs, metrics
-from chalicelib.validation import is_web_url
+from chalicelib.core import logs, metrics
+from chalicelib.core.validation import is_web_url
 
 if TYPE_CHECKING:
     import requests
@@ -343,7 +343,7 @@ def _redact_urllib3_debug_log() -> None:
 @functools.lru_cache(maxsize=1)
 def client() -> AamarPayClient:
     """The configured client, one per container (its connection pool survives warm invocations)."""
-    from chalicelib.config import app_secrets, settings
+    from chalicelib.core.config import app_secrets, settings
 
     secrets = app_secrets()
     # Budgeted for API Gateway's 29 s limit: a search is at most 2 x (3.05 + 8) s + backoff.

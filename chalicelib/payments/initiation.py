@@ -18,16 +18,17 @@ from urllib.parse import urlencode
 
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 
-from chalicelib import activity, clock, errors, logs, metrics, stats
-from chalicelib.config import settings
-from chalicelib.db import CONDITION_FAILED, cancellation_codes, conflicted, transact_write
-from chalicelib.models import Claim, Payment, User, status_day
+from chalicelib.core import activity, clock, counters, errors, logs, metrics
+from chalicelib.core.config import settings
+from chalicelib.core.db import CONDITION_FAILED, cancellation_codes, conflicted, transact_write
+from chalicelib.core.models import Claim, Payment, User, status_day
+from chalicelib.core.validation import Fields
 from chalicelib.payments import aamarpay
+from chalicelib.payments.reads import payment_view
 from chalicelib.payments.settlement import CHECK_QUEUE, Status, move, token_hash
-from chalicelib.validation import Fields
 
 if TYPE_CHECKING:
-    from chalicelib.accounts import Principal
+    from chalicelib.accounts.accounts import Principal
 
 DESCRIPTION = "Paid uploads: one-time access fee"
 IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,128}$")
@@ -36,6 +37,8 @@ CUSTOMER_FIELDS = {"cus_phone": 32, "cus_add1": 200, "cus_city": 100, "cus_count
 PHONE = re.compile(r"^\+?[0-9 ()-]{3,32}$")
 TIMEOUT_PREFIX = "gateway timeout: "
 MAX_OPEN_PAYMENTS = 5  # per user, `initiated` at once
+# The contract's answer to initiate-payment (and to its replays), in its order on the wire.
+INITIATION_FIELDS = ("transaction_id", "payment_url", "status", "amount", "currency")
 
 
 class IdempotencyKeyReused(errors.ApiError):
@@ -80,7 +83,7 @@ def initiate(
                 transaction.save(claim, condition=Claim.key.does_not_exist())
             transaction.save(payment, condition=Payment.transaction_id.does_not_exist())
             transaction.save(entry)
-            stats.add(transaction, stats.moved("payments", None, Status.INITIATED), day=payment.day)
+            counters.add(transaction, counters.moved("payments", None, Status.INITIATED), day=payment.day)
             # The user's update goes last (its cancellation code is read below). The open-payments
             # count rises in the same transaction, so racing requests cannot pass it.
             below_limit = User.open_payments.does_not_exist() | (User.open_payments < MAX_OPEN_PAYMENTS)
@@ -102,16 +105,6 @@ def initiate(
             raise errors.Conflict("Another request met this one; please try again.", code="conflict") from None
         raise
     return _open_at_gateway(payment, cancel_token, customer, base_url)
-
-
-def initiation_view(payment: Payment) -> dict[str, Any]:
-    return {
-        "transaction_id": payment.transaction_id,
-        "payment_url": payment.payment_url,
-        "status": payment.status,
-        "amount": payment.amount,
-        "currency": payment.currency,
-    }
 
 
 def _open_at_gateway(payment: Payment, cancel_token: str, customer: aamarpay.Customer, base_url: str) -> dict[str, Any]:
@@ -140,7 +133,7 @@ def _open_at_gateway(payment: Payment, cancel_token: str, customer: aamarpay.Cus
     _update_quietly(payment, [Payment.payment_url.set(payment_url)])
     logs.event(log, "payment initiated", transaction_id=payment.transaction_id, user_id=payment.user_id)
     metrics.count("PaymentsInitiated")
-    return initiation_view(payment)
+    return payment_view(payment, INITIATION_FIELDS)
 
 
 def cancel_query(transaction_id: str, token: str) -> str:
@@ -162,7 +155,7 @@ def _replay(payment: Payment) -> dict[str, Any]:
     gave one), or the same 502/504 while that failure is still the payment's last word.
     """
     if payment.payment_url or payment.status not in (Status.INITIATED, Status.FAILED):
-        return initiation_view(payment)
+        return payment_view(payment, INITIATION_FIELDS)
     if payment.failure_reason:
         raise _initiation_error(payment.status, payment.failure_reason)
     raise errors.Conflict(

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import errors, logs, pagination
-from chalicelib.models import Payment
+from chalicelib.core import errors, logs, pagination
+from chalicelib.core.models import Payment
 from chalicelib.payments import aamarpay
 from chalicelib.payments.settlement import claim_search, search, settle
 
 RECHECK_WINDOW_SECONDS = 30
 
 
-def payment_view(payment: Payment) -> dict[str, Any]:
-    return {
-        "transaction_id": payment.transaction_id,
-        "status": payment.status,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "gateway_transaction_id": payment.gateway_transaction_id,
-        "created_at": payment.created_at,
-        "updated_at": payment.updated_at,
-    }
+# The contract's Payment, in the order of its fields on the wire.
+PAYMENT_FIELDS = (
+    "transaction_id",
+    "status",
+    "amount",
+    "currency",
+    "gateway_transaction_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def payment_view(payment: Payment, fields: tuple[str, ...] = PAYMENT_FIELDS) -> dict[str, Any]:
+    """A payment as the API answers it: the contract's Payment, or the attributes `fields` names
+    in their order (initiation's answer), each as the record holds it."""
+    return {field: getattr(payment, field) for field in fields}
 
 
 def list_for_user(user_id: str, limit: int, cursor: str | None) -> pagination.Page:

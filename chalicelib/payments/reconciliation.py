@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib import clock, logs, metrics
-from chalicelib.config import Settings, settings
-from chalicelib.models import Payment
+from chalicelib.core import clock, logs, metrics
+from chalicelib.core.config import Settings, settings
+from chalicelib.core.models import Payment
 from chalicelib.payments.settlement import CHECK_QUEUE, Occasion, Status, Verdict, claim_search, search, settle
 
 MAX_CHECKS_PER_RUN = 100

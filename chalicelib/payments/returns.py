@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from chalicelib import activity, clock, logs, metrics
-from chalicelib.models import Payment
+from chalicelib.core import activity, clock, logs, metrics
+from chalicelib.core.models import Payment
 from chalicelib.payments.settlement import (
     Check,
     Occasion,

@@ -23,10 +23,10 @@ from pynamodb.constants import ALL_NEW, ALL_OLD
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 
-from chalicelib import activity, clock, logs, metrics, stats
-from chalicelib.config import app_secrets
-from chalicelib.db import conflicted, transact_write, transaction_lost_condition
-from chalicelib.models import Payment, User, status_day
+from chalicelib.core import activity, clock, counters, logs, metrics
+from chalicelib.core.config import app_secrets
+from chalicelib.core.db import conflicted, transact_write, transaction_lost_condition
+from chalicelib.core.models import Payment, User, status_day
 from chalicelib.payments import aamarpay
 
 GATEWAY_UNPAID_STATES = frozenset({"failed", "cancelled", "canceled", "expired"})
@@ -206,7 +206,7 @@ def move(
             if user_actions:
                 transaction.update(User(payment.user_id), actions=user_actions, condition=User.id.exists())
             transaction.save(activity.entry(ACTIONS[to_status], payment.user_id, actor_id=actor_id, metadata=metadata))
-            stats.add(transaction, _counts(old_status, to_status, payment), day=payment.day)
+            counters.add(transaction, _counts(old_status, to_status, payment), day=payment.day)
     except TransactWriteError as error:
         if not (transaction_lost_condition(error) or conflicted(error)):
             raise
@@ -220,11 +220,11 @@ def move(
     return payment, True
 
 
-def _counts(old_status: str, to_status: str, payment: Payment) -> dict[str, stats.Amount]:
+def _counts(old_status: str, to_status: str, payment: Payment) -> dict[str, counters.Amount]:
     """The counter deltas of a move, committed with it: per-status counts and revenue."""
-    deltas = stats.moved("payments", old_status, to_status)
+    deltas = counters.moved("payments", old_status, to_status)
     if to_status == Status.SUCCESS:
-        deltas[stats.revenue_key(payment.currency)] = Decimal(payment.amount)
+        deltas[counters.revenue_key(payment.currency)] = Decimal(payment.amount)
     return deltas
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from chalicelib import clock
+from chalicelib.core import clock
 from tests.stack import PROJECT_DIR
 
 PASSWORD = "browser journey password"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from chalicelib import clock
+from chalicelib.core import clock
 from tests.browser.journey import file_row, log_in, make_user, pay, register, upload
 
 pytestmark = pytest.mark.browser

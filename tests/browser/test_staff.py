@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from chalicelib import clock
+from chalicelib.core import clock
 from tests.browser.journey import log_in, log_out, make_user, paid_user_with_a_file, unique
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from chalicelib.models import ALL_MODELS
+from chalicelib.core.models import ALL_MODELS
 from tests.stack import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ def test_zip_is_small_and_carries_no_botocore(package: dict) -> None:
     names = zipfile.ZipFile(archive).namelist()
     assert "app.py" in names
     assert any(name.startswith("pynamodb/") for name in names)
-    assert any(name.startswith("chalicelib/static/") for name in names)
+    assert any(name.startswith("chalicelib/dashboard/static/") for name in names)
     assert not any(name.startswith(("botocore/", "boto3/", "moto/", "local/", "tests/")) for name in names)
 
 
@@ -48,7 +48,7 @@ def test_every_module_ships_bytecode_lambda_reads_without_compiling(package: dic
     opened = zipfile.ZipFile(PROJECT_DIR / "build" / "package" / "deployment.zip")
     names = set(opened.namelist())
     sources = sorted(name for name in names if name.endswith(".py"))
-    assert {"app.py", "chalice/app.py", "chalicelib/worker.py", "pynamodb/models.py"} <= set(sources)
+    assert {"app.py", "chalice/app.py", "chalicelib/files/worker.py", "pynamodb/models.py"} <= set(sources)
     for source in sources:
         bytecode = opened.read(importlib.util.cache_from_source(source))
         assert bytecode[:4] == importlib.util.MAGIC_NUMBER, source

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from chalicelib.config import SANDBOX_SIGNATURE_KEY
+from chalicelib.core.config import SANDBOX_SIGNATURE_KEY
 from tests.aamarpay_browser import press
 from tests.stack import start_stack
 

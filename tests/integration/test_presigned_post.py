@@ -26,9 +26,11 @@ import requests
 from botocore.config import Config
 from moto import mock_aws
 
-from chalicelib import accounts, aws, tokens, uploads
-from chalicelib.config import settings
-from chalicelib.models import User
+from chalicelib.accounts import accounts, tokens
+from chalicelib.core import aws
+from chalicelib.core.config import settings
+from chalicelib.core.models import User
+from chalicelib.files import uploads
 
 pytestmark = pytest.mark.integration
 

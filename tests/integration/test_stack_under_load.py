@@ -15,7 +15,7 @@ import requests
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from chalicelib import clock
+from chalicelib.core import clock
 from tests.journeys import Customer
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from chalicelib import clock
+from chalicelib.core import clock
 from tests.documents import docx_bytes
 from tests.journeys import Customer
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from chalicelib import db
+from chalicelib.core import db
 
 Codes = tuple[str, ...]
 CONFLICT: Codes = ("TransactionConflict",)

@@ -9,8 +9,8 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
-from chalicelib import aws
-from chalicelib.config import app_secrets, settings
+from chalicelib.core import aws
+from chalicelib.core.config import app_secrets, settings
 from chalicelib.payments import aamarpay
 from local import emulator
 from local.sandbox import Sandbox, SandboxServer
@@ -112,7 +112,7 @@ def gateway(aws_resources: dict[str, Any], sandbox_server: SandboxServer) -> Ite
             app_secrets().aamarpay_signature_key,
             connect_timeout=1,
             read_timeout=1.5,  # generous: the machine may be busy; the sandbox stalls 3 s
-            search_attempts=1,  # retries are the client's own business (tests/unit/test_gateway.py)
+            search_attempts=1,  # retries are the client's own business (tests/unit/payments/test_gateway.py)
         )
         patch.setattr(aamarpay, "client", lambda: fast)
         sandbox_server.sandbox.reset()

@@ -20,9 +20,12 @@ from urllib.parse import urlencode, urlsplit
 import botocore.client
 import pytest
 
-from chalicelib import accounts, aws, payments, worker
-from chalicelib.config import settings
-from chalicelib.models import File, Payment
+from chalicelib import payments
+from chalicelib.accounts import accounts
+from chalicelib.core import aws
+from chalicelib.core.config import settings
+from chalicelib.core.models import File, Payment
+from chalicelib.files import worker
 from chalicelib.payments import aamarpay
 from local.sandbox import Sandbox
 from tests.aamarpay_browser import GatewayReturn, press

@@ -29,9 +29,10 @@ from moto import mock_aws
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 import app
-from chalicelib import accounts, aws
-from chalicelib.config import settings
-from chalicelib.models import User
+from chalicelib.accounts import accounts
+from chalicelib.core import aws
+from chalicelib.core.config import settings
+from chalicelib.core.models import User
 from chalicelib.payments import aamarpay
 from local import bootstrap
 from local.sandbox import SandboxServer

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 import app
-from chalicelib import aws
-from chalicelib.config import settings
-from chalicelib.models import ALL_MODELS
+from chalicelib.core import aws
+from chalicelib.core.config import settings
+from chalicelib.core.models import ALL_MODELS
 from infra import observability, resources
 from infra.package import stage_environment
 from infra.policies import function_access, policy, policy_file_name
@@ -171,7 +171,7 @@ def test_the_template_reads_tables_through_pynamodb_as_create_table_does() -> No
     private, but the very calls `Model.create_table` (the local bootstrap) is built on, so the AWS
     template and the local tables cannot disagree. This pins that use: if pynamodb renames them or
     changes their shape, this fails here rather than in a deploy."""
-    from chalicelib.models import ALL_MODELS, RateLimit, User
+    from chalicelib.core.models import ALL_MODELS, RateLimit, User
     from infra.template import table_resource
 
     for model in ALL_MODELS:

@@ -24,9 +24,10 @@ import botocore.client
 import pytest
 from chalice.test import Client
 
-from chalicelib import accounts, aws, clock
-from chalicelib.config import SECRET_PARAMETERS, Settings, app_secrets, settings
-from chalicelib.models import Activity, File, Payment
+from chalicelib.accounts import accounts
+from chalicelib.core import aws, clock
+from chalicelib.core.config import SECRET_PARAMETERS, Settings, app_secrets, settings
+from chalicelib.core.models import Activity, File, Payment
 from infra import observability
 from infra.policies import function_access, policy
 from local.runner import lambda_sqs_event

@@ -10,7 +10,7 @@ GUARDED_SESSION = """
 import boto3
 import pytest
 
-from chalicelib.models import User
+from chalicelib.core.models import User
 
 
 def _swallowed_scan():

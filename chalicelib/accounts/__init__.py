@@ -1,0 +1,10 @@
+"""Accounts: who is calling and how they prove it.
+
+Owns: register, login, refresh, logout, password change and `Principal`, the authenticated
+caller (`accounts`); bcrypt hashing (`passwords`); JWTs and their revocation (`tokens`);
+password-attempt limits (`ratelimit`); names and prefix search of users for staff lists
+(`directory`).
+
+May import: `chalicelib.core`. No other domain package: files and payments name
+`accounts.Principal` (in type hints), staff reads `user_view` and `directory`.
+"""
