@@ -1,1 +1,1 @@
-"""Benchmarks (not tests): `make bench` runs them all; figures are quoted in the README."""
+"""Benchmarks (not tests): `make bench` runs them all; figures are quoted in docs/performance.md."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-pytest_plugins = ["tests.scan_guard", "pytester"]  # pytester: the guard's own test runs a session
+# external_tools: the only skip (a missing tool) and the notice of what did not run; pytester: the
+# plugins' own tests run an inner pytest.
+pytest_plugins = ["tests.scan_guard", "tests.external_tools", "pytester"]
 
 os.environ.update(
     {

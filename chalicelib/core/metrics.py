@@ -4,7 +4,7 @@ Lambda ships stdout to CloudWatch Logs, which turns each EMF line into metrics: 
 no IAM permission, no latency on the request path, and the local stack prints the very same
 lines. Inside an invocation (`collecting`, opened by `chalicelib.core.observability`) values are
 buffered and written once at its end, exceptions included; outside one each call is written
-at once. Why not Powertools' `Metrics`: see README, "Observability".
+at once. Why not Powertools' `Metrics`: see docs/observability.md.
 
 Every metric is declared in `CATALOG` with its unit and the dimensions it may carry, and each
 dimension with the values it may take: the alarms and the dashboard are built from the same

@@ -103,7 +103,7 @@ class User(Model):
     by_day = UserByDay()
     # Staff search by prefix, one Query each: hash = first character of the case-folded value
     # (a one-character prefix is a whole partition), range = the value (`begins_with` the rest).
-    # Null on records written before the indexes existed (see README: backfill).
+    # Null on records written before the indexes existed (see docs/api.md, "Find a user": backfill).
     username_key = UnicodeAttribute(null=True)
     username_bucket = UnicodeAttribute(null=True)
     email_key = UnicodeAttribute(null=True)

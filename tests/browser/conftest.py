@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests import external_tools
+
 CHROMIUM = Path("/usr/bin/chromium")
 # `make test` leaves the committed pictures in docs/ alone; `make screenshots` refreshes them.
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or Path(__file__).resolve().parents[2] / "build" / "screenshots")
@@ -26,10 +28,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("/usr/bin/chromium is missing: CI must install Debian's chromium (see .ci/run)")
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+    external_tools.require(external_tools.CHROMIUM, CHROMIUM.exists())
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -61,21 +61,6 @@ def file_row(page: Any, filename: str) -> Any:
     return page.get_by_role("table", name="Your files").get_by_role("row").filter(has_text=filename)
 
 
-def has_route(stack: Any, method: str, path: str) -> bool:
-    """Whether the API serves `method path` at all: unauthenticated, a known protected route answers
-    401 (or 400/415 for its body), an unknown one 403/404 and a known path without that method 405.
-    Lets a test name the branch it waits for instead of failing."""
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(stack.url(path), method=method, data=b"{}" if method != "GET" else None)
-    try:
-        with urllib.request.urlopen(request, timeout=10):
-            return True
-    except urllib.error.HTTPError as answer:
-        return answer.code not in (403, 404, 405)
-
-
 def make_user(stack: Any, username: str, role: str) -> None:
     """An operator creates a staff member or superuser (`make user`)."""
     env = stack.tool_env()

@@ -1,7 +1,7 @@
 """The benchmarks on moto's in-process mock still run: a bench that rots gives no figures.
 
 Each runs as `make bench` runs it (its own process, `python bench/<name>.py`) at a small size;
-the figures themselves are for the README, not for a test.
+the figures themselves are for docs/performance.md, not for a test.
 """
 
 from __future__ import annotations

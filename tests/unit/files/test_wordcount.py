@@ -122,7 +122,8 @@ def test_docx_ignores_text_outside_text_runs() -> None:
 
 
 def test_docx_made_by_python_docx() -> None:
-    docx = pytest.importorskip("docx")
+    import docx
+
     document = docx.Document()
     document.add_heading("A title here", 1)
     paragraph = document.add_paragraph("Split")
@@ -307,7 +308,6 @@ def test_any_damage_to_a_real_document_is_a_count_or_unreadable(seed: int) -> No
     """Random byte damage anywhere in a python-docx file: never any other exception."""
     import random
 
-    pytest.importorskip("docx")
     rng = random.Random(seed)
     data = bytearray(documents.docx_bytes("Some words to count here", "and a second paragraph"))
     for _ in range(rng.randint(1, 8)):

@@ -893,7 +893,7 @@ def test_reconciler_reports_a_mismatching_paid_answer_without_settling(
     assert _payment(tid).status == "initiated"
 
 
-# --- cost per request (numbers reported in the README) ------------------------------------
+# --- cost per request (numbers reported in docs/performance.md) -----------------------------
 
 
 def test_calls_per_initiation_and_per_return(

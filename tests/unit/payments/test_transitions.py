@@ -1,4 +1,4 @@
-"""The transition rule (README "Transitions", `settlement.transition`), row by row, without AWS."""
+"""The transition rule (docs/money.md "Transitions", `settlement.transition`), row by row, without AWS."""
 
 from __future__ import annotations
 
