@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from bench.load.users import LEDGER, REQUEST_TIMEOUT, STEPS, Finished, journey_content
-from chalicelib import clock
+from chalicelib.core import clock
 from tests.journeys import Customer
 
 
