@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 # The local stack's DynamoDB: AWS's DynamoDB Local (Java 17), or moto's with EMULATOR=moto.
 EMULATOR ?= dynamodb-local
 ENGINES := .tools/dynamodb-local/.integrity
+LOCALSTACK := .tools/localstack/.requirements
 
 .PHONY: engines run test lint unit screenshots user recount bench bench-load package cfn-lint deploy clean
 
@@ -19,12 +20,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 $(ENGINES): local/install.py | $(STAMP)
 	$(PY) -m local.install dynamodb-local
 
-engines: $(if $(filter moto,$(EMULATOR)),,$(ENGINES))
+$(LOCALSTACK): local/localstack-requirements.txt | $(STAMP)
+	$(PY) -m local.install localstack
+
+engines: $(if $(filter moto,$(EMULATOR)),,$(ENGINES)) $(if $(filter localstack,$(EMULATOR)),$(LOCALSTACK))
 
 run: $(STAMP) engines  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty
 	EMULATOR=$(EMULATOR) $(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
 
-test: $(STAMP) $(ENGINES) lint  ## every test (unit, integration, browser); fails on "no tests collected"
+test: $(STAMP) $(ENGINES) $(LOCALSTACK) lint  ## every test (unit, integration, browser); fails on "no tests collected"
 	$(PY) -m pytest
 
 lint: $(STAMP)

