@@ -50,6 +50,7 @@ def command(port: int, data_dir: Path) -> list[str]:
         "-dbPath",
         str(data_dir),
         "-sharedDb",  # one database whatever the credentials and region of the caller
+        "-disableTelemetry",  # offline, and nothing about the developer's machine leaves it
     ]
 
 
@@ -61,7 +62,10 @@ def launch(port: int, data_dir: Path, spawn: Callable[..., subprocess.Popen[byte
     """
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     with _log(data_dir).open("ab") as log:
-        return spawn(command(port, data_dir), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # Its working directory is its data directory: it writes `dynamodb-local-metadata.json` there.
+        return spawn(
+            command(port, data_dir), cwd=data_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def _log(data_dir: Path) -> Path:

@@ -66,7 +66,8 @@ def _die_with_parent() -> None:
 
 
 def spawn(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, cwd=PROJECT_DIR, preexec_fn=_die_with_parent, **options)  # noqa: S603, PLW1509
+    options.setdefault("cwd", PROJECT_DIR)
+    return subprocess.Popen(command, preexec_fn=_die_with_parent, **options)  # noqa: S603, PLW1509
 
 
 class Stack:
