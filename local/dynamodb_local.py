@@ -16,6 +16,8 @@ from pathlib import Path
 
 import requests
 
+from local import processes
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 INSTALL_DIR = Path(os.environ.get("DYNAMODB_LOCAL_DIR") or PROJECT_DIR / ".tools" / "dynamodb-local")
 START_TIMEOUT_SECONDS = 60
@@ -78,7 +80,7 @@ def wait_until_answering(process: subprocess.Popen[bytes], port: int, data_dir: 
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"DynamoDB Local exited with {process.returncode}: {_tail(log)}")
+            raise RuntimeError(f"DynamoDB Local exited with {process.returncode}: {processes.log_tail(log)}")
         if _answers(port):
             return
         time.sleep(0.05)
@@ -106,14 +108,4 @@ def _answers(port: int) -> bool:
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM, then SIGKILL: either is safe, every answered write is already committed."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace").strip()[-2000:] if log.exists() else "(no log)"
+    processes.stop(process, grace_seconds=10)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import requests
 
+from local import processes
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 INSTALL_DIR = Path(os.environ.get("LOCALSTACK_VENV") or PROJECT_DIR / ".tools" / "localstack")
 START_TIMEOUT_SECONDS = 90
@@ -77,7 +79,7 @@ def wait_until_ready(process: subprocess.Popen[bytes], port: int, volume_dir: Pa
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"LocalStack exited with {process.returncode}: {_tail(log)}")
+            raise RuntimeError(f"LocalStack exited with {process.returncode}: {processes.log_tail(log)}")
         try:
             health = requests.get(f"http://127.0.0.1:{port}/_localstack/health", timeout=1).json()
             if all(health["services"].get(name) in ("available", "running") for name in wanted):
@@ -90,14 +92,4 @@ def wait_until_ready(process: subprocess.Popen[bytes], port: int, volume_dir: Pa
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace").strip()[-2000:] if log.exists() else "(no log)"
+    processes.stop(process, grace_seconds=15)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from local import dynamodb_local, env
+from local import dynamodb_local, env, processes
 from local.state import IncompatibleState, StateDir
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -256,12 +256,7 @@ def _start_emulator(port: int, state: StateDir, services: tuple[str, ...]) -> su
 
 def _stop_process(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM (the emulator writes its last snapshot, an API process finishes its requests)."""
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_WAIT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    processes.stop(process, grace_seconds=STOP_WAIT_SECONDS)
 
 
 def _stop_api(processes: list[subprocess.Popen[bytes]], sock: socket.socket) -> None:

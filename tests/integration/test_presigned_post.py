@@ -32,6 +32,7 @@ from chalicelib.core import aws
 from chalicelib.core.config import settings
 from chalicelib.core.models import User
 from chalicelib.files import uploads
+from local import processes
 
 pytestmark = pytest.mark.integration
 
@@ -138,12 +139,7 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
         _wait_for_s3(process, endpoint, log)
         yield Seaweed(endpoint, bucket)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process, grace_seconds=15)
 
 
 @pytest.fixture
