@@ -114,3 +114,12 @@ class Customer:
             if time.monotonic() > deadline:
                 raise JourneyError(f"file {file_id} still {view['status']} after {timeout} s")
             time.sleep(0.2)
+
+
+def paid_customer(api: str, username: str) -> Customer:
+    """A new account on the stack at `api`, logged in, that has paid through the sandbox's page."""
+    customer = Customer(requests.Session(), api, username, f"{username} password")
+    customer.register()
+    customer.log_in()
+    customer.pay()
+    return customer

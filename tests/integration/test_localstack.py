@@ -12,7 +12,7 @@ import requests
 
 from local import localstack
 from tests.external_tools import LOCALSTACK, require
-from tests.journeys import Customer
+from tests.journeys import paid_customer
 from tests.stack import RunningStack, start_stack
 
 pytestmark = pytest.mark.integration
@@ -26,17 +26,9 @@ def on_localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
     stack.stop()
 
 
-def _paid(stack: RunningStack, name: str) -> Customer:
-    customer = Customer(requests.Session(), stack.api, name, f"{name} password")
-    customer.register()
-    customer.log_in()
-    customer.pay()
-    return customer
-
-
 def test_an_upload_is_counted_through_localstacks_s3_and_sqs(on_localstack: RunningStack) -> None:
     assert "(LocalStack" in on_localstack.logs()
-    customer = _paid(on_localstack, "onlocalstack")
+    customer = paid_customer(on_localstack.api, "onlocalstack")
     file_id = customer.upload("notes.txt", "one two three এক দুই".encode())
     settled = customer.wait_settled(file_id, timeout=60)
     assert (settled["status"], settled["word_count"]) == ("completed", 5)
@@ -45,7 +37,7 @@ def test_an_upload_is_counted_through_localstacks_s3_and_sqs(on_localstack: Runn
 
 
 def test_localstack_refuses_a_post_outside_its_policy(on_localstack: RunningStack) -> None:
-    customer = _paid(on_localstack, "policytester")
+    customer = paid_customer(on_localstack.api, "policytester")
     asked = customer.http.post(
         customer.url("/api/upload/"), json={"filename": "small.txt", "size": 5}, headers=customer.bearer, timeout=30
     ).json()

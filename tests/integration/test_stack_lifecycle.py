@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from local.state import SNAPSHOT_NAME
-from tests.journeys import Customer
+from tests.journeys import Customer, paid_customer
 from tests.stack import RunningStack, start_stack
 
 pytestmark = pytest.mark.integration
@@ -41,14 +41,6 @@ def test_ctrl_c_stops_every_part(tmp_path: Path) -> None:
         assert _port_is_free(url), url
 
 
-def _paid_customer(stack: RunningStack, username: str) -> Customer:
-    customer = Customer(requests.Session(), stack.api, username, f"{username} password")
-    customer.register()
-    customer.log_in()
-    customer.pay()
-    return customer
-
-
 def _same_customer(customer: Customer, stack: RunningStack) -> Customer:
     """The customer (and their tokens) talking to a restarted stack on its new ports."""
     again = Customer(requests.Session(), stack.api, customer.username, customer.password)
@@ -62,7 +54,7 @@ def test_a_restart_keeps_accounts_payments_files_and_queued_uploads(tmp_path: Pa
     on = {"EMULATOR": engine}
     first = start_stack(tmp_path / "first.log", state_dir=state, extra_env=on)
     try:
-        customer = _paid_customer(first, "keeper")
+        customer = paid_customer(first.api, "keeper")
         counted = customer.upload("counted.txt", b"one two three")
         assert customer.wait_settled(counted)["word_count"] == 3
         just_before_stop = customer.upload("late.txt", b"stored just before the stop")
