@@ -33,6 +33,7 @@ health = Lazy("chalicelib.core.health")
 openapi = Lazy("chalicelib.openapi")
 pagination = Lazy("chalicelib.core.pagination")
 payments = Lazy("chalicelib.payments")
+quota = Lazy("chalicelib.files.quota")
 uploads = Lazy("chalicelib.files.uploads")
 worker = Lazy("chalicelib.files.worker")
 
@@ -106,7 +107,8 @@ def change_password() -> Response:
 
 @app.route("/api/me", methods=["GET"])
 def me() -> Response:
-    return web.json_response({"user": accounts.user_view(_caller().user)})
+    user = _caller().user
+    return web.json_response({"user": accounts.user_view(user), "usage": quota.usage_view(user)})
 
 
 @app.route("/api/activity", methods=["GET"])

@@ -29,6 +29,12 @@ class Tally:
 
     totals: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     days: dict[date, dict[str, Decimal]] = field(default_factory=dict)
+    usage: dict[str, tuple[int, int]] = field(default_factory=lambda: defaultdict(lambda: (0, 0)))
+
+    def hold(self, user_id: str, size: int) -> None:
+        """One more file that is not `deleted` held by `user_id` (its fair-use quota)."""
+        files, held_bytes = self.usage[user_id]
+        self.usage[user_id] = (files + 1, held_bytes + size)
 
     def add(self, name: str, amount: Decimal, day: date) -> None:
         from chalicelib.core import counters
@@ -67,9 +73,29 @@ def from_records(first: date, last: date) -> Tally:
         for file_status in admin.FILE_STATUSES:
             for item in File.by_status_day.query(status_day(file_status, text)):
                 tally.add(counters.status_key("files", file_status), Decimal(1), day)
+                if file_status != uploads.FileStatus.DELETED:
+                    tally.hold(item.user_id, int(item.size))
                 if file_status == uploads.FileStatus.COMPLETED:
                     tally.add(counters.WORDS, Decimal(int(item.word_count or 0)), day)
     return tally
+
+
+USAGE = ("files_held", "bytes_held")  # the User attributes behind the fair-use quota
+
+
+def usage_drift(first: date, last: date, recorded: Tally) -> list[Drift]:
+    """Users whose quota sums differ from the files they hold (one Query per day on
+    `by_day`); the counter is named `user <id> <attribute>`."""
+    from chalicelib.core.models import User
+    from chalicelib.files import quota
+
+    drifts = []
+    for n in range((last - first).days + 1):
+        for user in User.by_day.query((first + timedelta(days=n)).isoformat()):
+            for name, counted, held in zip(USAGE, quota.held(user), recorded.usage[user.id], strict=True):
+                if counted != held:
+                    drifts.append(Drift(f"user {user.id} {name}", Decimal(counted), Decimal(held)))
+    return drifts
 
 
 def from_counters(first: date, last: date, names: list[str]) -> Tally:
@@ -107,17 +133,23 @@ def drift(since: date | None = None) -> list[Drift]:
         for name, value in fields.items():
             if counted.days[day][name] != value:
                 drifts.append(Drift(f"{day.isoformat()} {name}", counted.days[day][name], value))
-    return drifts
+    return drifts + usage_drift(first, last, recorded)
 
 
 def fix(drifts: list[Drift]) -> None:
-    """Add each drift to its counter, so it says what the records say."""
+    """Add each drift to its counter, so it says what the records say (atomic adds: commits
+    made meanwhile keep theirs)."""
     from chalicelib.core import counters
+    from chalicelib.core.models import User
 
     totals: dict[str, Decimal] = {}
     days: dict[date, dict[str, Decimal]] = defaultdict(dict)
     for found in drifts:
         text, _, daily = found.counter.partition(" ")
+        if text == "user":
+            user_id, name = daily.split(" ")
+            User(user_id).update(actions=[getattr(User, name).add(int(found.recorded - found.counted))])
+            continue
         if daily:
             days[date.fromisoformat(text)][daily] = found.recorded - found.counted
         else:

@@ -38,6 +38,9 @@ class Settings:
     payment_amount: Decimal
     payment_currency: str
     max_upload_bytes: int
+    max_files_per_user: int
+    max_bytes_per_user: int
+    upload_requests_per_minute: int
     bcrypt_rounds: int
     access_token_seconds: int
     refresh_token_seconds: int
@@ -109,6 +112,9 @@ def _read_settings() -> Settings:
         payment_amount=Decimal(_env("PAYMENT_AMOUNT", "100.00")).quantize(Decimal("0.01")),
         payment_currency=_env("PAYMENT_CURRENCY", "BDT"),
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
+        max_files_per_user=_int("MAX_FILES_PER_USER", 200),
+        max_bytes_per_user=_int("MAX_BYTES_PER_USER", 100 * 1024 * 1024),
+        upload_requests_per_minute=_int("UPLOAD_REQUESTS_PER_MINUTE", 30),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", 12),
         access_token_seconds=_int("ACCESS_TOKEN_SECONDS", 15 * 60),
         refresh_token_seconds=_int("REFRESH_TOKEN_SECONDS", 7 * 24 * 3600),

@@ -100,6 +100,10 @@ class User(Model):
     token_epoch = NumberAttribute(null=True)
     # Payments still `initiated`: raised in the initiation transaction, lowered when one settles.
     open_payments = NumberAttribute(null=True)
+    # Fair use: the files that are not `deleted` and their declared bytes, moved in the same
+    # transaction as the file's status (absent = 0); the quota is a condition on them.
+    files_held = NumberAttribute(null=True)
+    bytes_held = NumberAttribute(null=True)
     by_day = UserByDay()
     # Staff search by prefix, one Query each: hash = first character of the case-folded value
     # (a one-character prefix is a whole partition), range = the value (`begins_with` the rest).

@@ -32,9 +32,9 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from chalicelib.core import activity, aws, clock, counters, errors, logs, pagination
 from chalicelib.core.config import settings
 from chalicelib.core.db import transact_write, transaction_lost_condition
-from chalicelib.core.models import Activity, File, status_day
+from chalicelib.core.models import Activity, File, User, status_day
 from chalicelib.core.validation import Fields
-from chalicelib.files import upload_events
+from chalicelib.files import quota, upload_events
 
 if TYPE_CHECKING:  # types only: the worker must not import bcrypt and jwt (cold start)
     from chalicelib.accounts.accounts import Principal
@@ -51,6 +51,7 @@ class FileStatus(StrEnum):
 
 UPLOAD_PREFIX = "uploads/"  # also the bucket notification's filter (infra/resources.py)
 MAX_FILENAME_CHARS = 255
+QUOTA_ATTEMPTS = 3  # a lost quota race re-reads the owner's usage at most this often
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 MISSING_OBJECT_CODES = ("404", "NoSuchKey", "NoSuchVersion")
 
@@ -139,6 +140,8 @@ def transition(item: File, to_status: FileStatus, entry: Activity | None, **chan
             if entry is not None:
                 transaction.save(entry)
             counters.add(transaction, _counts(item, to_status, fields.get("word_count")), day=item.day)
+            if to_status == FileStatus.DELETED:
+                quota.release(transaction, item)
     except TransactWriteError as error:
         if transaction_lost_condition(error):
             return False
@@ -180,9 +183,11 @@ def _upload_fields(body: dict[str, Any]) -> tuple[str, int]:
 
 
 def request_upload(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
-    """A File in `pending_upload` and the presigned POST that lets its owner send the bytes."""
+    """A File in `pending_upload` and the presigned POST that lets its owner send the bytes,
+    within the owner's quota (`quota`: checked again in the transaction that records it)."""
     if not principal.user.has_paid:
         raise errors.PaymentRequired("Uploads open after a successful payment.")
+    quota.limit_requests(principal.user_id)
     filename, size = _upload_fields(body)
     ext = extension(filename)
     if ext not in KINDS:
@@ -211,12 +216,30 @@ def request_upload(principal: Principal, body: dict[str, Any]) -> dict[str, Any]
         status_day=status_day(FileStatus.PENDING_UPLOAD, created_at),
         listed_user_id=principal.user_id,
     )
-    upload = _presigned_post(item)
-    with transact_write() as transaction:
-        transaction.save(item, condition=File.id.does_not_exist())
-        transaction.save(file_entry("file_upload_requested", item, filename=filename, size=size))
-        counters.add(transaction, counters.moved("files", None, FileStatus.PENDING_UPLOAD), day=item.day)
-    return {"file": file_view(item), "upload": upload}
+    _record_within_quota(item, principal.user)
+    return {"file": file_view(item), "upload": _presigned_post(item)}
+
+
+def _record_within_quota(item: File, owner: User) -> None:
+    """Write the new file, its entry, counters and the owner's usage in one transaction whose
+    quota condition parallel requests cannot pass together. A lost condition means other
+    requests took the room first: the owner is read again and either refused with the limit
+    it broke or (room given back meanwhile by a delete) tried again."""
+    size = int(item.size)
+    for _ in range(QUOTA_ATTEMPTS):
+        quota.refuse_if_over(owner, size)
+        try:
+            with transact_write() as transaction:
+                transaction.save(item, condition=File.id.does_not_exist())
+                transaction.save(file_entry("file_upload_requested", item, filename=item.filename, size=size))
+                counters.add(transaction, counters.moved("files", None, FileStatus.PENDING_UPLOAD), day=item.day)
+                quota.reserve(transaction, owner, size)
+            return
+        except TransactWriteError as error:
+            if not transaction_lost_condition(error):
+                raise
+        owner = User.get(owner.id, consistent_read=True)
+    raise errors.Conflict("Your files changed while this upload was recorded; try again.", code="conflict")
 
 
 def _presigned_post(item: File) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from chalicelib.accounts import accounts, tokens
 from chalicelib.core import aws, clock, counters, db
 from chalicelib.core.config import settings
 from chalicelib.core.models import Counter, DailyCounter, File, User
-from chalicelib.files import uploads, worker
+from chalicelib.files import quota, uploads, worker
 from chalicelib.staff import stats
 from local import recount
 from local.sandbox import Sandbox
@@ -100,6 +100,22 @@ def test_drift_is_reported_and_fixed(aws_resources: dict[str, Any], capsys: Any)
     assert recount.main(["--fix"]) == 0
     assert recount.drift() == []
     assert "drift users: counted 5, records say 1" in capsys.readouterr().out
+
+
+def test_quota_usage_is_recounted_from_the_files_and_fixed(aws_resources: dict[str, Any]) -> None:
+    user = accounts.create_user("alice", "alice@example.com", "correct horse")
+    User(user.id).update(actions=[User.has_paid.set(True)])
+    _upload(_principal(user), b"three words here")
+    kept = uploads.request_upload(_principal(user), {"filename": "b.txt", "size": 40})
+    uploads.delete_for_user(user.id, kept["file"]["id"])
+    assert recount.drift() == []
+    # A record from before the quota existed: no sums although it holds a file.
+    User(user.id).update(actions=[User.files_held.remove(), User.bytes_held.remove()])
+    found = {d.counter: (d.counted, d.recorded) for d in recount.drift()}
+    assert found == {f"user {user.id} files_held": (0, 1), f"user {user.id} bytes_held": (0, 16)}
+    assert recount.main(["--fix"]) == 0
+    assert recount.drift() == []
+    assert quota.held(User.get(user.id)) == (1, 16)
 
 
 class Crash(Exception):
