@@ -1,0 +1,42 @@
+"""Mail jobs on the mail queue: the request path only enqueues, the worker does the rest.
+
+A job is a small JSON object `{"kind", "id", ...}`; `id` names the job for de-duplication
+(see `delivery`). Jobs never carry a token: the worker creates a link's token when it sends.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from chalicelib.core import aws, clock
+from chalicelib.core.config import settings
+
+
+def enqueue(kind: str, *, job_id: str | None = None, **fields: Any) -> None:
+    """One SendMessage (plus, once per container, the GetQueueUrl of the mail queue)."""
+    body = {"kind": kind, "id": job_id or clock.new_id(), **fields}
+    sqs = aws.client("sqs")
+    sqs.send_message(QueueUrl=queue_url(), MessageBody=json.dumps(body, sort_keys=True))
+
+
+def queue_url() -> str:
+    return _queue_url(settings().mail_queue)
+
+
+@functools.cache
+def _queue_url(name: str) -> str:
+    """Looked up once per container: a URL never changes for a name."""
+    return str(aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+
+
+def parse(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The job an SQS record carries, or None for a body that is no job."""
+    try:
+        job = json.loads(record.get("body") or "")
+    except ValueError:
+        return None
+    if not isinstance(job, dict) or not isinstance(job.get("kind"), str) or not isinstance(job.get("id"), str):
+        return None
+    return job
