@@ -97,7 +97,8 @@ def _claim(key: str) -> bool:
     )
     try:
         item.save(
-            condition=MailLog.key.does_not_exist() | ((MailLog.state == SENDING) & (MailLog.lease_until < clock.iso(now)))
+            condition=MailLog.key.does_not_exist()
+            | ((MailLog.state == SENDING) & (MailLog.lease_until < clock.iso(now)))
         )
         return True
     except PutError as error:

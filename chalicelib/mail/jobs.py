@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from typing import Any
 
-from chalicelib.core import aws, clock
+from chalicelib.core import aws, clock, logs, metrics
 from chalicelib.core.config import settings
+
+log = logs.get("mail")
 
 
 def enqueue(kind: str, *, job_id: str | None = None, **fields: Any) -> None:
@@ -19,6 +22,18 @@ def enqueue(kind: str, *, job_id: str | None = None, **fields: Any) -> None:
     body = {"kind": kind, "id": job_id or clock.new_id(), **fields}
     sqs = aws.client("sqs")
     sqs.send_message(QueueUrl=queue_url(), MessageBody=json.dumps(body, sort_keys=True))
+
+
+def enqueue_after_commit(kind: str, *, job_id: str | None = None, **fields: Any) -> None:
+    """Enqueue after the change it tells of was committed: an SQS failure must not turn that
+    success into an error answer, so it is logged and counted (`MailNotQueued`) instead."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        enqueue(kind, job_id=job_id, **fields)
+    except (BotoCoreError, ClientError) as error:
+        logs.event(log, "mail job not queued", logging.ERROR, kind=kind, error=type(error).__name__)
+        metrics.count("MailNotQueued", kind=kind)
 
 
 def queue_url() -> str:
