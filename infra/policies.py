@@ -161,9 +161,7 @@ def policy(access: FunctionAccess, config: Settings) -> dict[str, Any]:
             {
                 "Effect": "Allow",
                 "Action": ["ses:SendEmail"],
-                "Resource": _sub(
-                    f"arn:${{AWS::Partition}}:ses:${{AWS::Region}}:${{AWS::AccountId}}:identity/${{{SENDER_PARAMETER}}}"
-                ),
+                "Resource": _sub(ses_identities + "${" + SENDER_PARAMETER + "}"),
             }
         )
     prefix = config.secrets_ssm_prefix.rstrip("/")
