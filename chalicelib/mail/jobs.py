@@ -37,13 +37,14 @@ def enqueue_after_commit(kind: str, *, job_id: str | None = None, **fields: Any)
 
 
 def queue_url() -> str:
-    return _queue_url(settings().mail_queue)
+    sqs = aws.client("sqs")
+    return _queue_url(sqs, settings().mail_queue)
 
 
 @functools.cache
-def _queue_url(name: str) -> str:
-    """Looked up once per container: a URL never changes for a name."""
-    return str(aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+def _queue_url(sqs: Any, name: str) -> str:
+    """Looked up once per client (a container has one): a queue's URL never changes."""
+    return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
 
 
 def parse(record: dict[str, Any]) -> dict[str, Any] | None:
