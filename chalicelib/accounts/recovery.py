@@ -132,6 +132,4 @@ def _changed_letter(user_id: str) -> Letter | None:
         user = User.get(user_id)
     except DoesNotExist:
         return None
-    return Letter(
-        user.email, "password_changed", user.language or "en", {"username": user.username, "time": clock.now_iso()}
-    )
+    return Letter(user.email, "changed", user.language or "en", {"username": user.username, "time": clock.now_iso()})

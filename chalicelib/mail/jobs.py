@@ -33,7 +33,7 @@ def enqueue_after_commit(kind: str, *, job_id: str | None = None, **fields: Any)
         enqueue(kind, job_id=job_id, **fields)
     except (BotoCoreError, ClientError) as error:
         logs.event(log, "mail job not queued", logging.ERROR, kind=kind, error=type(error).__name__)
-        metrics.count("MailNotQueued", kind=kind)
+        metrics.count("MailNotQueued")
 
 
 def queue_url() -> str:

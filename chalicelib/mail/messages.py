@@ -37,7 +37,7 @@ TEMPLATES: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
             ),
         ),
     },
-    "password_changed": {
+    "changed": {
         "en": (
             "Your password was changed",
             (
