@@ -92,15 +92,12 @@ def _announcement(key: str) -> list[dict[str, Any]]:
     return [{"messageId": "m-1", "body": body, "attributes": {"ApproximateReceiveCount": "1"}}]
 
 
-def test_every_route_within_its_budget(
-    api: Api,
-    gateway: Sandbox,
-    calls: Calls,
-    aws_resources: dict[str, Any],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path))  # the mail outbox
+@pytest.fixture(autouse=True)
+def mail_outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path))
+
+
+def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls, aws_resources: dict[str, Any]) -> None:
     accounts.create_user("root", "root@example.com", "correct horse", role="superuser")
     root = api.login("root")["access"]
 
