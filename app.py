@@ -28,10 +28,13 @@ if TYPE_CHECKING:
 accounts = Lazy("chalicelib.accounts.accounts")
 activity = Lazy("chalicelib.core.activity")
 admin = Lazy("chalicelib.staff.admin")
+delivery = Lazy("chalicelib.mail.delivery")
 dashboard = Lazy("chalicelib.dashboard.assets")
 health = Lazy("chalicelib.core.health")
 openapi = Lazy("chalicelib.openapi")
 pagination = Lazy("chalicelib.core.pagination")
+receipts = Lazy("chalicelib.payments.receipts")
+recovery = Lazy("chalicelib.accounts.recovery")
 payments = Lazy("chalicelib.payments")
 quota = Lazy("chalicelib.files.quota")
 uploads = Lazy("chalicelib.files.uploads")
@@ -103,6 +106,18 @@ def logout() -> Response:
 @app.route("/api/password/change", methods=["POST"], content_types=ANY)
 def change_password() -> Response:
     return web.json_response(accounts.change_password(_caller(), web.json_body(_request())))
+
+
+@app.route("/api/password/forgot", methods=["POST"], content_types=ANY)
+def forgot_password() -> Response:
+    request = _request()
+    recovery.forgot(web.json_body(request), base_url=web.public_base_url(request))
+    return web.json_response({"status": "accepted"}, 202)
+
+
+@app.route("/api/password/reset", methods=["POST"], content_types=ANY)
+def reset_password() -> Response:
+    return web.json_response(recovery.reset(web.json_body(_request())))
 
 
 @app.route("/api/me", methods=["GET"])
@@ -294,6 +309,18 @@ def process_upload_events(event: SQSEvent) -> None:
 @app.on_sqs_message(queue=settings().upload_dead_letter_queue, batch_size=1)
 def process_dead_upload_events(event: SQSEvent) -> None:
     worker.handle_dead_letters([record.to_dict() for record in event])
+
+
+@app.on_sqs_message(queue=settings().mail_queue, batch_size=1)
+def send_mail(event: SQSEvent) -> None:
+    delivery.handle_records(
+        [record.to_dict() for record in event],
+        {
+            "forgot": recovery.forgot_mails,
+            "password_changed": recovery.password_changed_mails,
+            "receipt": receipts.receipt_mails,
+        },
+    )
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))

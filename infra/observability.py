@@ -22,6 +22,7 @@ FUNCTIONS = {
     "process_upload_events": "ProcessUploadEvents",
     "process_dead_upload_events": "ProcessDeadUploadEvents",
     "reconcile_payments": "ReconcilePayments",
+    "send_mail": "SendMail",
 }
 WORKERS = ("ProcessUploadEvents", "ProcessDeadUploadEvents")
 API_NAME = "paidupload"  # Chalice titles the API after the app; API Gateway's ApiName dimension
@@ -182,6 +183,14 @@ def alarms(config: Settings) -> list[Alarm]:
             " means that handler is failing too.",
             1,
             (_metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", QueueName=config.upload_dead_letter_queue),),
+            stat="Maximum",
+        ),
+        Alarm(
+            "MailDlqDepth",
+            "Emails failed to send five times (SES refusing or down) and wait on the mail dead-letter queue.",
+            "1 message: every email on it is one a customer is still waiting for (a reset link, a receipt).",
+            1,
+            (_metric("AWS/SQS", "ApproximateNumberOfMessagesVisible", QueueName=config.mail_dead_letter_queue),),
             stat="Maximum",
         ),
         Alarm(

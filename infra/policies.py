@@ -13,7 +13,17 @@ from typing import Any
 from pynamodb.models import Model
 
 from chalicelib.core.config import SECRET_PARAMETERS, Settings
-from chalicelib.core.models import ALL_MODELS, Activity, Counter, DailyCounter, File, Payment, RateLimit, User
+from chalicelib.core.models import (
+    ALL_MODELS,
+    Activity,
+    Counter,
+    DailyCounter,
+    File,
+    MailLog,
+    Payment,
+    RateLimit,
+    User,
+)
 from infra.observability import TRACING_STATEMENT
 from infra.resources import UPLOAD_PREFIX
 
@@ -21,6 +31,7 @@ DYNAMODB_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", 
 DYNAMODB_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
 DYNAMODB_APPEND = ["dynamodb:PutItem"]
 APPEND_ONLY: tuple[type, ...] = (Activity,)  # the audit log: no function may change or remove an entry
+SENDER_PARAMETER = "MailSenderIdentity"  # the template's parameter: the SES identity (domain or address)
 LOGS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
 # Object reads that may meet a missing key: S3 answers 404 only to a caller that may also
 # list the bucket, else 403 (indistinguishable from a real denial, so a 500 and retries).
@@ -37,11 +48,15 @@ class FunctionAccess:
     bucket_actions: tuple[str, ...] = ()  # on the bucket itself (listing)
     queue_actions: dict[str, tuple[str, ...]] | None = None  # queue name -> actions
     reads_secrets: bool = False
+    sends_email: bool = False  # ses:SendEmail, on the sender identity only
 
 
 def function_access(config: Settings) -> dict[str, FunctionAccess]:
     """Chalice function name -> its access (names as `chalice package` gives them)."""
     queue, dead_letters = config.upload_queue, config.upload_dead_letter_queue
+    mail: dict[str, tuple[str, ...]] = {
+        config.mail_queue: ("sqs:SendMessage", "sqs:GetQueueUrl")
+    }  # receipts, reset links, notices
     consume = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
     return {
         # Every route: all tables; presigns POST/GET for uploads; re-queues for reprocess.
@@ -50,8 +65,16 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
             deletes_from=(RateLimit,),  # a successful login clears its failure counter
             s3_actions=("s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"),
             bucket_actions=("s3:ListBucketVersions",),
-            queue_actions={queue: ("sqs:SendMessage", "sqs:GetQueueUrl")},
+            queue_actions={queue: ("sqs:SendMessage", "sqs:GetQueueUrl"), **mail},
             reads_secrets=True,
+        ),
+        # The mail worker: reads the account or payment it writes about, stores a reset
+        # token's hash, counts reset emails and keeps each email's delivery state.
+        "send_mail": FunctionAccess(
+            tables=(User, Payment, RateLimit, MailLog),
+            deletes_from=(MailLog,),  # a failed send releases its claim
+            queue_actions={config.mail_queue: consume},
+            sends_email=True,
         ),
         "process_upload_events": FunctionAccess(
             tables=(File, Activity, Counter, DailyCounter),
@@ -66,7 +89,7 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
             queue_actions={dead_letters: consume},
         ),
         "reconcile_payments": FunctionAccess(
-            tables=(Payment, User, Activity, Counter, DailyCounter), reads_secrets=True
+            tables=(Payment, User, Activity, Counter, DailyCounter), queue_actions=mail, reads_secrets=True
         ),
     }
 
@@ -130,6 +153,15 @@ def policy(access: FunctionAccess, config: Settings) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": list(actions),
                 "Resource": _sub(f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{queue}"),
+            }
+        )
+    if access.sends_email:
+        ses_identities = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": ["ses:SendEmail"],
+                "Resource": _sub(ses_identities + "${" + SENDER_PARAMETER + "}"),
             }
         )
     prefix = config.secrets_ssm_prefix.rstrip("/")

@@ -55,6 +55,17 @@ def queues(config: Settings) -> list[QueueSpec]:
             retention_seconds=4 * 86400,
             dead_letter=config.upload_dead_letter_queue,
         ),
+        # Mail: a failing SES keeps the message here (retried 5 times), then on the DLQ.
+        QueueSpec(
+            config.mail_dead_letter_queue, visibility_timeout=WORKER_TIMEOUT_SECONDS * 6, retention_seconds=14 * 86400
+        ),
+        QueueSpec(
+            config.mail_queue,
+            visibility_timeout=WORKER_TIMEOUT_SECONDS * 6,
+            retention_seconds=4 * 86400,
+            dead_letter=config.mail_dead_letter_queue,
+            max_receive_count=5,
+        ),
     ]
 
 

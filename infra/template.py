@@ -17,6 +17,7 @@ from pynamodb.models import Model
 from chalicelib.core.config import Settings
 from chalicelib.core.models import ALL_MODELS
 from infra import observability, resources
+from infra.policies import SENDER_PARAMETER
 
 
 def logical_id(name: str) -> str:
@@ -239,6 +240,7 @@ def event_source_queues(config: Settings) -> dict[str, Any]:
     sources = {
         "ProcessUploadEvents": config.upload_queue,
         "ProcessDeadUploadEvents": config.upload_dead_letter_queue,
+        "SendMail": config.mail_queue,
     }
     return {
         function: {
@@ -260,6 +262,13 @@ def merge_template(config: Settings) -> dict[str, Any]:
     resources_ |= gateway_responses()
     resources_ |= event_source_queues(config)
     template = {
+        "Parameters": {
+            SENDER_PARAMETER: {
+                "Type": "String",
+                "Description": "The SES identity emails are sent from: a verified domain or address (docs/deploy.md).",
+                "MinLength": 3,
+            }
+        },
         "Resources": resources_,
         "Outputs": {
             "DashboardURL": {

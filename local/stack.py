@@ -44,6 +44,7 @@ def _configure_environment(state: StateDir) -> None:
     env.apply_defaults()
     os.environ.setdefault("API_PORT", "8000")
     os.environ.setdefault("JWT_SIGNING_KEY", state.signing_key())
+    os.environ.setdefault("LOCAL_STATE_DIR", str(state.path))  # the mail outbox lives below it
 
 
 def _external(service: str) -> str | None:
@@ -181,6 +182,7 @@ class Stack:
                 application.process_dead_upload_events,
                 name="upload-dead-letters",
             ),
+            SqsPoller(queue_urls[config.mail_queue], application.send_mail, name="mail-worker"),
             Scheduler(
                 application.reconcile_payments, name="reconcile-payments", interval_seconds=self.schedule_seconds
             ),

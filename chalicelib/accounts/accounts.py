@@ -27,6 +27,8 @@ from chalicelib.core.db import (
 )
 from chalicelib.core.models import Claim, RevokedToken, User, search_keys
 from chalicelib.core.validation import Fields
+from chalicelib.mail import jobs
+from chalicelib.mail.messages import LANGUAGES
 
 USERNAME = re.compile(r"\A[A-Za-z0-9@.+_-]{3,150}\Z")  # ASCII, the whole string: no trailing newline
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -66,8 +68,11 @@ def user_view(user: User) -> dict[str, Any]:
     }
 
 
-def _registration_fields(body: dict[str, Any]) -> tuple[str, str, str]:
+def _registration_fields(body: dict[str, Any]) -> tuple[str, str, str, str | None]:
     fields = Fields(body)
+    language = fields.string("language", required=False, max_length=8)
+    if language is not None and language not in LANGUAGES:
+        fields.fail("language", f"One of {', '.join(LANGUAGES)}.")
     username = fields.string("username", max_length=150)
     email = fields.string("email", max_length=254)
     password = fields.string("password", max_length=1000)
@@ -83,15 +88,15 @@ def _registration_fields(body: dict[str, Any]) -> tuple[str, str, str]:
             fields.fail("password2", "Passwords do not match.")
     fields.done()
     assert username and email and password
-    return username, email.strip().lower(), password
+    return username, email.strip().lower(), password, language
 
 
 def register(body: dict[str, Any]) -> User:
-    username, email, password = _registration_fields(body)
-    return create_user(username, email, password)
+    username, email, password, language = _registration_fields(body)
+    return create_user(username, email, password, language=language)
 
 
-def create_user(username: str, email: str, password: str, *, role: str = "user") -> User:
+def create_user(username: str, email: str, password: str, *, role: str = "user", language: str | None = None) -> User:
     """Create a user with its identifier claims in one transaction.
 
     One namespace for login identifiers: besides claiming its own username and email, the
@@ -109,6 +114,7 @@ def create_user(username: str, email: str, password: str, *, role: str = "user")
         has_paid=False,
         created_at=created_at,
         day=clock.day_of(created_at),
+        language=language,
         **search_keys(username, email),
     )
     own = [(username_claim(username), "username_taken"), (email_claim(email), "email_taken")]
@@ -258,17 +264,36 @@ def change_password(principal: Principal, body: dict[str, Any]) -> dict[str, Any
         activity.record("login_failed", user.id, metadata={"reason": "wrong_current_password"})
         raise errors.Unauthorized("The current password is wrong.", code="invalid_credentials")
     ratelimit.clear(attempts_key)
-    epoch = _set_password(user, new, action="password_changed")
+    epoch = set_password(user, new, action="password_changed")
+    notify_password_changed(user.id)
     return tokens.issue_pair(user.id, epoch)
 
 
-def _set_password(user: User, password: str, *, action: str, actions: list[Any] | None = None) -> int:
-    """New hash and a new token epoch (every token issued before answers 401), with its entry."""
+def notify_password_changed(user_id: str) -> None:
+    """The "your password was changed" email, queued once the change is committed."""
+    jobs.enqueue_after_commit("password_changed", user_id=user_id)
+
+
+def set_password(
+    user: User,
+    password: str,
+    *,
+    action: str,
+    actions: list[Any] | None = None,
+    condition: Any = None,
+    lost: errors.ApiError | None = None,
+) -> int:
+    """New hash and a new token epoch (every token issued before answers 401), with its entry.
+
+    `condition` joins the epoch's (a reset's token must still be the one read); when the
+    transaction is refused, `lost` is raised (default: this session has ended)."""
     epoch = _epoch(user)
     updates = [User.password_hash.set(passwords.hash_password(password)), User.token_epoch.set(epoch + 1)]
     unchanged = User.token_epoch == epoch
     if not epoch:
         unchanged = unchanged | User.token_epoch.does_not_exist()
+    if condition is not None:
+        unchanged = unchanged & condition
 
     try:
         with transact_write() as transaction:
@@ -278,7 +303,9 @@ def _set_password(user: User, password: str, *, action: str, actions: list[Any] 
             transaction.save(activity.entry(action, user.id))
     except TransactWriteError:
         # Another change moved the epoch (or met this one): this session has ended either way.
-        raise errors.Unauthorized("The session ended: the password was changed.", code="invalid_token") from None
+        raise lost or errors.Unauthorized(
+            "The session ended: the password was changed.", code="invalid_token"
+        ) from None
     return epoch + 1
 
 
@@ -324,5 +351,5 @@ def upsert_user(username: str, password: str, role: str, email: str | None = Non
         return create_user(username, email.lower(), password, role=role), True
     user = User.get(owner_id)
     roles = [User.is_staff.set(role in ("staff", "superuser")), User.is_superuser.set(role == "superuser")]
-    _set_password(user, password, action="password_reset", actions=roles)
+    set_password(user, password, action="password_reset", actions=roles)
     return User.get(owner_id), False

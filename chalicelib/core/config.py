@@ -52,6 +52,8 @@ class Settings:
     download_url_seconds: int
     secrets_ssm_prefix: str
     allow_sandbox_gateway: bool
+    mail_backend: str
+    mail_from: str
 
     def resource_name(self, short_name: str) -> str:
         """Physical name of a table, bucket or queue: one prefix per stage."""
@@ -84,6 +86,14 @@ class Settings:
     @property
     def upload_dead_letter_queue(self) -> str:
         return f"{self.upload_queue}-dlq"
+
+    @property
+    def mail_queue(self) -> str:
+        return _env("MAIL_QUEUE", self.resource_name("mail"))
+
+    @property
+    def mail_dead_letter_queue(self) -> str:
+        return f"{self.mail_queue}-dlq"
 
 
 class UnsafeConfiguration(RuntimeError):
@@ -126,6 +136,8 @@ def _read_settings() -> Settings:
         download_url_seconds=_int("DOWNLOAD_URL_SECONDS", 300),
         secrets_ssm_prefix=_env("SECRETS_SSM_PREFIX", ""),
         allow_sandbox_gateway=_env("ALLOW_SANDBOX_GATEWAY", "false").lower() == "true",
+        mail_backend=_env("MAIL_BACKEND", "outbox" if stage in LOCAL_STAGES else "ses"),
+        mail_from=_env("MAIL_FROM", "PaidUpload <no-reply@paidupload.localhost>"),
     )
 
 

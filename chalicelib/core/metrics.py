@@ -37,6 +37,7 @@ DIMENSION_VALUES: dict[str, frozenset[str] | None] = {
     "reason": frozenset({"unknown", "mismatch", "forged"}),
     "call": frozenset({"initiate", "search"}),
     "function": None,  # checked against _FUNCTION_NAME
+    "kind": frozenset({"verify", "reset", "changed", "receipt"}),  # the email's template
 }
 
 
@@ -60,6 +61,9 @@ CATALOG: dict[str, MetricSpec] = {
     "FilesFailed": MetricSpec("Count", doc="a file was refused or failed for good"),
     "WordsCounted": MetricSpec("Count", doc="words in completed files"),
     "WorkerDuration": MetricSpec("Milliseconds", doc="one file's processing, download to count"),
+    "MailSent": MetricSpec("Count", ("kind",), "an email was handed to the sender backend (SES, outbox)"),
+    "MailFailed": MetricSpec("Count", doc="sending an email failed; its message stays queued for a retry"),
+    "MailNotQueued": MetricSpec("Count", doc="a committed change could not queue its email"),
     "LoginsFailed": MetricSpec("Count", doc="a login with a wrong password or unknown user"),
     "AccountLockouts": MetricSpec("Count", doc="an account was locked after repeated failures"),
     "ColdStarts": MetricSpec("Count", ("function",), "an invocation that started a new container"),

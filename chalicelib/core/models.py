@@ -104,6 +104,10 @@ class User(Model):
     # transaction as the file's status (absent = 0); the quota is a condition on them.
     files_held = NumberAttribute(null=True)
     bytes_held = NumberAttribute(null=True)
+    # Password reset: sha256 of the newest link's token and when it expires (one at a time).
+    reset_token_hash = UnicodeAttribute(null=True)
+    reset_expires_at = UnicodeAttribute(null=True)
+    language = UnicodeAttribute(null=True)  # the emails' language (`en` when absent)
     by_day = UserByDay()
     # Staff search by prefix, one Query each: hash = first character of the case-folded value
     # (a one-character prefix is a whole partition), range = the value (`begins_with` the rest).
@@ -150,6 +154,18 @@ class RateLimit(Model):
 
     key = UnicodeAttribute(hash_key=True)
     hits = NumberAttribute(attr_name="count", default=0)  # not `count`: that is Model.count()
+    expires_at = TTLAttribute()
+
+
+class MailLog(Model):
+    """One email's delivery state under its dedupe key (`chalicelib.mail.delivery`)."""
+
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("mail-log")
+
+    key = UnicodeAttribute(hash_key=True)
+    state = UnicodeAttribute()  # sending | sent | dropped
+    lease_until = UnicodeAttribute(null=True)  # while `sending`: when another run may take over
     expires_at = TTLAttribute()
 
 
@@ -359,6 +375,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Claim,
     RevokedToken,
     RateLimit,
+    MailLog,
     Payment,
     File,
     Activity,

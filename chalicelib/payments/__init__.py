@@ -7,13 +7,14 @@
 | `settlement` | the verdict, the transition rule and `settle`: the one place a payment changes state |
 | `reconciliation` | the scheduled re-check of payments whose customer never came back |
 | `reads` | the owner's list and record, the superuser's verify; `payment_view`, every answer's payment |
+| `receipts` | the receipt email of a successful payment, once per payment (the mail worker composes it) |
 | `aamarpay` | the gateway's wire format, nothing of our tables |
 
 Each name below is imported from its module at its first use (PEP 562), so a function pays
 on its cold start only for what it calls: the reconciler never imports initiation or returns.
 
 May import: `chalicelib.core`, and `chalicelib.accounts` for the caller's type (`Principal`,
-type hints only). Never files, staff or dashboard.
+type hints only), and `chalicelib.mail` to queue and compose receipts. Never files, staff or dashboard.
 """
 
 from __future__ import annotations

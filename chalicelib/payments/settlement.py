@@ -27,6 +27,7 @@ from chalicelib.core import activity, clock, counters, logs, metrics
 from chalicelib.core.config import app_secrets
 from chalicelib.core.db import conflicted, transact_write, transaction_lost_condition
 from chalicelib.core.models import Payment, User, status_day
+from chalicelib.mail import jobs
 from chalicelib.payments import aamarpay
 
 GATEWAY_UNPAID_STATES = frozenset({"failed", "cancelled", "canceled", "expired"})
@@ -215,9 +216,18 @@ def move(
         return Payment.get(payment.transaction_id, consistent_read=True), False
     payment.status, payment.status_day, payment.updated_at = to_status, status_day(to_status, payment.created_at), now
     payment.last_checked_at, payment.gateway_transaction_id, payment.failure_reason = now, gateway_id, failure_reason
+    if to_status == Status.SUCCESS:  # only the winner of the move gets here: one receipt job
+        jobs.enqueue_after_commit(
+            "receipt", job_id=receipt_key(payment.transaction_id), transaction_id=payment.transaction_id
+        )
     logs.event(log, "payment settled", transaction_id=payment.transaction_id, status=to_status, via=via)
     metrics.count("PaymentsSettled", status=str(to_status))
     return payment, True
+
+
+def receipt_key(transaction_id: str) -> str:
+    """The receipt's dedupe key: one email per payment, whatever asks for it."""
+    return f"receipt#{transaction_id}"
 
 
 def _counts(old_status: str, to_status: str, payment: Payment) -> dict[str, counters.Amount]:

@@ -28,6 +28,7 @@ from chalicelib.core.models import File, Payment
 from chalicelib.files import worker
 from chalicelib.payments import aamarpay
 from local.sandbox import Sandbox
+from tests import mailbox
 from tests.aamarpay_browser import GatewayReturn, press
 from tests.unit.conftest import Api
 
@@ -91,6 +92,11 @@ def _announcement(key: str) -> list[dict[str, Any]]:
     return [{"messageId": "m-1", "body": body, "attributes": {"ApproximateReceiveCount": "1"}}]
 
 
+@pytest.fixture(autouse=True)
+def mail_outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path))
+
+
 def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls, aws_resources: dict[str, Any]) -> None:
     accounts.create_user("root", "root@example.com", "correct horse", role="superuser")
     root = api.login("root")["access"]
@@ -108,6 +114,24 @@ def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls,
         assert api.call("GET", "/api/me/", token=token).status_code == 200
     with calls.of("GET /api/health/"):
         assert api.call("GET", "/api/health/").status_code == 200
+
+    api.call("POST", "/api/password/forgot/", {"email": "warm@example.com"})  # a container's first: + GetQueueUrl
+    mailbox.delete(mailbox.queued())
+    with calls.of("POST /api/password/forgot/"):
+        assert api.call("POST", "/api/password/forgot/", {"email": "alice@example.com"}).status_code == 202
+    [job] = mailbox.queued()
+    with calls.of("mail worker, a reset email"):
+        mailbox.invoke(api.client, job)
+    mailbox.delete([job])
+    [letter] = mailbox.outbox()
+    with calls.of("POST /api/password/reset/"):
+        answer = api.call(
+            "POST", "/api/password/reset/", {"token": mailbox.links(letter)[0], "new_password": "new horse!"}
+        )
+        assert answer.status_code == 200
+    tokens = answer.data
+    token = tokens["access"]
+    mailbox.delete(mailbox.queued())
 
     with calls.of("POST /api/initiate-payment/"):
         started = api.call("POST", "/api/initiate-payment/", {}, token)

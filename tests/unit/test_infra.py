@@ -107,8 +107,18 @@ def test_policies_name_only_our_resources_and_secrets() -> None:
         text = json.dumps(document)
         for model in access.tables:
             assert f"table/{model.Meta.table_name}" in text
-    reconcile = json.dumps(policy(function_access(config)["reconcile_payments"], config))
-    assert "s3:" not in reconcile and "sqs:" not in reconcile
+    reconcile = policy(function_access(config)["reconcile_payments"], config)
+    assert "s3:" not in json.dumps(reconcile) and "ses:" not in json.dumps(reconcile)
+    queues = [s for s in reconcile["Statement"] if any(a.startswith("sqs:") for a in s["Action"])]
+    assert [(q["Action"], q["Resource"]["Fn::Sub"].rpartition(":")[2]) for q in queues] == [
+        (["sqs:SendMessage", "sqs:GetQueueUrl"], config.mail_queue)  # receipts only
+    ]
+    for name, access in function_access(config).items():  # only the mail worker sends email
+        assert ("ses:" in json.dumps(policy(access, config))) == (name == "send_mail"), name
+    mail = policy(function_access(config)["send_mail"], config)
+    [ses] = [s for s in mail["Statement"] if s["Action"] == ["ses:SendEmail"]]
+    assert ses["Resource"]["Fn::Sub"].endswith(":identity/${MailSenderIdentity}")  # that identity only
+    assert "ssm:" not in json.dumps(mail) and "s3:" not in json.dumps(mail)
     worker = json.dumps(policy(function_access(config)["process_upload_events"], config))
     assert "ssm:" not in worker and "payments" not in worker
 

@@ -20,9 +20,10 @@ ROOT = "chalicelib"
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "openapi": set(),
-    "accounts": {"core"},
+    "mail": {"core"},
+    "accounts": {"core", "mail"},  # mail: reset links and notices
     "files": {"core", "accounts"},  # accounts: the caller's type (`Principal`)
-    "payments": {"core", "accounts"},  # accounts: the caller's type (`Principal`)
+    "payments": {"core", "accounts", "mail"},  # accounts: the caller's type (`Principal`); mail: receipts
     "dashboard": {"core"},
     "staff": {"core", "accounts", "files", "payments"},  # the features it oversees
 }

@@ -29,9 +29,10 @@ from chalicelib.core import aws, clock
 from chalicelib.core.config import SECRET_PARAMETERS, Settings, app_secrets, settings
 from chalicelib.core.models import Activity, File, Payment
 from infra import observability
-from infra.policies import function_access, policy
+from infra.policies import SENDER_PARAMETER, function_access, policy
 from local.runner import lambda_sqs_event
 from local.sandbox import Sandbox
+from tests import mailbox
 from tests.aamarpay_browser import GatewayReturn, press
 from tests.unit.conftest import Api
 
@@ -98,7 +99,17 @@ def _ssm(operation: str, params: dict[str, Any]) -> list[Need]:
     return [Need(f"ssm:{operation}", f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}") for name in names]
 
 
-NEEDS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "ssm": _ssm}
+UPLOAD_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:paidupload-test-upload-events"
+SENDER_IDENTITY = "paidupload.localhost"  # the stack parameter's value here: MAIL_FROM's domain
+
+
+def _sesv2(operation: str, params: dict[str, Any]) -> list[Need]:
+    """SES authorizes a send against the identity of the From address (its domain, verified)."""
+    domain = str(params.get("FromEmailAddress", "")).rstrip(">").rpartition("@")[2]
+    return [Need(f"ses:{operation}", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{domain}")]
+
+
+NEEDS = {"dynamodb": _dynamodb, "s3": _s3, "sqs": _sqs, "ssm": _ssm, "sesv2": _sesv2}
 
 
 def needs(service: str, operation: str, params: dict[str, Any]) -> list[Need]:
@@ -113,6 +124,7 @@ def _resolve(value: Any) -> str:
     text = value["Fn::Sub"] if isinstance(value, dict) else value
     for name, actual in (("Partition", "aws"), ("Region", REGION), ("AccountId", ACCOUNT)):
         text = text.replace(f"${{AWS::{name}}}", actual)
+    text = text.replace(f"${{{SENDER_PARAMETER}}}", SENDER_IDENTITY)
     assert "${" not in text, text
     return text
 
@@ -247,6 +259,7 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
             for name in ("good.txt", "empty.txt", "stuck.txt", "kept.txt")
         )
         unreturned = _ok(api.call("POST", "/api/initiate-payment/", {}, api.signed_up("bob")), 201)
+        _ok(api.call("POST", "/api/password/forgot/", {"email": "bob@example.com"}), 202)
     press(unreturned["payment_url"], "pay")  # bob pays and closes the tab: the reconciler finds it
     _browser_upload(good, b"one two three four five six seven eight nine")
     _browser_upload(empty, b"")
@@ -288,8 +301,21 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
         client.lambda_.invoke("reconcile_payments", client.events.generate_cw_event("aws.events", "", {}, [], REGION))
     assert Payment.get(unreturned["transaction_id"]).status == "success"
 
+    mail_queue = aws.client("sqs").get_queue_url(QueueName=config.mail_queue)["QueueUrl"]
+    assert _drain(client, mail_queue, "send_mail", recorder) >= 3  # receipts, the reset link
+    [reset_link] = [m for m in mailbox.outbox() if mailbox.links(m)]
+    with recorder.running("api_handler"):
+        body = {"token": mailbox.links(reset_link)[0], "new_password": "a new password"}
+        _ok(api.call("POST", "/api/password/reset/", body))
+    assert _drain(client, mail_queue, "send_mail", recorder) == 1  # "your password was changed"
+
     assert set(recorder.seen) == set(function_access(config))  # every function ran and made requests
     assert recorder.refused(config) == {function: [] for function in recorder.seen}
+
+
+@pytest.fixture(autouse=True)
+def mail_outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path))
 
 
 @pytest.fixture
@@ -365,6 +391,15 @@ UPLOAD_QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:paidupload-test-upload-events"
         ("reconcile_payments", Need("s3:ListBucket", "arn:aws:s3:::paidupload-test-uploads")),
         ("api_handler", Need("s3:ListBucket", "arn:aws:s3:::paidupload-test-other")),
         ("api_handler", Need("ssm:GetParameters", OTHER_PARAMETER)),
+        ("api_handler", Need("ses:SendEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{SENDER_IDENTITY}")),
+        ("send_mail", Need("ses:SendEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/other.example")),
+        ("send_mail", Need("ses:SendRawEmail", f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{SENDER_IDENTITY}")),
+        ("send_mail", Need("sqs:SendMessage", UPLOAD_QUEUE_ARN)),
+        ("send_mail", Need("dynamodb:PutItem", _table("paidupload-test-activity"))),
+        (
+            "reconcile_payments",
+            Need("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:paidupload-test-upload-events"),
+        ),
     ],
 )
 def test_policies_deny_what_a_function_does_not_use(secrets_in_ssm: Settings, function: str, need: Need) -> None:

@@ -18,6 +18,8 @@ PUBLIC = {
     "/api/register",
     "/api/login",
     "/api/refresh",
+    "/api/password/forgot",
+    "/api/password/reset",
     "/api/payment/success",
     "/api/payment/fail",
     "/api/payment/cancel",

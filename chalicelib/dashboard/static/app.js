@@ -14,7 +14,7 @@ const PANELS = ["#account", "#pay-panel", "#upload-panel", "#files-panel", "#pay
 // Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
 const RETURN_TONES = { success: "ok", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
 
-const state = { access: null, user: null, poll: null, banner: null, choices: null, admin: { cursor: null, ticket: 0 }, detail: null };
+const state = { access: null, user: null, poll: null, banner: null, choices: null, admin: { cursor: null, ticket: 0 }, detail: null, resetToken: null };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -292,7 +292,7 @@ async function onRegister(event) {
   event.preventDefault();
   const form = event.currentTarget;
   formError(form, null);
-  const body = { username: form.username.value, email: form.email.value, password: form.password.value };
+  const body = { username: form.username.value, email: form.email.value, password: form.password.value, language: currentLanguage() };
   try {
     await api("register/", { method: "POST", body, auth: false });
     keep(await api("login/", { method: "POST", body: { username: body.username, password: body.password }, auth: false }));
@@ -302,6 +302,56 @@ async function onRegister(event) {
   } catch (error) {
     formError(form, error);
   }
+}
+
+// Password recovery replaces the log-in and register forms with one of its own ("forgot" | "reset" | null).
+function recoveryMode(mode) {
+  $("#login-form").hidden = mode !== null;
+  $("#register-form").hidden = mode !== null;
+  $("#forgot-form").hidden = mode !== "forgot";
+  $("#reset-form").hidden = mode !== "reset";
+  const shown = mode && $(`#${mode}-form input`);
+  if (shown) shown.focus();
+}
+
+async function onForgot(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  formError(form, null);
+  try {
+    await api("password/forgot/", { method: "POST", body: { email: form.email.value }, auth: false });
+    form.reset();
+    recoveryMode(null);
+    banner("forgot.sent", "ok");
+  } catch (error) {
+    formError(form, error);
+  }
+}
+
+async function onReset(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  formError(form, null);
+  try {
+    const body = { token: state.resetToken, new_password: form.new_password.value };
+    keep(await api("password/reset/", { method: "POST", body, auth: false }));
+    state.resetToken = null;
+    form.reset();
+    recoveryMode(null);
+    banner("reset.done", "ok");
+    await signedIn();
+  } catch (error) {
+    formError(form, error);
+  }
+}
+
+// A reset link lands on `?reset=<token>`: the token is taken out of the address bar and history at once.
+function resetLink() {
+  const token = new URLSearchParams(location.search).get("reset");
+  if (token === null) return false;
+  state.resetToken = token;
+  history.replaceState(null, "", location.pathname);
+  return true;
 }
 
 async function onLogout() {
@@ -673,6 +723,10 @@ async function start() {
   $("#login-form").addEventListener("submit", onLogin);
   $("#register-form").addEventListener("submit", onRegister);
   $("#password-form").addEventListener("submit", onChangePassword);
+  $("#forgot-open").addEventListener("click", () => recoveryMode("forgot"));
+  $("#forgot-form").addEventListener("submit", onForgot);
+  $("#reset-form").addEventListener("submit", onReset);
+  for (const back of document.querySelectorAll(".recovery-back")) back.addEventListener("click", () => recoveryMode(null));
   $("#logout").addEventListener("click", onLogout);
   $("#pay").addEventListener("click", onPay);
   $("#upload-form").addEventListener("submit", onUpload);
@@ -686,6 +740,11 @@ async function start() {
   $("#admin-more").addEventListener("click", () => loadAdmin(true));
   $("#detail-back").addEventListener("click", closeUser);
   paymentReturn();
+  if (resetLink()) {
+    signedOut();
+    recoveryMode("reset");
+    return;
+  }
   try {
     if (await renew()) await signedIn();
     else signedOut();

@@ -1,0 +1,135 @@
+"""Password reset by email: ask for a link, follow it, choose a new password.
+
+The request path of `forgot` reads nothing and writes nothing but one SQS message, for any
+address: the answer, its time and its AWS calls cannot tell whether an account holds it.
+The mail worker (`forgot_mails`) finds the accounts (a Query on the `by_email` index), counts
+the account's reset emails (at most 3 an hour, atomically), creates the token and sends.
+
+A token is `<user id>.<256 random bits>`; the account stores only its sha256 and expiry, so a
+new link replaces (supersedes) the last. `reset` spends it in the transaction that sets the
+password and moves the token epoch (every session ends), conditional on the hash it read:
+of parallel resets with one token exactly one wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterator
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.accounts import accounts, passwords, ratelimit, tokens
+from chalicelib.core import clock, errors
+from chalicelib.core.models import User
+from chalicelib.core.validation import Fields
+from chalicelib.mail import jobs
+from chalicelib.mail.delivery import Outgoing
+from chalicelib.mail.messages import Letter
+
+TOKEN_SECONDS = 30 * 60
+MAILS_PER_HOUR = 3
+MAX_TOKEN_LENGTH = 200
+INVALID = "This link is invalid, used, expired or replaced by a newer one."
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def forgot(body: dict[str, Any], *, base_url: str) -> None:
+    """Queue the job; one SQS call whatever the address (no account is looked up here)."""
+    fields = Fields(body)
+    email = fields.string("email", max_length=254)
+    if email is not None and not accounts.EMAIL.match(email.strip()):
+        fields.fail("email", "Enter a valid email address.")
+    fields.done()
+    assert email is not None
+    jobs.enqueue("forgot", email=email.strip().lower(), base_url=base_url)
+
+
+def forgot_mails(job: dict[str, Any]) -> Iterator[Outgoing]:
+    """The worker's half: one reset email per account holding the address."""
+    email = str(job.get("email") or "").lower()
+    if not email:
+        return
+    for user in User.by_email.query(email[:1], User.email_key == email):
+        if user.email == email:
+            yield Outgoing(f"{job['id']}#{user.id}", partial(_reset_letter, user, str(job.get("base_url") or "")))
+
+
+def _reset_letter(user: User, base_url: str) -> Letter | None:
+    """Counted first (parallel jobs cannot outrun the limit), then the token; None when over."""
+    if ratelimit.hit(f"reset-mail#{user.id}", 3600, window_is_open=False) > MAILS_PER_HOUR:
+        return None
+    token = f"{user.id}.{secrets.token_urlsafe(32)}"
+    expires_at = clock.iso(clock.now() + timedelta(seconds=TOKEN_SECONDS))
+    User(user.id).update(
+        actions=[User.reset_token_hash.set(token_hash(token)), User.reset_expires_at.set(expires_at)],
+        condition=User.id.exists(),
+    )
+    return Letter(
+        user.email,
+        "reset",
+        user.language or "en",
+        {"username": user.username, "link": f"{base_url}/dashboard/?reset={token}"},
+    )
+
+
+def reset(body: dict[str, Any]) -> dict[str, Any]:
+    """Spend the token: new password, every session ended, fresh tokens; 400 invalid_token."""
+    fields = Fields(body)
+    token = fields.string("token", max_length=MAX_TOKEN_LENGTH)
+    new = fields.string("new_password", max_length=1000)
+    if new is not None and (reason := passwords.problem(new)):
+        fields.fail("new_password", reason)
+    fields.done()
+    assert token is not None and new is not None
+    user = _holder(token)
+    hashed = token_hash(token)
+    epoch = accounts.set_password(
+        user,
+        new,
+        action="password_reset",
+        actions=[User.reset_token_hash.remove(), User.reset_expires_at.remove()],
+        condition=User.reset_token_hash == hashed,
+        lost=_invalid(),
+    )
+    accounts.notify_password_changed(user.id)
+    return tokens.issue_pair(user.id, epoch)
+
+
+def _invalid() -> errors.ApiError:
+    return errors.ValidationError(INVALID, code="invalid_token")
+
+
+def _holder(token: str) -> User:
+    """The account whose newest, unexpired token this is (one consistent read), else 400."""
+    user_id, _, secret = token.partition(".")
+    if not secret or not clock.is_id(user_id):
+        raise _invalid()  # malformed: the table is not asked
+    try:
+        user = User.get(user_id, consistent_read=True)
+    except DoesNotExist:
+        raise _invalid() from None
+    if not hmac.compare_digest(user.reset_token_hash or "", token_hash(token)):
+        raise _invalid()
+    if (user.reset_expires_at or "") <= clock.now_iso():
+        raise _invalid()
+    return user
+
+
+def password_changed_mails(job: dict[str, Any]) -> Iterator[Outgoing]:
+    yield Outgoing(str(job["id"]), partial(_changed_letter, str(job.get("user_id") or "")))
+
+
+def _changed_letter(user_id: str) -> Letter | None:
+    try:
+        user = User.get(user_id)
+    except DoesNotExist:
+        return None
+    return Letter(user.email, "changed", user.language or "en", {"username": user.username, "time": clock.now_iso()})

@@ -1,0 +1,74 @@
+"""The mail queue and the local outbox as tests read them: run the mail worker, open what it wrote."""
+
+from __future__ import annotations
+
+import re
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+from chalice.test import Client
+
+from chalicelib.core import aws
+from chalicelib.core.config import settings
+from chalicelib.mail import senders
+from local.runner import lambda_sqs_event
+
+LINK = re.compile(r"https?://\S+/dashboard/\?(reset|verify)=([A-Za-z0-9._-]+)")
+
+
+def queued() -> list[dict[str, Any]]:
+    """Receive every message on the mail queue (they come back after the visibility timeout)."""
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName=settings().mail_queue)["QueueUrl"]
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages"):
+        messages += batch
+    return messages
+
+
+def delete(messages: list[dict[str, Any]]) -> None:
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName=settings().mail_queue)["QueueUrl"]
+    for message in messages:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def run_worker(client: Client, messages: list[dict[str, Any]]) -> None:
+    """Hand each message to the mail function as Lambda would, deleting it when handled."""
+    for message in messages:
+        invoke(client, message)
+        delete([message])
+
+
+def invoke(client: Client, message: dict[str, Any]) -> None:
+    """The mail function on one message, as Lambda's poller hands it over (no deletion)."""
+    client.lambda_.invoke("send_mail", lambda_sqs_event([message], "arn:aws:sqs:us-east-1:1:mail", "us-east-1"))
+
+
+def deliver_all(client: Client) -> None:
+    run_worker(client, queued())
+
+
+def outbox() -> list[EmailMessage]:
+    folder = senders.outbox_dir()
+    paths = sorted(folder.glob("*.eml")) if folder.exists() else []
+    return [_read(path) for path in paths]
+
+
+def _read(path: Path) -> EmailMessage:
+    message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def links(message: EmailMessage, kind: str = "reset") -> list[str]:
+    return [token for found, token in LINK.findall(text_of(message)) if found == kind]
