@@ -3,7 +3,7 @@
 Owns: register, login, refresh, logout, password change and `Principal`, the authenticated
 caller (`accounts`); bcrypt hashing (`passwords`); JWTs and their revocation (`tokens`);
 password-attempt limits (`ratelimit`); names and prefix search of users for staff lists
-(`directory`).
+(`directory`); TOTP codes per RFC 6238 (`totp`).
 
 May import: `chalicelib.core`. No other domain package: files and payments name
 `accounts.Principal` (in type hints), staff reads `user_view` and `directory`.
