@@ -4,7 +4,7 @@ Owns: register, login, refresh, logout, password change and `Principal`, the aut
 caller (`accounts`); bcrypt hashing (`passwords`); JWTs and their revocation (`tokens`);
 password-attempt limits (`ratelimit`); names and prefix search of users for staff lists
 (`directory`); TOTP codes per RFC 6238 (`totp`) and
-hashed one-time recovery codes (`recovery`).
+hashed one-time recovery codes (`recovery_codes`).
 
 May import: `chalicelib.core`. No other domain package: files and payments name
 `accounts.Principal` (in type hints), staff reads `user_view` and `directory`.

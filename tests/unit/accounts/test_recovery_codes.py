@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.accounts import recovery
+from chalicelib.accounts import recovery_codes as recovery
 
 
 def test_ten_distinct_codes_of_80_bits() -> None:
