@@ -16,7 +16,7 @@ from pynamodb.models import Model
 
 from chalicelib.core.config import Settings
 from chalicelib.core.models import ALL_MODELS
-from infra import observability, resources
+from infra import observability, resources, waf
 from infra.policies import SENDER_PARAMETER
 
 
@@ -277,4 +277,4 @@ def merge_template(config: Settings) -> dict[str, Any]:
             "UploadBucket": {"Value": {"Ref": logical_id(config.upload_bucket)}},
         },
     }
-    return observability.extend(template, config)
+    return waf.extend(observability.extend(template, config), config)
