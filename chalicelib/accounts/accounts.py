@@ -61,9 +61,11 @@ def user_view(user: User) -> dict[str, Any]:
         "id": user.id,
         "username": user.username,
         "email": user.email,
+        "email_verified": bool(user.email_verified),
         "is_staff": bool(user.is_staff),
         "is_superuser": bool(user.is_superuser),
         "has_paid": bool(user.has_paid),
+        "mfa_enabled": bool(user.mfa_enabled),
         "created_at": user.created_at,
     }
 

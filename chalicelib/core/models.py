@@ -89,7 +89,10 @@ class User(Model):
 
     id = UnicodeAttribute(hash_key=True)
     username = UnicodeAttribute()
-    email = UnicodeAttribute()
+    # Null once another account verified this address first (see docs/accounts.md).
+    email = UnicodeAttribute(null=True)
+    email_verified = BooleanAttribute(null=True)  # absent = not verified
+    mfa_enabled = BooleanAttribute(null=True)  # a confirmed TOTP second factor (absent = none)
     password_hash = UnicodeAttribute()
     is_staff = BooleanAttribute(default=False)
     is_superuser = BooleanAttribute(default=False)

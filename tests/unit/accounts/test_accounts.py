@@ -24,7 +24,17 @@ def test_register_returns_user_without_secrets(api: Api) -> None:
     response = api.register("Alice", email="Alice@Example.COM")
     assert response.status_code == 201
     user = response.data["user"]
-    assert set(user) == {"id", "username", "email", "is_staff", "is_superuser", "has_paid", "created_at"}
+    assert set(user) == {
+        "id",
+        "username",
+        "email",
+        "email_verified",
+        "is_staff",
+        "is_superuser",
+        "has_paid",
+        "mfa_enabled",
+        "created_at",
+    }
     assert user["email"] == "alice@example.com"
     assert user["username"] == "Alice"
     assert (user["is_staff"], user["is_superuser"], user["has_paid"]) == (False, False, False)
