@@ -99,7 +99,7 @@ def mail_outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls, aws_resources: dict[str, Any]) -> None:
     accounts.create_user("root", "root@example.com", "correct horse", role="superuser")
-    root = api.login("root")["access"]
+    root = api.staff_login("root")["access"]
 
     with calls.of("POST /api/register/"):
         assert api.register("alice").status_code == 201
