@@ -17,6 +17,7 @@ ANONYMOUS = "anonymous"
 
 ACTIONS = frozenset(
     {
+        "account_deleted",
         "user_registered",
         "login",
         "login_failed",
@@ -34,6 +35,7 @@ ACTIONS = frozenset(
         "file_processed",
         "file_processing_failed",
         "file_deleted",
+        "file_upload_expired",
         "admin_file_reprocess",
         "admin_payment_verify",
         "admin_staff_changed",
