@@ -17,7 +17,6 @@ ANONYMOUS = "anonymous"
 
 ACTIONS = frozenset(
     {
-        "account_deleted",
         "user_registered",
         "login",
         "login_failed",
