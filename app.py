@@ -30,6 +30,7 @@ activity = Lazy("chalicelib.core.activity")
 admin = Lazy("chalicelib.staff.admin")
 delivery = Lazy("chalicelib.mail.delivery")
 dashboard = Lazy("chalicelib.dashboard.assets")
+expiry = Lazy("chalicelib.files.expiry")
 health = Lazy("chalicelib.core.health")
 mfa = Lazy("chalicelib.accounts.mfa")
 openapi = Lazy("chalicelib.openapi")
@@ -349,3 +350,8 @@ def send_mail(event: SQSEvent) -> None:
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def reconcile_payments(event: Any) -> None:
     payments.reconcile_pending()
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS))
+def expire_uploads(event: Any) -> None:
+    expiry.expire_stale_uploads()

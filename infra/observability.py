@@ -23,6 +23,7 @@ FUNCTIONS = {
     "process_dead_upload_events": "ProcessDeadUploadEvents",
     "reconcile_payments": "ReconcilePayments",
     "send_mail": "SendMail",
+    "expire_uploads": "ExpireUploads",
 }
 WORKERS = ("ProcessUploadEvents", "ProcessDeadUploadEvents")
 API_NAME = "paidupload"  # Chalice titles the API after the app; API Gateway's ApiName dimension

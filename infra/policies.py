@@ -76,8 +76,9 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
             queue_actions={config.mail_queue: consume},
             sends_email=True,
         ),
+        # The upload worker also corrects its owner's byte usage to the stored size (`quota.resize`).
         "process_upload_events": FunctionAccess(
-            tables=(File, Activity, Counter, DailyCounter),
+            tables=(File, User, Activity, Counter, DailyCounter),
             s3_actions=("s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"),
             bucket_actions=("s3:ListBucketVersions",),
             queue_actions={queue: consume},
@@ -90,6 +91,11 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
         ),
         "reconcile_payments": FunctionAccess(
             tables=(Payment, User, Activity, Counter, DailyCounter), queue_actions=mail, reads_secrets=True
+        ),
+        # Stale uploads: asks S3 whether the bytes came (HEAD), then moves the file with its
+        # entry, counters and the owner's quota.
+        "expire_uploads": FunctionAccess(
+            tables=(File, User, Activity, Counter, DailyCounter), s3_actions=("s3:GetObject",)
         ),
     }
 

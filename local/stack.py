@@ -186,6 +186,7 @@ class Stack:
             Scheduler(
                 application.reconcile_payments, name="reconcile-payments", interval_seconds=self.schedule_seconds
             ),
+            Scheduler(application.expire_uploads, name="expire-uploads", interval_seconds=self.schedule_seconds),
         ]
         for worker in workers:
             worker.start()

@@ -36,6 +36,7 @@ ACTIONS = frozenset(
         "file_processed",
         "file_processing_failed",
         "file_deleted",
+        "file_upload_expired",
         "admin_file_reprocess",
         "admin_payment_verify",
         "admin_staff_changed",

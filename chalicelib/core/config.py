@@ -49,6 +49,7 @@ class Settings:
     payment_recheck_after_seconds: int
     payment_expire_after_seconds: int
     upload_url_seconds: int
+    pending_upload_expire_seconds: int
     download_url_seconds: int
     secrets_ssm_prefix: str
     allow_sandbox_gateway: bool
@@ -134,6 +135,7 @@ def _read_settings() -> Settings:
         payment_recheck_after_seconds=_int("PAYMENT_RECHECK_AFTER_SECONDS", 120),
         payment_expire_after_seconds=_int("PAYMENT_EXPIRE_AFTER_SECONDS", 24 * 3600),
         upload_url_seconds=_int("UPLOAD_URL_SECONDS", 300),
+        pending_upload_expire_seconds=_int("PENDING_UPLOAD_EXPIRE_SECONDS", 3600),
         download_url_seconds=_int("DOWNLOAD_URL_SECONDS", 300),
         secrets_ssm_prefix=_env("SECRETS_SSM_PREFIX", ""),
         allow_sandbox_gateway=_env("ALLOW_SANDBOX_GATEWAY", "false").lower() == "true",

@@ -59,6 +59,7 @@ CATALOG: dict[str, MetricSpec] = {
     "ReconcilerBacklogAge": MetricSpec("Seconds", doc="age of the oldest due pending payment (0: none)"),
     "FilesCompleted": MetricSpec("Count", doc="a file was counted"),
     "FilesFailed": MetricSpec("Count", doc="a file was refused or failed for good"),
+    "UploadsExpired": MetricSpec("Count", doc="pending uploads whose bytes never came, expired by the hourly job"),
     "WordsCounted": MetricSpec("Count", doc="words in completed files"),
     "WorkerDuration": MetricSpec("Milliseconds", doc="one file's processing, download to count"),
     "MailSent": MetricSpec("Count", ("kind",), "an email was handed to the sender backend (SES, outbox)"),

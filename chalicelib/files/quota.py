@@ -60,6 +60,12 @@ def release(transaction: TransactWrite, item: File) -> None:
     transaction.update(User(item.user_id), actions=[User.files_held.add(-1), User.bytes_held.add(-int(item.size))])
 
 
+def resize(transaction: TransactWrite, item: File, stored_bytes: int) -> None:
+    """The worker measured the stored object: from now on the file holds what it really
+    stores, not what was declared (the POST policy allows up to `MAX_UPLOAD_BYTES`)."""
+    transaction.update(User(item.user_id), actions=[User.bytes_held.add(stored_bytes - int(item.size))])
+
+
 def held(user: User) -> tuple[int, int]:
     return int(user.files_held or 0), int(user.bytes_held or 0)
 

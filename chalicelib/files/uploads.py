@@ -142,6 +142,8 @@ def transition(item: File, to_status: FileStatus, entry: Activity | None, **chan
             counters.add(transaction, _counts(item, to_status, fields.get("word_count")), day=item.day)
             if to_status == FileStatus.DELETED:
                 quota.release(transaction, item)
+            elif "size" in changes and changes["size"] != item.size:
+                quota.resize(transaction, item, int(changes["size"]))
     except TransactWriteError as error:
         if transaction_lost_condition(error):
             return False

@@ -62,7 +62,7 @@ def test_axe_finds_nothing_serious_signed_out_paid_and_staff(
     page.goto(stack.url("/dashboard/"))
     page.locator("#login-form input[name=username]").fill(staff)
     page.locator("#login-form input[name=password]").fill(PASSWORD)
-    page.locator("#login-form button").click()
+    page.locator("#login-form button[type=submit]").click()
     expect(page.locator("#chart svg")).to_be_visible()
     page.locator("#admin-rows button.link").first.click()
     expect(page.locator("#user-detail")).to_be_visible()

@@ -11,6 +11,7 @@ import zipfile
 import pytest
 
 from chalicelib.core.models import ALL_MODELS
+from infra import observability
 from tests.stack import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
@@ -62,7 +63,7 @@ def test_every_module_ships_bytecode_lambda_reads_without_compiling(package: dic
 def test_one_stack_holds_everything(package: dict) -> None:
     types = [resource["Type"] for resource in package["Resources"].values()]
     assert types.count("AWS::DynamoDB::Table") == len(ALL_MODELS)
-    assert types.count("AWS::SQS::Queue") == 2
+    assert types.count("AWS::SQS::Queue") == 4  # uploads and mail, each with its dead-letter queue
     assert "AWS::S3::Bucket" in types and "AWS::SQS::QueuePolicy" in types and "AWS::CloudWatch::Alarm" in types
     # The merge landed on Chalice's own API (same logical id), not beside it.
     assert package["Resources"]["RestAPI"]["Type"] == "AWS::Serverless::Api"
@@ -79,7 +80,7 @@ def test_stack_has_alarms_topic_dashboard_and_tracing(package: dict) -> None:
     assert "AWS::SNS::Topic" in types and "AWS::CloudWatch::Dashboard" in types
     assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True
     functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
-    assert len(functions) == 4
+    assert set(functions) == set(observability.FUNCTIONS.values())  # every function, each traced
     for function in functions.values():
         assert function["Properties"]["Tracing"] == "Active"
         role = resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]

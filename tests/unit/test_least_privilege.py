@@ -254,9 +254,9 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
         _deliver(api, press(started["payment_url"], "pay"))
         _ok(api.call("GET", f"/api/transactions/{started['transaction_id']}/", None, token))
         _ok(api.call("GET", "/api/transactions/", None, token))
-        good, empty, stuck, kept = (
+        good, empty, stuck, kept, never, late = (
             _ok(api.call("POST", "/api/upload/", {"filename": name, "size": 9}, token), 201)
-            for name in ("good.txt", "empty.txt", "stuck.txt", "kept.txt")
+            for name in ("good.txt", "empty.txt", "stuck.txt", "kept.txt", "never.txt", "late.txt")
         )
         unreturned = _ok(api.call("POST", "/api/initiate-payment/", {}, api.signed_up("bob")), 201)
         _ok(api.call("POST", "/api/password/forgot/", {"email": "bob@example.com"}), 202)
@@ -308,6 +308,13 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
         body = {"token": mailbox.links(reset_link)[0], "new_password": "a new password"}
         _ok(api.call("POST", "/api/password/reset/", body))
     assert _drain(client, mail_queue, "send_mail", recorder) == 1  # "your password was changed"
+
+    _browser_upload(late, b"its event is still queued")
+    stale = later + timedelta(seconds=config.pending_upload_expire_seconds + 1)
+    monkeypatch.setattr(clock, "now", lambda: stale)
+    with recorder.running("expire_uploads"):
+        client.lambda_.invoke("expire_uploads", client.events.generate_cw_event("aws.events", "", {}, [], REGION))
+    assert (File.get(never["file"]["id"]).status, File.get(late["file"]["id"]).status) == ("deleted", "pending_upload")
 
     assert set(recorder.seen) == set(function_access(config))  # every function ran and made requests
     assert recorder.refused(config) == {function: [] for function in recorder.seen}

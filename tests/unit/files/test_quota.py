@@ -13,9 +13,10 @@ from chalicelib.accounts import accounts
 from chalicelib.core import clock, errors
 from chalicelib.core.config import settings
 from chalicelib.core.models import File, RateLimit, User
-from chalicelib.files import uploads
+from chalicelib.files import uploads, worker
 from tests.unit.conftest import Api
-from tests.unit.files.test_uploads import ask, code, paid
+from tests.unit.files.test_uploads import ask, code, paid, store
+from tests.unit.files.test_worker import event_for
 
 
 @pytest.fixture
@@ -147,3 +148,16 @@ def test_parallel_upload_requests_pass_the_rate_limit_only_as_often_as_allowed(
     results = in_parallel(12, lambda i: uploads.request_upload(principal, {"filename": "a.txt", "size": 1}))
     assert sum(isinstance(result, dict) for result in results) == 4
     assert {error.code for error in results if isinstance(error, errors.ApiError)} == {"too_many_requests"}
+
+
+def test_a_processed_file_holds_what_it_really_stores(api: Api) -> None:
+    """The POST policy allows up to MAX_UPLOAD_BYTES whatever was declared: declaring one
+    byte and sending more must not get the rest for free once the worker has measured it."""
+
+    token, _ = paid(api)
+    file_id = ask(api, token, size=1).data["file"]["id"]
+    worker.handle_records([event_for(store(file_id, b"many more words than one byte"))])
+    assert File.get(file_id).status == "completed"
+    assert usage(api, token)["bytes"] == len(b"many more words than one byte")
+    assert api.call("DELETE", f"/api/files/{file_id}/", token=token).status_code == 204
+    assert usage(api, token)["bytes"] == 0
