@@ -70,10 +70,22 @@ function keep(tokens) {
   sessionStorage.setItem(REFRESH_KEY, tokens.refresh);
 }
 
-async function renew() {
+// One renewal at a time: refresh tokens rotate, so parallel calls that all met an expired (or
+// just superseded) access token share one refresh instead of spending it against each other.
+let renewing = null;
+
+function renew() {
+  renewing ??= refreshSession().finally(() => {
+    renewing = null;
+  });
+  return renewing;
+}
+
+async function refreshSession() {
   const refresh = sessionStorage.getItem(REFRESH_KEY);
   if (!refresh) return false;
   const response = await send("refresh/", { method: "POST", body: { refresh }, auth: false });
+  if (!response.ok && sessionStorage.getItem(REFRESH_KEY) !== refresh) return true; // a newer session was kept meanwhile
   if (!response.ok) {
     sessionStorage.removeItem(REFRESH_KEY);
     state.access = null;
@@ -133,7 +145,8 @@ function formError(container, error) {
     input.removeAttribute("aria-invalid");
     input.removeAttribute("aria-describedby");
   });
-  $(".form-error", container).textContent = error ? errorText(error) : "";
+  const sentence = $(":scope > .form-error", container) || $(".form-error", container); // its own, not a nested form's
+  sentence.textContent = error ? errorText(error) : "";
   if (!error || !error.details || typeof error.details !== "object") return;
   for (const [field, problem] of Object.entries(error.details)) {
     const input = container.querySelector(`[name="${CSS.escape(field)}"]`);
