@@ -436,3 +436,22 @@ def test_granting_staff_emails_the_user_to_enrol(api: Api) -> None:
     assert [m["To"] for m in letters] == ["carol@example.com"]  # dave has a factor already
     assert str(letters[0]["Subject"]) == "দুই-ধাপের যাচাই চালু করুন"
     assert "/dashboard/" in letters[0].get_body(("plain",)).get_content()
+
+
+def test_every_admin_route_asks_for_the_second_factor(api: Api) -> None:
+    """Whatever route a later change adds under /api/admin, a password-only session gets 403."""
+    import app
+
+    accounts.create_user("boss", "boss@example.com", PASSWORD, role="superuser")
+    before = api.login("boss")["access"]
+    routes = [
+        (method, path)
+        for path, entries in app.app.routes.items()
+        if path.startswith("/api/admin")
+        for method in entries
+    ]
+    assert len(routes) >= 10
+    for method, path in routes:
+        concrete = re.sub(r"\{\w+\}", "0" * 32, path) + "/"
+        answer = api.call(method, concrete, {} if method == "POST" else None, before)
+        assert _error(answer) == (403, "mfa_required"), (method, path)
