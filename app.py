@@ -32,6 +32,7 @@ delivery = Lazy("chalicelib.mail.delivery")
 dashboard = Lazy("chalicelib.dashboard.assets")
 expiry = Lazy("chalicelib.files.expiry")
 health = Lazy("chalicelib.core.health")
+mfa = Lazy("chalicelib.accounts.mfa")
 openapi = Lazy("chalicelib.openapi")
 pagination = Lazy("chalicelib.core.pagination")
 receipts = Lazy("chalicelib.payments.receipts")
@@ -91,6 +92,27 @@ def login() -> Response:
 def _client_ip() -> str:
     """The caller's address as API Gateway saw it (never a client-supplied header)."""
     return str(((_request().context or {}).get("identity") or {}).get("sourceIp") or "")
+
+
+@app.route("/api/login/mfa", methods=["POST"], content_types=ANY)
+def login_second_factor() -> Response:
+    return web.json_response(mfa.complete_login(web.json_body(_request())))
+
+
+@app.route("/api/mfa/setup", methods=["POST"], content_types=ANY)
+def mfa_setup() -> Response:
+    return web.json_response(mfa.setup(_caller()))
+
+
+@app.route("/api/mfa/confirm", methods=["POST"], content_types=ANY)
+def mfa_confirm() -> Response:
+    return web.json_response(mfa.confirm(_caller(), web.json_body(_request())))
+
+
+@app.route("/api/mfa/disable", methods=["POST"], content_types=ANY)
+def mfa_disable() -> Response:
+    mfa.disable(_caller(), web.json_body(_request()))
+    return web.no_content()
 
 
 @app.route("/api/refresh", methods=["POST"], content_types=ANY)
@@ -274,8 +296,8 @@ def admin_verify(transaction_id: str) -> Response:
 
 @app.route("/api/admin/users/{user_id}/staff", methods=["POST"], content_types=ANY)
 def admin_set_staff(user_id: str) -> Response:
-    caller = admin.require_superuser(_caller())
-    user = admin.set_staff(caller, user_id, web.json_body(_request()))
+    caller, request = admin.require_superuser(_caller()), _request()
+    user = admin.set_staff(caller, user_id, web.json_body(request), base_url=web.public_base_url(request))
     return web.json_response({"user": accounts.user_view(user)})
 
 
@@ -320,6 +342,7 @@ def send_mail(event: SQSEvent) -> None:
             "forgot": recovery.forgot_mails,
             "password_changed": recovery.password_changed_mails,
             "receipt": receipts.receipt_mails,
+            "mfa_enrol": mfa.enrol_mails,
         },
     )
 

@@ -330,8 +330,8 @@ def dashboard_body(config: Settings) -> dict[str, Any]:
             y=18,
         ),
         _widget(
-            "Logins failed, lockouts, cold starts",
-            [_row(_ours("LoginsFailed")), _row(_ours("AccountLockouts"))]
+            "Logins and codes failed, lockouts, cold starts",
+            [_row(_ours(name)) for name in ("LoginsFailed", "SecondFactorsFailed", "AccountLockouts")]
             + [_row(_ours("ColdStarts", function=f"${{{logical_id}}}")) for logical_id in FUNCTIONS.values()],
             x=0,
             y=24,

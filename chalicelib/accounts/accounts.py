@@ -176,6 +176,10 @@ def _attempts_key(user_id: str | None, client_ip: str) -> str:
     return f"login#user#{user_id}" if user_id else f"login#ip#{client_ip or 'unknown'}"
 
 
+def account_attempts_key(user_id: str) -> str:
+    return _attempts_key(user_id, "")
+
+
 def login(body: dict[str, Any], *, client_ip: str) -> dict[str, Any]:
     fields = Fields(body)
     identifier = fields.string("username", max_length=254)
@@ -196,8 +200,17 @@ def login(body: dict[str, Any], *, client_ip: str) -> dict[str, Any]:
         metrics.count("LoginsFailed")
         raise errors.Unauthorized("Wrong username or password.", code="invalid_credentials")
     assert user is not None
+    if user.mfa_enabled:  # the attempt stays counted until the second factor clears it (mfa.py)
+        return tokens.issue_mfa_challenge(user.id, _epoch(user))
     _record_login(user.id, attempts_key)
     return tokens.issue_pair(user.id, _epoch(user))
+
+
+def signed_in(user: User, epoch: int) -> dict[str, Any]:
+    """Tokens after a proof of the password alone (a reset): the second factor still asked for."""
+    if user.mfa_enabled:
+        return tokens.issue_mfa_challenge(user.id, epoch)
+    return tokens.issue_pair(user.id, epoch)
 
 
 def _record_login(user_id: str, attempts_key: str) -> None:
@@ -225,9 +238,9 @@ def _get_user(user_id: str) -> User | None:
         return None
 
 
-def authenticate(token: str) -> Principal:
+def authenticate(token: str, token_type: str = tokens.ACCESS) -> Principal:
     """The caller of a request: valid access token, not revoked, user still exists."""
-    claims = tokens.decode(token, tokens.ACCESS)
+    claims = tokens.decode(token, token_type)
     return _principal(claims)
 
 
@@ -260,15 +273,21 @@ def change_password(principal: Principal, body: dict[str, Any]) -> dict[str, Any
     fields.done()
     assert current is not None and new is not None
     user = principal.user
-    attempts_key = _attempts_key(user.id, "")
-    _count_attempt(attempts_key)  # a stolen access token must not brute-force the password either
-    if not passwords.verify(current, user.password_hash):
-        activity.record("login_failed", user.id, metadata={"reason": "wrong_current_password"})
-        raise errors.Unauthorized("The current password is wrong.", code="invalid_credentials")
-    ratelimit.clear(attempts_key)
+    ratelimit.clear(check_password(user, current))
     epoch = set_password(user, new, action="password_changed")
     notify_password_changed(user.id)
-    return tokens.issue_pair(user.id, epoch)
+    return tokens.issue_pair(user.id, epoch, mfa=principal.claims.mfa)
+
+
+def check_password(user: User, password: str) -> str:
+    """Re-check a signed-in caller's password, counted like a login (a stolen access token
+    must not brute-force it either); 401 invalid_credentials. The attempts key, to clear."""
+    attempts_key = account_attempts_key(user.id)
+    _count_attempt(attempts_key)
+    if not passwords.verify(password, user.password_hash):
+        activity.record("login_failed", user.id, metadata={"reason": "wrong_current_password"})
+        raise errors.Unauthorized("The current password is wrong.", code="invalid_credentials")
+    return attempts_key
 
 
 def notify_password_changed(user_id: str) -> None:
@@ -320,7 +339,7 @@ def refresh(body: dict[str, Any]) -> dict[str, Any]:
     claims = tokens.decode(token, tokens.REFRESH)
     principal = _principal(claims)
     tokens.revoke_once(claims)
-    return tokens.issue_pair(principal.user_id, _epoch(principal.user))
+    return tokens.issue_pair(principal.user_id, _epoch(principal.user), mfa=claims.mfa)
 
 
 def logout(principal: Principal, body: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.accounts import accounts, passwords, ratelimit, tokens
+from chalicelib.accounts import accounts, passwords, ratelimit
 from chalicelib.core import clock, errors
 from chalicelib.core.models import User
 from chalicelib.core.validation import Fields
@@ -100,7 +100,7 @@ def reset(body: dict[str, Any]) -> dict[str, Any]:
         lost=_invalid(),
     )
     accounts.notify_password_changed(user.id)
-    return tokens.issue_pair(user.id, epoch)
+    return accounts.signed_in(user, epoch)
 
 
 def _invalid() -> errors.ApiError:

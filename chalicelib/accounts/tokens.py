@@ -1,7 +1,9 @@
 """JWT access and refresh tokens: HS256 pinned, every claim required, revocation by `jti`.
 
 Each token also carries the account's `epoch` (0 when absent): a password change moves the
-account's epoch, which ends every token issued before it without listing them.
+account's epoch, which ends every token issued before it without listing them. A session that
+passed the second factor carries `mfa: true`, kept through refresh. Between the password and
+the code, the caller holds an `mfa` token: its own `typ`, so it is never an access token.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from chalicelib.core.models import RevokedToken
 ALGORITHM = "HS256"
 ACCESS = "access"
 REFRESH = "refresh"
+MFA = "mfa"  # password checked, second factor still to come (chalicelib/accounts/mfa.py)
+MFA_TOKEN_SECONDS = 5 * 60
 REQUIRED_CLAIMS = ["sub", "jti", "iat", "exp", "typ"]
 
 
@@ -30,9 +34,10 @@ class Claims:
     token_type: str
     expires_at: datetime
     epoch: int = 0
+    mfa: bool = False  # the session passed the second factor
 
 
-def _issue(user_id: str, token_type: str, lifetime: int, epoch: int) -> str:
+def _issue(user_id: str, token_type: str, lifetime: int, epoch: int, *, mfa: bool = False) -> str:
     import jwt
 
     now = clock.now()
@@ -43,18 +48,28 @@ def _issue(user_id: str, token_type: str, lifetime: int, epoch: int) -> str:
         "iat": now,
         "exp": now + timedelta(seconds=lifetime),
         "epoch": epoch,
+        "mfa": mfa,
     }
     return jwt.encode(payload, app_secrets().jwt_signing_key, algorithm=ALGORITHM)
 
 
-def issue_pair(user_id: str, epoch: int) -> dict[str, Any]:
+def issue_pair(user_id: str, epoch: int, *, mfa: bool = False) -> dict[str, Any]:
     config = settings()
     return {
-        "access": _issue(user_id, ACCESS, config.access_token_seconds, epoch),
-        "refresh": _issue(user_id, REFRESH, config.refresh_token_seconds, epoch),
+        "access": _issue(user_id, ACCESS, config.access_token_seconds, epoch, mfa=mfa),
+        "refresh": _issue(user_id, REFRESH, config.refresh_token_seconds, epoch, mfa=mfa),
         "token_type": "Bearer",
         "expires_in": config.access_token_seconds,
         "refresh_expires_in": config.refresh_token_seconds,
+    }
+
+
+def issue_mfa_challenge(user_id: str, epoch: int) -> dict[str, Any]:
+    """The answer to a right password on an account with a second factor: no session yet."""
+    return {
+        "mfa_required": True,
+        "mfa_token": _issue(user_id, MFA, MFA_TOKEN_SECONDS, epoch),
+        "expires_in": MFA_TOKEN_SECONDS,
     }
 
 
@@ -85,6 +100,7 @@ def decode(token: str, token_type: str) -> Claims:
         token_type=token_type,
         expires_at=datetime.fromtimestamp(payload["exp"], tz=UTC),
         epoch=epoch,
+        mfa=payload.get("mfa") is True,
     )
 
 

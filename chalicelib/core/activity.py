@@ -23,6 +23,8 @@ ACTIONS = frozenset(
         "logout",
         "password_changed",
         "password_reset",
+        "mfa_enabled",
+        "mfa_disabled",
         "payment_initiated",
         "payment_success",
         "payment_failed",

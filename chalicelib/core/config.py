@@ -55,6 +55,7 @@ class Settings:
     allow_sandbox_gateway: bool
     mail_backend: str
     mail_from: str
+    mfa_issuer: str  # the name authenticator apps show beside the account
 
     def resource_name(self, short_name: str) -> str:
         """Physical name of a table, bucket or queue: one prefix per stage."""
@@ -140,6 +141,7 @@ def _read_settings() -> Settings:
         allow_sandbox_gateway=_env("ALLOW_SANDBOX_GATEWAY", "false").lower() == "true",
         mail_backend=_env("MAIL_BACKEND", "outbox" if stage in LOCAL_STAGES else "ses"),
         mail_from=_env("MAIL_FROM", "PaidUpload <no-reply@paidupload.localhost>"),
+        mfa_issuer=_env("MFA_ISSUER", "PaidUpload"),
     )
 
 

@@ -37,7 +37,7 @@ DIMENSION_VALUES: dict[str, frozenset[str] | None] = {
     "reason": frozenset({"unknown", "mismatch", "forged"}),
     "call": frozenset({"initiate", "search"}),
     "function": None,  # checked against _FUNCTION_NAME
-    "kind": frozenset({"verify", "reset", "changed", "receipt"}),  # the email's template
+    "kind": frozenset({"verify", "reset", "changed", "mfa_enrol", "receipt"}),  # the email's template
 }
 
 
@@ -66,6 +66,7 @@ CATALOG: dict[str, MetricSpec] = {
     "MailFailed": MetricSpec("Count", doc="sending an email failed; its message stays queued for a retry"),
     "MailNotQueued": MetricSpec("Count", doc="a committed change could not queue its email"),
     "LoginsFailed": MetricSpec("Count", doc="a login with a wrong password or unknown user"),
+    "SecondFactorsFailed": MetricSpec("Count", doc="a wrong, replayed or spent second-factor code"),
     "AccountLockouts": MetricSpec("Count", doc="an account was locked after repeated failures"),
     "ColdStarts": MetricSpec("Count", ("function",), "an invocation that started a new container"),
     "HandlerDuration": MetricSpec("Milliseconds", ("function",), "one invocation, as the middleware saw it"),

@@ -19,6 +19,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -93,6 +94,13 @@ class User(Model):
     email = UnicodeAttribute(null=True)
     email_verified = BooleanAttribute(null=True)  # absent = not verified
     mfa_enabled = BooleanAttribute(null=True)  # a confirmed TOTP second factor (absent = none)
+    # The second factor (chalicelib/accounts/mfa.py): the confirmed secret, a setup not yet
+    # confirmed, the last accepted time step (a code is accepted once) and the sha256 of each
+    # unused recovery code (a DynamoDB set: one is removed with a conditional DELETE).
+    mfa_secret = UnicodeAttribute(null=True)
+    mfa_pending_secret = UnicodeAttribute(null=True)
+    mfa_last_step = NumberAttribute(null=True)
+    mfa_recovery_hashes = UnicodeSetAttribute(null=True)
     password_hash = UnicodeAttribute()
     is_staff = BooleanAttribute(default=False)
     is_superuser = BooleanAttribute(default=False)

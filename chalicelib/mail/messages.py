@@ -55,6 +55,24 @@ TEMPLATES: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
             ),
         ),
     },
+    "mfa_enrol": {
+        "en": (
+            "Turn on two-factor authentication",
+            (
+                "Hello {username},",
+                "You are now staff. Staff pages need two-factor authentication: log in at {link},"
+                " turn it on with an authenticator app, then log in again with a code.",
+            ),
+        ),
+        "bn": (
+            "দুই-ধাপের যাচাই চালু করুন",
+            (
+                "নমস্কার {username},",
+                "আপনি এখন স্টাফ। স্টাফ পাতাগুলোর জন্য দুই-ধাপের যাচাই লাগে: {link} ঠিকানায় লগ ইন করুন,"
+                " একটি অথেনটিকেটর অ্যাপ দিয়ে এটি চালু করুন, তারপর একটি কোড দিয়ে আবার লগ ইন করুন।",
+            ),
+        ),
+    },
     "receipt": {
         "en": (
             "Receipt for your payment",

@@ -5,6 +5,6 @@ Owns: who may see and change what, the staff lists, verify, reprocess and staff 
 `chalicelib.core.counters` writes (`stats`).
 
 May import: `chalicelib.core`, and the read helpers of the features it oversees:
-`chalicelib.accounts` (`user_view`, `directory`), `chalicelib.files` (`uploads`),
-`chalicelib.payments`. Nothing imports staff but `app.py` (and the local tools).
+`chalicelib.accounts` (`user_view`, `directory`; `mfa`: the second factor staff routes ask for),
+`chalicelib.files` (`uploads`), `chalicelib.payments`. Nothing imports staff but `app.py` (and the local tools).
 """

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import payments
-from chalicelib.accounts import directory
+from chalicelib.accounts import directory, mfa
 from chalicelib.accounts.accounts import user_view
 from chalicelib.core import activity, clock, counters, errors, pagination
 from chalicelib.core.config import settings
@@ -30,15 +30,16 @@ FILE_STATUSES = tuple(uploads.FileStatus)  # `deleted` included: staff still see
 
 
 def require_staff(principal: Principal) -> Principal:
+    """Staff (or a superuser) whose session passed the second factor."""
     if not (principal.user.is_staff or principal.user.is_superuser):
         raise errors.Forbidden("Only staff may see this.")
-    return principal
+    return mfa.require_second_factor(principal)
 
 
 def require_superuser(principal: Principal) -> Principal:
     if not principal.user.is_superuser:
         raise errors.Forbidden("Only a superuser may do this.")
-    return principal
+    return mfa.require_second_factor(principal)
 
 
 # --- filters ---------------------------------------------------------------------------
@@ -195,8 +196,9 @@ def _record_verify(caller: Principal, owner: str, transaction_id: str, *, outcom
     activity.record("admin_payment_verify", owner, actor_id=caller.user_id, metadata=metadata)
 
 
-def set_staff(caller: Principal, user_id: str, body: dict[str, Any]) -> User:
-    """Grant or revoke staff. The flag and its entry commit together (one transaction).
+def set_staff(caller: Principal, user_id: str, body: dict[str, Any], *, base_url: str) -> User:
+    """Grant or revoke staff. The flag and its entry commit together (one transaction); a
+    new staff member without a second factor is then emailed to turn one on.
 
     Refused: one's own flag (a superuser cannot lock themselves out by mistake; another
     superuser or `make user` can change it) and revoking a superuser's (always staff).
@@ -219,6 +221,8 @@ def set_staff(caller: Principal, user_id: str, body: dict[str, Any]) -> User:
     with transact_write() as transaction:
         transaction.update(user, actions=[User.is_staff.set(is_staff)], condition=User.id.exists())
         transaction.save(entry, condition=Activity.sk.does_not_exist())
+    if is_staff and not user.is_staff:
+        mfa.ask_to_enrol(user, base_url=base_url)
     user.is_staff = is_staff
     return user
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from chalicelib.accounts import totp
 from chalicelib.core import clock
 from tests.stack import PROJECT_DIR
 
@@ -36,6 +37,26 @@ def log_in(page: Any, stack: Any, username: str) -> None:
     form.get_by_label("Password").fill(PASSWORD)
     form.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def enrol_second_factor(page: Any) -> str:
+    """Turn the second factor on from the dashboard with a code of the key it shows; the key.
+
+    The confirming session passed the factor, so a staff member's admin view opens at once."""
+    panel = page.locator("#mfa-panel")
+    panel.get_by_role("button", name="Set up two-factor authentication").click()
+    expect(panel.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
+    secret = str(panel.locator("#mfa-secret").inner_text())
+    panel.locator("#mfa-setup-form").get_by_label("Code from your app").fill(totp.code_at(secret, totp.current_step()))
+    panel.get_by_role("button", name="Turn on").click()
+    expect(panel.locator("#mfa-code-list li")).to_have_count(10)
+    return secret
+
+
+def log_in_staff(page: Any, stack: Any, username: str) -> str:
+    """A new staff member's first log-in: the password, then enrolment (staff pages ask for it)."""
+    log_in(page, stack, username)
+    return enrol_second_factor(page)
 
 
 def log_out(page: Any) -> None:

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chalicelib.core import clock
-from tests.browser.journey import file_row, log_in, make_user, pay, register, upload
+from tests.browser.journey import enrol_second_factor, file_row, log_in, make_user, pay, register, upload
 
 pytestmark = pytest.mark.browser
 
@@ -83,6 +83,9 @@ def test_staff_see_the_admin_view_and_users_do_not(page: Any, stack: Any, screen
     make_user(stack, staff, "staff")
     log_in(page, stack, staff)
     expect(page.get_by_role("heading", name="Admin")).to_be_visible()
+    expect(page.locator("#admin-panel > .form-error")).to_contain_text("two-factor")  # 403 mfa_required
+    enrol_second_factor(page)
+    expect(page.locator("#admin-panel > .form-error")).to_be_empty()
     expect(page.get_by_label("Admin list")).to_contain_text(plain)
     expect(page.get_by_label("Statistics")).to_contain_text("Users")
     page.get_by_label("View").select_option("activity")

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chalicelib.core import clock
-from tests.browser.journey import log_in, log_out, make_user, paid_user_with_a_file, unique
+from tests.browser.journey import log_in_staff, log_out, make_user, paid_user_with_a_file, unique
 
 pytestmark = pytest.mark.browser
 HEADER = "transaction_id,username,user_id,status,amount,currency,gateway_transaction_id,created_at,updated_at"
@@ -36,7 +36,7 @@ def test_staff_find_a_user_by_prefix_and_read_their_story(
 ) -> None:
     boss = unique("boss")
     make_user(stack, boss, "superuser")
-    log_in(page, stack, boss)
+    log_in_staff(page, stack, boss)
 
     page.get_by_label("Search users").fill(customer[:-1].upper())  # a prefix, in another case
     page.get_by_role("button", name="Search", exact=True).click()
@@ -70,7 +70,7 @@ def test_staff_find_a_user_by_prefix_and_read_their_story(
 def test_the_chart_shows_todays_payment(page: Any, stack: Any, customer: str, screenshots: Path) -> None:
     staff = unique("chart")
     make_user(stack, staff, "staff")
-    log_in(page, stack, staff)
+    log_in_staff(page, stack, staff)
     chart = page.get_by_role("img", name=re.compile("per day"))
     expect(chart).to_be_visible()
     today = clock.now().date().isoformat()
@@ -92,7 +92,7 @@ def test_the_chart_shows_todays_payment(page: Any, stack: Any, customer: str, sc
 def test_the_csv_export_downloads_the_ranges_payments(page: Any, stack: Any, customer: str, tmp_path: Path) -> None:
     staff = unique("books")
     make_user(stack, staff, "staff")
-    log_in(page, stack, staff)
+    log_in_staff(page, stack, staff)
     today = clock.now().date().isoformat()
     form = page.locator("#export-form")
     form.get_by_label("From").fill(today)

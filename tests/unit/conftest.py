@@ -14,6 +14,7 @@ from chalicelib.core.config import app_secrets, settings
 from chalicelib.payments import aamarpay
 from local import emulator
 from local.sandbox import Sandbox, SandboxServer
+from tests import second_factor
 
 
 @pytest.fixture
@@ -63,6 +64,16 @@ class Api:
         response = self.call("POST", "/api/login/", {"username": username, "password": password})
         assert response.status_code == 200, response.data
         return response.data
+
+    def post(self, path: str, body: dict[str, Any], token: str | None) -> tuple[int, Any]:
+        """`second_factor.Post` over this client."""
+        response = self.call("POST", path, body, token)
+        return response.status_code, response.data
+
+    def staff_login(self, username: str, password: str = "correct horse") -> dict[str, Any]:
+        """Tokens of a session that passed the second factor (enrolling the account if needed):
+        what every staff route asks of staff and superusers."""
+        return second_factor.log_in(self.post, username, password)
 
     def signed_up(self, username: str = "alice") -> str:
         """Register and log in; returns an access token."""

@@ -21,7 +21,7 @@ import botocore.client
 import pytest
 
 from chalicelib import payments
-from chalicelib.accounts import accounts
+from chalicelib.accounts import accounts, totp
 from chalicelib.core import aws
 from chalicelib.core.config import settings
 from chalicelib.core.models import File, Payment
@@ -99,7 +99,7 @@ def mail_outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls, aws_resources: dict[str, Any]) -> None:
     accounts.create_user("root", "root@example.com", "correct horse", role="superuser")
-    root = api.login("root")["access"]
+    root = api.staff_login("root")["access"]
 
     with calls.of("POST /api/register/"):
         assert api.register("alice").status_code == 201
@@ -188,6 +188,21 @@ def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls,
     user_id = api.call("GET", "/api/me/", token=other).data["user"]["id"]
     with calls.of("POST /api/admin/users/{id}/staff/"):
         assert api.call("POST", f"/api/admin/users/{user_id}/staff/", {"is_staff": True}, root).status_code == 200
+
+    erin = api.signed_up("erin")
+    with calls.of("POST /api/mfa/setup/"):
+        secret = api.call("POST", "/api/mfa/setup/", {}, erin).data["secret"]
+    with calls.of("POST /api/mfa/confirm/"):
+        confirmed = api.call("POST", "/api/mfa/confirm/", {"code": totp.code_at(secret, totp.current_step())}, erin)
+    assert confirmed.status_code == 200
+    with calls.of("POST /api/login/ (second factor on)"):
+        challenge = api.login("erin")["mfa_token"]
+    with calls.of("POST /api/login/mfa/"):
+        body = {"mfa_token": challenge, "code": confirmed.data["recovery_codes"][0]}
+        assert api.call("POST", "/api/login/mfa/", body).status_code == 200
+    with calls.of("POST /api/mfa/disable/"):
+        body = {"password": "correct horse", "code": confirmed.data["recovery_codes"][1]}
+        assert api.call("POST", "/api/mfa/disable/", body, confirmed.data["access"]).status_code == 204
 
     paid_late = api.call("POST", "/api/initiate-payment/", {}, api.signed_up("dave")).data
     press(paid_late["payment_url"], "pay")  # the customer pays and closes the tab: no return

@@ -22,6 +22,7 @@ import pytest
 import schemathesis
 from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
+from chalice.test import Client
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -36,6 +37,7 @@ from chalicelib.core.models import User
 from chalicelib.payments import aamarpay
 from local import bootstrap
 from local.sandbox import SandboxServer
+from tests.unit.conftest import Api
 
 EXAMPLES_PER_OPERATION = 10
 # These two demand that the schema say exactly which inputs are valid (every pattern,
@@ -135,8 +137,12 @@ BearerTokens.refresh_interval = None  # tokens change with each operation's acco
 
 
 def _token(username: str, role: str) -> str:
+    """A paid account's token; a superuser's session passed the second factor (staff routes ask it)."""
     user = accounts.create_user(username, f"{username}@example.com", "fuzzing password", role=role)
     user.update(actions=[User.has_paid.set(True)])  # uploads open only after a payment
+    if role == "superuser":
+        with Client(app.app) as client:
+            return str(Api(client).staff_login(username, "fuzzing password")["access"])
     return accounts.login({"username": username, "password": "fuzzing password"}, client_ip="127.0.0.1")["access"]
 
 

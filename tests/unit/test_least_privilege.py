@@ -273,7 +273,7 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
         assert _ok(api.call("GET", f"/api/files/{empty['file']['id']}/", None, token))["status"] == "failed"  # HEAD
         _ok(api.call("GET", "/api/activity/", None, token))
         alice = _ok(api.call("GET", "/api/me/", None, token))["user"]["id"]
-        admin = api.login("root", "long enough")["access"]
+        admin = api.staff_login("root", "long enough")["access"]
         for feed in ("users", "transactions", "files", "activity", "stats"):
             _ok(api.call("GET", f"/api/admin/{feed}/", None, admin))
         _ok(api.call("POST", f"/api/admin/files/{empty['file']['id']}/reprocess/", {}, admin), 202)

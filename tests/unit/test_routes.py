@@ -17,6 +17,7 @@ PUBLIC = {
     "/api/openapi.json",
     "/api/register",
     "/api/login",
+    "/api/login/mfa",
     "/api/refresh",
     "/api/password/forgot",
     "/api/password/reset",

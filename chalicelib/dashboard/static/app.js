@@ -10,11 +10,11 @@ const POLL_MS = 1500;
 const BUSY = new Set(["pending_upload", "processing"]);
 const CHART_DAYS = 30;
 const SVG = "http://www.w3.org/2000/svg";
-const PANELS = ["#account", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#admin-panel", "#user-detail"];
+const PANELS = ["#account", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#admin-panel", "#user-detail"];
 // Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
 const RETURN_TONES = { success: "ok", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
 
-const state = { access: null, user: null, poll: null, banner: null, choices: null, admin: { cursor: null, ticket: 0 }, detail: null, resetToken: null };
+const state = { access: null, user: null, poll: null, banner: null, choices: null, admin: { cursor: null, ticket: 0 }, detail: null, resetToken: null, mfaToken: null };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -49,11 +49,14 @@ async function attempt(path, options) {
   }
 }
 
-// One call; an expired access token is renewed once. A wrong *password* (401 invalid_credentials,
-// e.g. when changing it) is an answer to show, not an ended session.
+// A wrong password or code (e.g. when changing the password or turning the factor off) answers
+// 401 too: an answer to show, not an ended session.
+const WRONG_SECRET = new Set(["invalid_credentials", "invalid_code"]);
+
+// One call; an expired access token is renewed once.
 async function api(path, options = {}) {
   let { response, data } = await attempt(path, options);
-  const expired = () => response.status === 401 && options.auth !== false && data?.error?.code !== "invalid_credentials";
+  const expired = () => response.status === 401 && options.auth !== false && !WRONG_SECRET.has(data?.error?.code);
   if (expired() && (await renew())) ({ response, data } = await attempt(path, options));
   if (!response.ok) {
     if (expired()) signedOut("session_ended");
@@ -67,10 +70,22 @@ function keep(tokens) {
   sessionStorage.setItem(REFRESH_KEY, tokens.refresh);
 }
 
-async function renew() {
+// One renewal at a time: refresh tokens rotate, so parallel calls that all met an expired (or
+// just superseded) access token share one refresh instead of spending it against each other.
+let renewing = null;
+
+function renew() {
+  renewing ??= refreshSession().finally(() => {
+    renewing = null;
+  });
+  return renewing;
+}
+
+async function refreshSession() {
   const refresh = sessionStorage.getItem(REFRESH_KEY);
   if (!refresh) return false;
   const response = await send("refresh/", { method: "POST", body: { refresh }, auth: false });
+  if (!response.ok && sessionStorage.getItem(REFRESH_KEY) !== refresh) return true; // a newer session was kept meanwhile
   if (!response.ok) {
     sessionStorage.removeItem(REFRESH_KEY);
     state.access = null;
@@ -130,7 +145,8 @@ function formError(container, error) {
     input.removeAttribute("aria-invalid");
     input.removeAttribute("aria-describedby");
   });
-  $(".form-error", container).textContent = error ? errorText(error) : "";
+  const sentence = $(":scope > .form-error", container) || $(".form-error", container); // its own, not a nested form's
+  sentence.textContent = error ? errorText(error) : "";
   if (!error || !error.details || typeof error.details !== "object") return;
   for (const [field, problem] of Object.entries(error.details)) {
     const input = container.querySelector(`[name="${CSS.escape(field)}"]`);
@@ -170,6 +186,8 @@ function signedOut(messageKey) {
   clearInterval(state.poll);
   state.poll = null;
   for (const id of PANELS) show(id, false);
+  show("#mfa-codes", false);
+  $("#mfa-code-list").replaceChildren(); // recovery codes are shown once, to this session only
   show("#signed-out", true);
   if (messageKey) banner(messageKey, "warn");
 }
@@ -178,7 +196,7 @@ async function signedIn() {
   const { user } = await api("me/");
   state.user = user;
   show("#signed-out", false);
-  for (const id of ["#account", "#payments-panel", "#activity-panel", "#password-panel"]) show(id, true);
+  for (const id of ["#account", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel"]) show(id, true);
   show("#pay-panel", !user.has_paid);
   for (const id of ["#upload-panel", "#files-panel"]) show(id, user.has_paid);
   show("#admin-panel", user.is_staff || user.is_superuser);
@@ -190,6 +208,7 @@ async function render() {
   const user = state.user;
   const role = user.is_superuser ? "role.superuser" : user.is_staff ? "role.staff" : null;
   $("#whoami").textContent = role ? `${user.username} (${t(role)})` : user.username;
+  renderSecondFactor();
   const staff = user.is_staff || user.is_superuser;
   await Promise.all([
     loadPayments(),
@@ -274,17 +293,44 @@ async function loadActivity() {
 
 // --- a user's own actions --------------------------------------------------------------
 
+// A right password either opens the session or, with a second factor on, asks for its code.
+async function passwordAccepted(answer) {
+  if (!answer.mfa_required) {
+    keep(answer);
+    await signedIn();
+    return;
+  }
+  state.mfaToken = answer.mfa_token;
+  recoveryMode("mfa");
+}
+
 async function onLogin(event) {
   event.preventDefault();
   const form = event.currentTarget;
   formError(form, null);
   try {
-    keep(await api("login/", { method: "POST", body: { username: form.username.value, password: form.password.value }, auth: false }));
+    const answer = await api("login/", { method: "POST", body: { username: form.username.value, password: form.password.value }, auth: false });
     form.reset();
     banner(null);
-    await signedIn();
+    await passwordAccepted(answer);
   } catch (error) {
     formError(form, error);
+  }
+}
+
+async function onSecondFactor(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  formError(form, null);
+  try {
+    keep(await api("login/mfa/", { method: "POST", body: { mfa_token: state.mfaToken, code: form.code.value }, auth: false }));
+    state.mfaToken = null;
+    form.reset();
+    recoveryMode(null);
+    await signedIn();
+  } catch (error) {
+    if (error.code === "invalid_token") recoveryMode(null); // too many wrong codes, or too late: start again
+    formError(error.code === "invalid_token" ? $("#login-form") : form, error);
   }
 }
 
@@ -304,12 +350,14 @@ async function onRegister(event) {
   }
 }
 
-// Password recovery replaces the log-in and register forms with one of its own ("forgot" | "reset" | null).
+// Password recovery and the code step replace the log-in and register forms with one of their own
+// ("forgot" | "reset" | "mfa" | null).
 function recoveryMode(mode) {
   $("#login-form").hidden = mode !== null;
   $("#register-form").hidden = mode !== null;
   $("#forgot-form").hidden = mode !== "forgot";
   $("#reset-form").hidden = mode !== "reset";
+  $("#mfa-form").hidden = mode !== "mfa";
   const shown = mode && $(`#${mode}-form input`);
   if (shown) shown.focus();
 }
@@ -334,12 +382,12 @@ async function onReset(event) {
   formError(form, null);
   try {
     const body = { token: state.resetToken, new_password: form.new_password.value };
-    keep(await api("password/reset/", { method: "POST", body, auth: false }));
+    const answer = await api("password/reset/", { method: "POST", body, auth: false });
     state.resetToken = null;
     form.reset();
     recoveryMode(null);
     banner("reset.done", "ok");
-    await signedIn();
+    await passwordAccepted(answer);
   } catch (error) {
     formError(form, error);
   }
@@ -436,6 +484,74 @@ async function onUpload(event) {
     formError(panel, error);
   } finally {
     submit.disabled = false;
+  }
+}
+
+// --- the second factor -----------------------------------------------------------------
+
+function renderSecondFactor() {
+  const on = state.user.mfa_enabled;
+  $("#mfa-state").textContent = t(on ? "mfa.state_on" : "mfa.state_off");
+  show("#mfa-start", !on);
+  show("#mfa-off-open", on);
+  if (on) show("#mfa-setup-form", false);
+  else show("#mfa-disable-form", false);
+}
+
+// The server draws the QR code as an SVG document; it is parsed, never inserted as HTML.
+function qrImage(markup) {
+  const image = document.importNode(new DOMParser().parseFromString(markup, "image/svg+xml").documentElement, true);
+  image.setAttribute("role", "img");
+  image.setAttribute("aria-label", t("mfa.qr"));
+  return image;
+}
+
+async function onSecondFactorStart() {
+  const panel = $("#mfa-panel");
+  formError(panel, null);
+  try {
+    const setup = await api("mfa/setup/", { method: "POST", body: {} });
+    $("#mfa-qr").replaceChildren(qrImage(setup.qr_svg));
+    $("#mfa-secret").textContent = setup.secret;
+    show("#mfa-codes", false);
+    show("#mfa-setup-form", true);
+    $("#mfa-setup-form input").focus();
+  } catch (error) {
+    formError(panel, error);
+  }
+}
+
+async function onSecondFactorConfirm(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  formError(form, null);
+  try {
+    const answer = await api("mfa/confirm/", { method: "POST", body: { code: form.code.value } });
+    keep(answer); // this session proved the factor; every other one ended
+    form.reset();
+    $("#mfa-qr").replaceChildren();
+    $("#mfa-secret").textContent = "";
+    $("#mfa-code-list").replaceChildren(...answer.recovery_codes.map((code) => el("li", {}, el("code", {}, code))));
+    show("#mfa-codes", true);
+    banner("mfa.enabled", "ok");
+    await signedIn();
+  } catch (error) {
+    formError(form, error);
+  }
+}
+
+async function onSecondFactorDisable(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  formError(form, null);
+  try {
+    await api("mfa/disable/", { method: "POST", body: { password: form.password.value, code: form.code.value } });
+    form.reset();
+    show("#mfa-codes", false);
+    banner("mfa.disabled", "ok");
+    await signedIn();
+  } catch (error) {
+    formError(form, error);
   }
 }
 
@@ -726,6 +842,14 @@ async function start() {
   $("#forgot-open").addEventListener("click", () => recoveryMode("forgot"));
   $("#forgot-form").addEventListener("submit", onForgot);
   $("#reset-form").addEventListener("submit", onReset);
+  $("#mfa-form").addEventListener("submit", onSecondFactor);
+  $("#mfa-start").addEventListener("click", onSecondFactorStart);
+  $("#mfa-setup-form").addEventListener("submit", onSecondFactorConfirm);
+  $("#mfa-off-open").addEventListener("click", () => {
+    show("#mfa-disable-form", true);
+    $("#mfa-disable-form input").focus();
+  });
+  $("#mfa-disable-form").addEventListener("submit", onSecondFactorDisable);
   for (const back of document.querySelectorAll(".recovery-back")) back.addEventListener("click", () => recoveryMode(null));
   $("#logout").addEventListener("click", onLogout);
   $("#pay").addEventListener("click", onPay);

@@ -145,3 +145,10 @@ def test_one_receipt_however_many_paths_settle_the_payment(api: Api, atomic_dyna
     assert len(receipts) == 1
     text = mailbox.text_of(receipts[0])
     assert "100.00 BDT" in text and payment.transaction_id in text and "PG123" in text
+
+
+def test_every_template_is_a_declared_mail_metric_kind() -> None:
+    """MailSent counts per template: a new template without its dimension value would fail the send."""
+    from chalicelib.core import metrics
+
+    assert set(messages.TEMPLATES) == metrics.DIMENSION_VALUES["kind"]

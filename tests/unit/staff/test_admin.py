@@ -36,11 +36,13 @@ MISSING = "0" * 32
 
 @pytest.fixture
 def tokens(api: Api) -> dict[str, str]:
-    """An access token per role, and each role's user id as `<role>_id`."""
+    """An access token per role (staff and superuser past the second factor), and each
+    role's user id as `<role>_id`."""
     result = {}
     for role in ROLES:
         user = accounts.create_user(role, f"{role}@example.com", "long enough", role=role)
-        result[role] = api.login(role, "long enough")["access"]
+        log_in = api.login if role == "user" else api.staff_login
+        result[role] = log_in(role, "long enough")["access"]
         result[f"{role}_id"] = user.id
     return result
 
@@ -220,7 +222,7 @@ def test_staff_cannot_act_on_real_objects(api: Api, tokens: dict[str, str]) -> N
 
 def test_grant_and_revoke_staff_is_logged_with_the_actor(api: Api, tokens: dict[str, str]) -> None:
     target = api.register("carol").data["user"]["id"]
-    carol = api.login("carol")["access"]
+    carol = api.staff_login("carol")["access"]  # a user may enrol a second factor, staff or not
     assert api.call("GET", "/api/admin/users/", token=carol).status_code == 403
     granted = api.call("POST", f"/api/admin/users/{target}/staff/", {"is_staff": True}, tokens["superuser"])
     assert granted.status_code == 200
@@ -341,7 +343,8 @@ def test_activity_feed_walks_days_by_action_and_user(api: Api, tokens: dict[str,
     assert [entry["id"] for entry in everything if entry["id"] in planted] == planted
     times = [entry["created_at"] for entry in everything]
     assert times == sorted(times, reverse=True)
-    assert len(everything) == len(planted) + 2 * len(ROLES)  # + each role's registration and login
+    # + each role's registration and login, and the two staff roles' enrolment (`mfa_enabled`)
+    assert len(everything) == len(planted) + 2 * len(ROLES) + 2
     alices = _walk(api, f"/api/admin/activity/?user_id={alice}", staff)
     assert [(entry["action"], entry["user_id"]) for entry in alices] == [
         ("payment_expired", alice),

@@ -102,7 +102,7 @@ def test_drift_is_reported_and_fixed(aws_resources: dict[str, Any], capsys: Any)
     assert "drift users: counted 5, records say 1" in capsys.readouterr().out
 
 
-def test_quota_usage_is_recounted_from_the_files_and_fixed(aws_resources: dict[str, Any]) -> None:
+def test_quota_usage_is_recounted_from_the_files_and_fixed(atomic_dynamodb: None, aws_resources: Any) -> None:
     user = accounts.create_user("alice", "alice@example.com", "correct horse")
     User(user.id).update(actions=[User.has_paid.set(True)])
     _upload(_principal(user), b"three words here")
