@@ -260,15 +260,28 @@ def change_password(principal: Principal, body: dict[str, Any]) -> dict[str, Any
     fields.done()
     assert current is not None and new is not None
     user = principal.user
-    attempts_key = _attempts_key(user.id, "")
-    _count_attempt(attempts_key)  # a stolen access token must not brute-force the password either
-    if not passwords.verify(current, user.password_hash):
-        activity.record("login_failed", user.id, metadata={"reason": "wrong_current_password"})
-        raise errors.Unauthorized("The current password is wrong.", code="invalid_credentials")
-    ratelimit.clear(attempts_key)
+    check_password(user, current, reason="wrong_current_password")
     epoch = set_password(user, new, action="password_changed")
     notify_password_changed(user.id)
     return tokens.issue_pair(user.id, epoch)
+
+
+def check_password(user: User, password: str, *, reason: str) -> None:
+    """The signed-in caller proves it again (a password change, an account deletion): counted
+    like a login, so a stolen access token cannot brute-force the password either."""
+    attempts_key = _attempts_key(user.id, "")
+    _count_attempt(attempts_key)
+    if not passwords.verify(password, user.password_hash):
+        activity.record("login_failed", user.id, metadata={"reason": reason})
+        raise errors.Unauthorized("The password is wrong.", code="invalid_credentials")
+    ratelimit.clear(attempts_key)
+
+
+def same_epoch(user: User) -> Any:
+    """The condition that the account's token epoch is still the one `user` was read with."""
+    epoch = _epoch(user)
+    unchanged = User.token_epoch == epoch
+    return unchanged | User.token_epoch.does_not_exist() if not epoch else unchanged
 
 
 def notify_password_changed(user_id: str) -> None:
@@ -291,9 +304,7 @@ def set_password(
     transaction is refused, `lost` is raised (default: this session has ended)."""
     epoch = _epoch(user)
     updates = [User.password_hash.set(passwords.hash_password(password)), User.token_epoch.set(epoch + 1)]
-    unchanged = User.token_epoch == epoch
-    if not epoch:
-        unchanged = unchanged | User.token_epoch.does_not_exist()
+    unchanged = same_epoch(user)
     if condition is not None:
         unchanged = unchanged & condition
 
