@@ -198,6 +198,18 @@ def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls,
     with calls.of("POST /api/logout/"):
         assert api.call("POST", "/api/logout/", {"refresh": tokens["refresh"]}, token).status_code in (200, 204)
 
+    leaver = api.signed_up("erin")
+    paid_hop = press(api.call("POST", "/api/initiate-payment/", {}, leaver).data["payment_url"], "pay")
+    assert _deliver(api, paid_hop).status_code == 303
+    kept = api.call("POST", "/api/upload/", {"filename": "mine.txt", "size": 13}, leaver).data["file"]
+    kept_item = File.get(kept["id"])
+    aws.client("s3").put_object(Bucket=settings().upload_bucket, Key=kept_item.object_key, Body=b"one two three")
+    worker.handle_records(_announcement(kept_item.object_key))
+    with calls.of("GET /api/me/export/"):
+        assert api.call("GET", "/api/me/export/", token=leaver).status_code == 200
+    with calls.of("DELETE /api/me/ (one payment, one file)"):
+        assert api.call("DELETE", "/api/me/", {"password": "correct horse"}, leaver).status_code == 204
+
     written = budgets()
     assert set(written) == set(calls.measured), "the table lists exactly the requests measured here"
     report = {name: len(sent) for name, sent in calls.measured.items()}
