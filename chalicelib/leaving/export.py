@@ -5,7 +5,7 @@ first, `PAGE_SIZE` items a page), each item in the shape its list endpoint answe
 include the ones the owner deleted (the records stay, for staff). Items are serialized as they
 are read, so memory holds one page of records plus the text; the text is bounded by
 `MAX_EXPORT_BYTES`, under Lambda's 6 MB response limit: an account past it answers
-`413 export_too_large` instead of a response Lambda would refuse.
+`413 data_too_large` instead of a response Lambda would refuse.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ MAX_EXPORT_BYTES = 5 * 1024 * 1024
 
 
 class ExportTooLarge(errors.ApiError):
-    status, code = 413, "export_too_large"
+    status, code = 413, "data_too_large"
 
 
 def _dumps(value: Any) -> str:

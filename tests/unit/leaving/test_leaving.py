@@ -128,7 +128,7 @@ def test_an_export_past_its_bound_answers_413_not_a_response_lambda_refuses(
     assert api.call("GET", "/api/me/export/", None, token).status_code == 200
     monkeypatch.setattr(export, "MAX_EXPORT_BYTES", 300)
     response = api.call("GET", "/api/me/export/", None, token)
-    assert (response.status_code, response.data["error"]["code"]) == (413, "export_too_large")
+    assert (response.status_code, response.data["error"]["code"]) == (413, "data_too_large")
     assert api.call("GET", "/api/me/export/").status_code == 401
 
 
