@@ -494,6 +494,9 @@ async function onDeleteAccount(event) {
     banner("leaving.deleted", "ok");
   } catch (error) {
     formError(form, error);
+    // A wrong password is the field's problem too: its description says so.
+    if (!form.password.hasAttribute("aria-describedby")) form.password.setAttribute("aria-describedby", "delete-error");
+    form.password.setAttribute("aria-invalid", "true");
     form.password.focus();
   }
 }
