@@ -22,7 +22,6 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
-from chalicelib import payments
 from chalicelib.accounts import accounts
 from chalicelib.accounts.accounts import Principal
 from chalicelib.core import activity, clock, counters, errors, logs
@@ -36,6 +35,9 @@ PAGE_SIZE = 100  # records read per Query page
 # Activity metadata that names or locates the person (the account's username, what was typed
 # at a login, a file's name); ids, amounts and reasons stay.
 PERSONAL_METADATA = frozenset({"username", "email", "identifier", "filename", "ip"})
+
+BUSY_FILE = "A file is still being processed; delete your account once it is done (a minute at most)."
+BUSY_PAYMENT = "A payment is still open with the gateway; delete your account once it is settled or has expired."
 
 log = logs.get("leaving")
 
@@ -56,31 +58,24 @@ def delete_account(principal: Principal, body: dict[str, Any]) -> None:
     moved, busy = purge.retire_files(user.id)
     versions = purge.purge_objects(user.id, keep={item.object_key for item in busy})
     if busy:
-        raise AccountBusy(_BUSY_FILE)
+        raise AccountBusy(BUSY_FILE)
     erased = _erase_personal_activity(user.id)
     _remove(user, files=moved, versions=versions)
     logs.event(log, "account deleted", user_id=user.id, files=moved, versions=versions, entries_erased=erased)
 
 
-_BUSY_FILE = "A file is still being processed; delete your account once it is done (a minute at most)."
-_BUSY_PAYMENT = (
-    "A payment is still open with the gateway; delete your account once it is settled or has expired (24 hours)."
-)
-
-
-def _open(payment: Payment) -> bool:
-    """Still able to change: `initiated`, or queued for the reconciler's re-checks."""
-    return payment.status == payments.Status.INITIATED or payment.check_queue is not None
-
-
 def _refuse_while_busy(user: User) -> None:
-    """Nothing is changed when money or a file is in flight (reads only: the two indexes)."""
+    """Nothing is changed when money or a file is in flight (reads only: the two indexes).
+
+    An open payment is one the reconciler may still move: in its queue (`check_queue`), which
+    holds every `initiated` payment and `failed`/`cancelled` ones until their expiry window ends;
+    `open_payments` (read consistently with the caller) counts the `initiated` ones at once."""
     queued = Payment.by_user.query(user.id, filter_condition=Payment.check_queue.exists(), page_size=PAGE_SIZE)
-    if int(user.open_payments or 0) > 0 or any(_open(payment) for payment in queued):
-        raise AccountBusy(_BUSY_PAYMENT)
+    if int(user.open_payments or 0) > 0 or any(True for _ in queued):
+        raise AccountBusy(BUSY_PAYMENT)
     processing = File.by_user.query(user.id, filter_condition=File.status == FileStatus.PROCESSING, page_size=PAGE_SIZE)
     if any(True for _ in processing):
-        raise AccountBusy(_BUSY_FILE)
+        raise AccountBusy(BUSY_FILE)
 
 
 def _mark(user: User) -> None:
@@ -99,7 +94,7 @@ def _mark(user: User) -> None:
         except DoesNotExist:
             current = None
         if current is not None and current.token_epoch == user.token_epoch and current.open_payments:
-            raise AccountBusy(_BUSY_PAYMENT) from None
+            raise AccountBusy(BUSY_PAYMENT) from None
         raise errors.Unauthorized("The session ended: the account changed meanwhile.", code="invalid_token") from None
 
 

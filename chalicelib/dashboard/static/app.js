@@ -156,6 +156,15 @@ const details = (metadata) =>
     .map(([key, value]) => `${key}: ${typeof value === "object" ? JSON.stringify(value) : value}`)
     .join(", ");
 
+// A download the API answered (fetched with the token, so no plain link could): saved from a Blob URL.
+async function save(response, name) {
+  const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name, hidden: "" });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+}
+
 function button(text, onclick, className = "quiet") {
   return el("button", { type: "button", class: className, onclick }, text);
 }
@@ -456,18 +465,13 @@ async function refreshUsage() {
   showUsage();
 }
 
-// The export arrives with the bearer token (a plain link could not send it) and is saved from a Blob URL.
 async function onDownloadData() {
   const panel = $("#leaving-panel");
   formError(panel, null);
   try {
     const response = await api("me/export/", { raw: true });
     const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "")?.[1] || "my-data.json";
-    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name, hidden: "" });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    await save(response, name);
     announce("#leaving-status", "leaving.downloaded", { name });
   } catch (error) {
     formError(panel, error);
@@ -744,11 +748,7 @@ async function onExport(event) {
   try {
     const response = await api(`admin/transactions/export/?${params}`, { raw: true, headers: { Accept: "text/csv" } });
     const name = `transactions-${form.from.value}-${form.to.value}.csv`;
-    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name, hidden: "" });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    await save(response, name);
     announce("#admin-status", "export.done", { name });
   } catch (error) {
     formError(form, error);
