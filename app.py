@@ -31,6 +31,8 @@ admin = Lazy("chalicelib.staff.admin")
 delivery = Lazy("chalicelib.mail.delivery")
 dashboard = Lazy("chalicelib.dashboard.assets")
 expiry = Lazy("chalicelib.files.expiry")
+export = Lazy("chalicelib.leaving.export")
+leaving = Lazy("chalicelib.leaving.deletion")
 health = Lazy("chalicelib.core.health")
 mfa = Lazy("chalicelib.accounts.mfa")
 openapi = Lazy("chalicelib.openapi")
@@ -147,6 +149,17 @@ def reset_password() -> Response:
 def me() -> Response:
     user = _caller().user
     return web.json_response({"user": accounts.user_view(user), "usage": quota.usage_view(user)})
+
+
+@app.route("/api/me", methods=["DELETE"], content_types=ANY)
+def delete_me() -> Response:
+    leaving.delete_account(_caller(), web.json_body(_request()))
+    return web.no_content()
+
+
+@app.route("/api/me/export", methods=["GET"])
+def export_me() -> Response:
+    return web.json_download(export.export(_caller()), export.filename())
 
 
 @app.route("/api/activity", methods=["GET"])

@@ -16,6 +16,7 @@ from chalicelib.core.config import SECRET_PARAMETERS, Settings
 from chalicelib.core.models import (
     ALL_MODELS,
     Activity,
+    Claim,
     Counter,
     DailyCounter,
     File,
@@ -62,7 +63,9 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
         # Every route: all tables; presigns POST/GET for uploads; re-queues for reprocess.
         "api_handler": FunctionAccess(
             tables=ALL_MODELS,
-            deletes_from=(RateLimit,),  # a successful login clears its failure counter
+            # A successful login clears its failure counter; an account's deletion removes the
+            # user and its username and email claims.
+            deletes_from=(RateLimit, User, Claim),
             s3_actions=("s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"),
             bucket_actions=("s3:ListBucketVersions",),
             queue_actions={queue: ("sqs:SendMessage", "sqs:GetQueueUrl"), **mail},

@@ -273,21 +273,30 @@ def change_password(principal: Principal, body: dict[str, Any]) -> dict[str, Any
     fields.done()
     assert current is not None and new is not None
     user = principal.user
-    ratelimit.clear(check_password(user, current))
+    ratelimit.clear(check_password(user, current, reason="wrong_current_password"))
     epoch = set_password(user, new, action="password_changed")
     notify_password_changed(user.id)
     return tokens.issue_pair(user.id, epoch, mfa=principal.claims.mfa)
 
 
-def check_password(user: User, password: str) -> str:
-    """Re-check a signed-in caller's password, counted like a login (a stolen access token
-    must not brute-force it either); 401 invalid_credentials. The attempts key, to clear."""
+def check_password(user: User, password: str, *, reason: str) -> str:
+    """The signed-in caller proves it again (a password change, turning the second factor off,
+    an account deletion): counted like a login, so a stolen access token cannot brute-force the
+    password either; 401 invalid_credentials. The attempts key, for the caller to clear once
+    everything it asks is proved (a code too, for the second factor)."""
     attempts_key = account_attempts_key(user.id)
     _count_attempt(attempts_key)
     if not passwords.verify(password, user.password_hash):
-        activity.record("login_failed", user.id, metadata={"reason": "wrong_current_password"})
-        raise errors.Unauthorized("The current password is wrong.", code="invalid_credentials")
+        activity.record("login_failed", user.id, metadata={"reason": reason})
+        raise errors.Unauthorized("The password is wrong.", code="invalid_credentials")
     return attempts_key
+
+
+def same_epoch(user: User) -> Any:
+    """The condition that the account's token epoch is still the one `user` was read with."""
+    epoch = _epoch(user)
+    unchanged = User.token_epoch == epoch
+    return unchanged | User.token_epoch.does_not_exist() if not epoch else unchanged
 
 
 def notify_password_changed(user_id: str) -> None:
@@ -310,9 +319,7 @@ def set_password(
     transaction is refused, `lost` is raised (default: this session has ended)."""
     epoch = _epoch(user)
     updates = [User.password_hash.set(passwords.hash_password(password)), User.token_epoch.set(epoch + 1)]
-    unchanged = User.token_epoch == epoch
-    if not epoch:
-        unchanged = unchanged | User.token_epoch.does_not_exist()
+    unchanged = same_epoch(user)
     if condition is not None:
         unchanged = unchanged & condition
 

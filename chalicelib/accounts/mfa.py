@@ -60,12 +60,6 @@ def _epoch(user: User) -> int:
     return int(user.token_epoch or 0)
 
 
-def _same_epoch(user: User) -> Any:
-    """The account's epoch is still the one read (absent counts as 0)."""
-    epoch = _epoch(user)
-    return (User.token_epoch == epoch) | User.token_epoch.does_not_exist() if not epoch else User.token_epoch == epoch
-
-
 def _not_enabled() -> Any:
     return User.mfa_enabled.does_not_exist() | (User.mfa_enabled == False)  # noqa: E712 (a DynamoDB condition)
 
@@ -131,7 +125,7 @@ def confirm(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
         User.mfa_recovery_hashes.set({recovery_codes.digest(c) for c in codes}),
         User.token_epoch.set(epoch),
     ]
-    condition = User.id.exists() & (User.mfa_pending_secret == pending) & _not_enabled() & _same_epoch(user)
+    condition = User.id.exists() & (User.mfa_pending_secret == pending) & _not_enabled() & accounts.same_epoch(user)
     try:
         with transact_write() as transaction:
             transaction.update(User(user.id), actions=actions, condition=condition)
@@ -194,7 +188,7 @@ def complete_login(body: dict[str, Any]) -> dict[str, Any]:
             ratelimit.clear_in(transaction, accounts.account_attempts_key(user.id))
             transaction.save(tokens.revocation(claims), condition=RevokedToken.jti.does_not_exist())
             transaction.save(activity.entry("login", user.id, metadata={"second_factor": kind}))
-            transaction.update(User(user.id), actions=actions, condition=condition & _same_epoch(user))
+            transaction.update(User(user.id), actions=actions, condition=condition & accounts.same_epoch(user))
     except TransactWriteError as error:
         reasons = cancellation_codes(error)
         if len(reasons) > 1 and reasons[1] == CONDITION_FAILED:
@@ -215,7 +209,7 @@ def disable(principal: Principal, body: dict[str, Any]) -> None:
     user = principal.user
     if not user.mfa_enabled:
         raise errors.Conflict("Two-factor authentication is not on.", code="mfa_not_enabled")
-    attempts_key = accounts.check_password(user, password)
+    attempts_key = accounts.check_password(user, password, reason="wrong_password_on_mfa_disable")
     try:
         _, condition, _ = _proof(user, code)  # its condition: not spent since (by a log-in)
     except errors.ApiError:

@@ -1,4 +1,7 @@
-"""The append-only activity log: every feature writes here, nothing edits or deletes.
+"""The append-only activity log: every feature writes here, nothing deletes an entry.
+
+The one edit: an account's deletion takes personal values out of its entries' metadata
+(`chalicelib.leaving.deletion`); the entries themselves stay.
 
 `entry()` builds an entry without saving it, so money and file transitions can commit
 their entry in the same transaction as the change it describes; `record()` saves one.
@@ -40,6 +43,7 @@ ACTIONS = frozenset(
         "admin_file_reprocess",
         "admin_payment_verify",
         "admin_staff_changed",
+        "account_deleted",
     }
 )
 

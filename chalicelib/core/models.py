@@ -119,6 +119,8 @@ class User(Model):
     reset_token_hash = UnicodeAttribute(null=True)
     reset_expires_at = UnicodeAttribute(null=True)
     language = UnicodeAttribute(null=True)  # the emails' language (`en` when absent)
+    # Set when the account's deletion began (`chalicelib.leaving`): it takes no new payment or file.
+    deleting = UnicodeAttribute(null=True)
     by_day = UserByDay()
     # Staff search by prefix, one Query each: hash = first character of the case-folded value
     # (a one-character prefix is a whole partition), range = the value (`begins_with` the rest).

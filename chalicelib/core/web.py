@@ -66,6 +66,16 @@ def csv_response(body: str, filename: str) -> Response:
     return Response(body=body, status_code=200, headers=headers)
 
 
+def json_download(text: str, filename: str) -> Response:
+    """A JSON document (already serialized) the browser saves as `filename`, never cached."""
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": JSON_TYPE,
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+    }
+    return Response(body=text, status_code=200, headers=headers)
+
+
 def no_content() -> Response:
     return Response(body="", status_code=204, headers={"Cache-Control": "no-store"})
 

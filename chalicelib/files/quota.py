@@ -43,7 +43,8 @@ def refuse_if_over(user: User, size: int) -> None:
 
 
 def reserve(transaction: TransactWrite, user: User, size: int) -> None:
-    """Count one more file of `size` bytes, conditional on the room being there at commit."""
+    """Count one more file of `size` bytes, conditional on the room being there at commit
+    (and on the account not being deleted meanwhile: `chalicelib.leaving`)."""
     config = settings()
     room_for_a_file = User.files_held.does_not_exist() | (User.files_held < config.max_files_per_user)
     # Absent means none held: `refuse_if_over` has already refused a first file above the limit.
@@ -51,7 +52,7 @@ def reserve(transaction: TransactWrite, user: User, size: int) -> None:
     transaction.update(
         user,
         actions=[User.files_held.add(1), User.bytes_held.add(size)],
-        condition=User.id.exists() & room_for_a_file & room_for_bytes,
+        condition=User.id.exists() & User.deleting.does_not_exist() & room_for_a_file & room_for_bytes,
     )
 
 

@@ -87,6 +87,7 @@ def initiate(
             # The user's update goes last (its cancellation code is read below). The open-payments
             # count rises in the same transaction, so racing requests cannot pass it.
             below_limit = User.open_payments.does_not_exist() | (User.open_payments < MAX_OPEN_PAYMENTS)
+            below_limit &= User.deleting.does_not_exist()  # an account being deleted takes no new payment
             transaction.update(
                 User(payment.user_id), actions=[User.open_payments.add(1)], condition=User.id.exists() & below_limit
             )

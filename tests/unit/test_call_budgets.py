@@ -189,14 +189,14 @@ def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls,
     with calls.of("POST /api/admin/users/{id}/staff/"):
         assert api.call("POST", f"/api/admin/users/{user_id}/staff/", {"is_staff": True}, root).status_code == 200
 
-    erin = api.signed_up("erin")
+    otp_user = api.signed_up("frank")
     with calls.of("POST /api/mfa/setup/"):
-        secret = api.call("POST", "/api/mfa/setup/", {}, erin).data["secret"]
+        secret = api.call("POST", "/api/mfa/setup/", {}, otp_user).data["secret"]
     with calls.of("POST /api/mfa/confirm/"):
-        confirmed = api.call("POST", "/api/mfa/confirm/", {"code": totp.code_at(secret, totp.current_step())}, erin)
+        confirmed = api.call("POST", "/api/mfa/confirm/", {"code": totp.code_at(secret, totp.current_step())}, otp_user)
     assert confirmed.status_code == 200
     with calls.of("POST /api/login/ (second factor on)"):
-        challenge = api.login("erin")["mfa_token"]
+        challenge = api.login("frank")["mfa_token"]
     with calls.of("POST /api/login/mfa/"):
         body = {"mfa_token": challenge, "code": confirmed.data["recovery_codes"][0]}
         assert api.call("POST", "/api/login/mfa/", body).status_code == 200
@@ -212,6 +212,18 @@ def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls,
         assert payments.settle(payment, answer).moved  # plus one Query per day the run walks
     with calls.of("POST /api/logout/"):
         assert api.call("POST", "/api/logout/", {"refresh": tokens["refresh"]}, token).status_code in (200, 204)
+
+    leaver = api.signed_up("erin")
+    paid_hop = press(api.call("POST", "/api/initiate-payment/", {}, leaver).data["payment_url"], "pay")
+    assert _deliver(api, paid_hop).status_code == 303
+    kept = api.call("POST", "/api/upload/", {"filename": "mine.txt", "size": 13}, leaver).data["file"]
+    kept_item = File.get(kept["id"])
+    aws.client("s3").put_object(Bucket=settings().upload_bucket, Key=kept_item.object_key, Body=b"one two three")
+    worker.handle_records(_announcement(kept_item.object_key))
+    with calls.of("GET /api/me/export/"):
+        assert api.call("GET", "/api/me/export/", token=leaver).status_code == 200
+    with calls.of("DELETE /api/me/ (one payment, one file)"):
+        assert api.call("DELETE", "/api/me/", {"password": "correct horse"}, leaver).status_code == 204
 
     written = budgets()
     assert set(written) == set(calls.measured), "the table lists exactly the requests measured here"

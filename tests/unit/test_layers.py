@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "payments": {"core", "accounts", "mail"},  # accounts: the caller's type (`Principal`); mail: receipts
     "dashboard": {"core"},
     "staff": {"core", "accounts", "files", "payments"},  # the features it oversees
+    "leaving": {"core", "accounts", "files", "payments"},  # an account's export and end reach them all
 }
 # `__init__.py` stays a docstring: a package import must not pull in its modules (cold start).
 # payments resolves its names on first use (PEP 562); openapi's document is the package.

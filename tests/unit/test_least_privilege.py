@@ -81,6 +81,11 @@ def _dynamodb(operation: str, params: dict[str, Any]) -> list[Need]:
 
 def _s3(operation: str, params: dict[str, Any]) -> list[Need]:
     bucket = f"arn:aws:s3:::{params['Bucket']}"
+    if operation == "DeleteObjects":  # a batch is authorized object by object
+        return [
+            Need("s3:DeleteObject" + ("Version" if "VersionId" in item else ""), f"{bucket}/{item['Key']}")
+            for item in params["Delete"]["Objects"]
+        ]
     key = f"/{params['Key']}" if "Key" in params else ""
     action = S3_ACTIONS.get(operation, f"s3:{operation}") + ("Version" if "VersionId" in params else "")
     found = [Need(action, bucket + key)]
@@ -282,6 +287,16 @@ def test_every_request_of_every_function_is_allowed_by_its_policy(
         assert api.call("DELETE", f"/api/files/{good['file']['id']}/", None, token).status_code == 204
         assert api.call("POST", "/api/logout/", {"refresh": refreshed["refresh"]}, token).status_code == 204
     assert _drain(client, queue, "process_upload_events", recorder) == 1  # the reprocess ticket
+    with recorder.running("api_handler"):  # a paid account with a completed file leaves
+        carol = api.signed_up("carol")
+        paid = _ok(api.call("POST", "/api/initiate-payment/", {}, carol), 201)
+        _deliver(api, press(paid["payment_url"], "pay"))
+        kept_file = _ok(api.call("POST", "/api/upload/", {"filename": "mine.txt", "size": 9}, carol), 201)
+    _browser_upload(kept_file, b"carol's words")
+    assert _drain(client, queue, "process_upload_events", recorder) == 1
+    with recorder.running("api_handler"):
+        _ok(api.call("GET", "/api/me/export/", None, carol))
+        assert api.call("DELETE", "/api/me/", {"password": "correct horse"}, carol).status_code == 204
 
     _browser_upload(kept, b"a stray whose own event failed")  # the dead-letter handler deletes it
     for dead in (stuck, kept):
@@ -391,7 +406,8 @@ UPLOAD_QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:paidupload-test-upload-events"
         ),
         ("api_handler", Need("dynamodb:GetItem", _table("paidupload-other-users"))),
         ("api_handler", Need("s3:DeleteObject", "arn:aws:s3:::paidupload-test-uploads/uploads/x")),
-        ("api_handler", Need("dynamodb:DeleteItem", _table("paidupload-test-users"))),
+        ("api_handler", Need("dynamodb:DeleteItem", _table("paidupload-test-files"))),
+        ("api_handler", Need("dynamodb:DeleteItem", _table("paidupload-test-activity"))),
         ("api_handler", Need("dynamodb:DeleteItem", _table("paidupload-test-payments"))),
         ("process_upload_events", Need("dynamodb:DeleteItem", _table("paidupload-test-files"))),
         ("process_dead_upload_events", Need("s3:ListBucket", "arn:aws:s3:::paidupload-test-uploads")),

@@ -46,6 +46,6 @@ def test_every_protected_route_answers_401_without_a_token(client: Client, path:
 
 def test_health_answers_ok_and_an_unknown_method_405_in_the_contract_shape(api: Api) -> None:
     assert api.call("GET", "/api/health/").data == {"status": "ok"}
-    response = api.call("DELETE", "/api/me/")
+    response = api.call("PUT", "/api/me/")
     assert response.status_code == 405
     assert response.data["error"]["code"] == "method_not_allowed"

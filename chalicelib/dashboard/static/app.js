@@ -10,11 +10,11 @@ const POLL_MS = 1500;
 const BUSY = new Set(["pending_upload", "processing"]);
 const CHART_DAYS = 30;
 const SVG = "http://www.w3.org/2000/svg";
-const PANELS = ["#account", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#admin-panel", "#user-detail"];
+const PANELS = ["#account", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel", "#admin-panel", "#user-detail"];
 // Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
 const RETURN_TONES = { success: "ok", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
 
-const state = { access: null, user: null, poll: null, banner: null, choices: null, admin: { cursor: null, ticket: 0 }, detail: null, resetToken: null, mfaToken: null };
+const state = { access: null, user: null, usage: null, poll: null, banner: null, choices: null, admin: { cursor: null, ticket: 0 }, detail: null, resetToken: null, mfaToken: null };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -172,6 +172,15 @@ const details = (metadata) =>
     .map(([key, value]) => `${key}: ${typeof value === "object" ? JSON.stringify(value) : value}`)
     .join(", ");
 
+// A download the API answered (fetched with the token, so no plain link could): saved from a Blob URL.
+async function save(response, name) {
+  const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name, hidden: "" });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+}
+
 function button(text, onclick, className = "quiet") {
   return el("button", { type: "button", class: className, onclick }, text);
 }
@@ -193,10 +202,11 @@ function signedOut(messageKey) {
 }
 
 async function signedIn() {
-  const { user } = await api("me/");
+  const { user, usage } = await api("me/");
   state.user = user;
+  state.usage = usage;
   show("#signed-out", false);
-  for (const id of ["#account", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel"]) show(id, true);
+  for (const id of ["#account", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel"]) show(id, true);
   show("#pay-panel", !user.has_paid);
   for (const id of ["#upload-panel", "#files-panel"]) show(id, user.has_paid);
   show("#admin-panel", user.is_staff || user.is_superuser);
@@ -209,6 +219,7 @@ async function render() {
   const role = user.is_superuser ? "role.superuser" : user.is_staff ? "role.staff" : null;
   $("#whoami").textContent = role ? `${user.username} (${t(role)})` : user.username;
   renderSecondFactor();
+  showUsage();
   const staff = user.is_staff || user.is_superuser;
   await Promise.all([
     loadPayments(),
@@ -261,7 +272,7 @@ async function deleteFile(file) {
   try {
     await api(`files/${encodeURIComponent(file.id)}/`, { method: "DELETE" });
     announce("#files-status", "file.deleted", { name: file.filename });
-    await Promise.all([loadFiles(), loadActivity()]);
+    await Promise.all([loadFiles(), loadActivity(), refreshUsage()]);
   } catch (error) {
     formError(panel, error);
   }
@@ -473,6 +484,7 @@ async function onUpload(event) {
   announce("#upload-status", "upload.sending", { name: file.name });
   try {
     const { upload } = await api("upload/", { method: "POST", body: { filename: file.name, size: file.size, content_type: file.type } });
+    refreshUsage().catch(() => {});
     await postToStorage(upload, file, progress);
     progress.value = 100;
     announce("#upload-status", "upload.counting", { name: file.name });
@@ -484,6 +496,60 @@ async function onUpload(event) {
     formError(panel, error);
   } finally {
     submit.disabled = false;
+  }
+}
+
+// --- leaving: the usage, the data export, the account's deletion ---------------------------
+
+function showUsage() {
+  const usage = state.usage;
+  if (!usage) return;
+  const vars = { files: format.number(usage.files), max_files: format.number(usage.max_files), bytes: format.bytes(usage.bytes), max_bytes: format.bytes(usage.max_bytes) };
+  $("#usage").textContent = t("leaving.usage", vars);
+}
+
+async function refreshUsage() {
+  state.usage = (await api("me/")).usage;
+  showUsage();
+}
+
+async function onDownloadData() {
+  const panel = $("#leaving-panel");
+  formError(panel, null);
+  try {
+    const response = await api("me/export/", { raw: true });
+    const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "")?.[1] || "my-data.json";
+    await save(response, name);
+    announce("#leaving-status", "leaving.downloaded", { name });
+  } catch (error) {
+    formError(panel, error);
+  }
+}
+
+function deleteConfirmation(open) {
+  const form = $("#delete-form");
+  form.reset();
+  formError(form, null);
+  form.hidden = !open;
+  $("#delete-open").hidden = open;
+  (open ? form.password : $("#delete-open")).focus();
+}
+
+async function onDeleteAccount(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  formError(form, null);
+  try {
+    await api("me/", { method: "DELETE", body: { password: form.password.value } });
+    deleteConfirmation(false);
+    signedOut();
+    banner("leaving.deleted", "ok");
+  } catch (error) {
+    formError(form, error);
+    // A wrong password is the field's problem too: its description says so.
+    if (!form.password.hasAttribute("aria-describedby")) form.password.setAttribute("aria-describedby", "delete-error");
+    form.password.setAttribute("aria-invalid", "true");
+    form.password.focus();
   }
 }
 
@@ -798,11 +864,7 @@ async function onExport(event) {
   try {
     const response = await api(`admin/transactions/export/?${params}`, { raw: true, headers: { Accept: "text/csv" } });
     const name = `transactions-${form.from.value}-${form.to.value}.csv`;
-    const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name, hidden: "" });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+    await save(response, name);
     announce("#admin-status", "export.done", { name });
   } catch (error) {
     formError(form, error);
@@ -854,6 +916,10 @@ async function start() {
   $("#logout").addEventListener("click", onLogout);
   $("#pay").addEventListener("click", onPay);
   $("#upload-form").addEventListener("submit", onUpload);
+  $("#download-data").addEventListener("click", onDownloadData);
+  $("#delete-open").addEventListener("click", () => deleteConfirmation(true));
+  $("#delete-cancel").addEventListener("click", () => deleteConfirmation(false));
+  $("#delete-form").addEventListener("submit", onDeleteAccount);
   $("#search-form").addEventListener("submit", onSearch);
   $("#export-form").addEventListener("submit", onExport);
   $("#admin-filter").addEventListener("submit", (event) => {

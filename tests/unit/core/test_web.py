@@ -128,7 +128,7 @@ def test_every_kind_of_response_says_nosniff(api: Api) -> None:
     answers = {
         "json": api.call("GET", "/api/me/", None, token),
         "error": api.call("GET", "/api/me/"),
-        "chalice's own 405": api.call("DELETE", "/api/me/"),
+        "chalice's own 405": api.call("PUT", "/api/me/"),
         "204": api.call("POST", "/api/logout/", {}, token),
         "redirect": api.call("GET", "/"),
         "html": api.client.http.get("/dashboard/"),
