@@ -23,6 +23,7 @@ ACTIONS = frozenset(
         "logout",
         "password_changed",
         "password_reset",
+        "email_verified",
         "payment_initiated",
         "payment_success",
         "payment_failed",
