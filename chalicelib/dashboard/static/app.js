@@ -10,7 +10,7 @@ const POLL_MS = 1500;
 const BUSY = new Set(["pending_upload", "processing"]);
 const CHART_DAYS = 30;
 const SVG = "http://www.w3.org/2000/svg";
-const PANELS = ["#account", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#admin-panel", "#user-detail"];
+const PANELS = ["#account", "#verify-panel", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#admin-panel", "#user-detail"];
 // Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
 const RETURN_TONES = { success: "ok", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
 
@@ -180,6 +180,7 @@ async function signedIn() {
   show("#signed-out", false);
   for (const id of ["#account", "#payments-panel", "#activity-panel", "#password-panel"]) show(id, true);
   show("#pay-panel", !user.has_paid);
+  show("#verify-panel", user.email !== null && !user.email_verified);
   for (const id of ["#upload-panel", "#files-panel"]) show(id, user.has_paid);
   show("#admin-panel", user.is_staff || user.is_superuser);
   await render();
@@ -190,6 +191,7 @@ async function render() {
   const user = state.user;
   const role = user.is_superuser ? "role.superuser" : user.is_staff ? "role.staff" : null;
   $("#whoami").textContent = role ? `${user.username} (${t(role)})` : user.username;
+  if (user.email) announce("#verify-prompt", "verify.prompt", { email: user.email });
   const staff = user.is_staff || user.is_superuser;
   await Promise.all([
     loadPayments(),
@@ -352,6 +354,34 @@ function resetLink() {
   state.resetToken = token;
   history.replaceState(null, "", location.pathname);
   return true;
+}
+
+// --- email verification ----------------------------------------------------------------
+
+async function onResendVerification() {
+  const panel = $("#verify-panel");
+  formError(panel, null);
+  $("#verify-status").textContent = "";
+  try {
+    await api("email/verify/resend/", { method: "POST" });
+    announce("#verify-status", "verify.sent");
+  } catch (error) {
+    formError(panel, error);
+  }
+}
+
+// A verification link lands on `?verify=<token>`: the token leaves the address bar and history at
+// once, is spent (no session needed), and the outcome is said in the banner.
+async function verifyLink() {
+  const token = new URLSearchParams(location.search).get("verify");
+  if (token === null) return;
+  history.replaceState(null, "", location.pathname);
+  try {
+    await api("email/verify/", { method: "POST", body: { token }, auth: false });
+    banner("verify.done", "ok");
+  } catch (error) {
+    banner(error.code === "email_taken" ? "verify.taken" : "verify.invalid", "error");
+  }
 }
 
 async function onLogout() {
@@ -728,6 +758,7 @@ async function start() {
   $("#reset-form").addEventListener("submit", onReset);
   for (const back of document.querySelectorAll(".recovery-back")) back.addEventListener("click", () => recoveryMode(null));
   $("#logout").addEventListener("click", onLogout);
+  $("#verify-resend").addEventListener("click", onResendVerification);
   $("#pay").addEventListener("click", onPay);
   $("#upload-form").addEventListener("submit", onUpload);
   $("#search-form").addEventListener("submit", onSearch);
@@ -740,6 +771,7 @@ async function start() {
   $("#admin-more").addEventListener("click", () => loadAdmin(true));
   $("#detail-back").addEventListener("click", closeUser);
   paymentReturn();
+  await verifyLink();
   if (resetLink()) {
     signedOut();
     recoveryMode("reset");
