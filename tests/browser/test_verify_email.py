@@ -28,6 +28,7 @@ def test_the_emailed_link_verifies_the_address(page: Any, stack: Any) -> None:
     page.goto(stack.url("/dashboard/?" + older.partition("?")[2]))  # the stack's own host, whatever the base
     expect(page.locator("#banner")).to_contain_text("invalid")  # superseded
     assert "verify=" not in page.url  # the token leaves the address bar at once
+    expect(page.locator("#verify-panel")).to_be_visible()  # the session renewed: still unverified
 
     page.goto(stack.url("/dashboard/?" + fresh.partition("?")[2]))
     expect(page.locator("#banner")).to_contain_text("Your email address is verified.")
@@ -35,4 +36,5 @@ def test_the_emailed_link_verifies_the_address(page: Any, stack: Any) -> None:
     expect(page.locator("#verify-panel")).to_be_hidden()
     page.goto(stack.url("/dashboard/?" + fresh.partition("?")[2]))  # a used link
     expect(page.locator("#banner")).to_contain_text("invalid")
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
     assert not errors, errors
