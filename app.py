@@ -42,6 +42,7 @@ recovery = Lazy("chalicelib.accounts.recovery")
 payments = Lazy("chalicelib.payments")
 quota = Lazy("chalicelib.files.quota")
 uploads = Lazy("chalicelib.files.uploads")
+verification = Lazy("chalicelib.accounts.verification")
 worker = Lazy("chalicelib.files.worker")
 
 app = web.App(app_name="paidupload")
@@ -82,7 +83,8 @@ def openapi_document() -> Response:
 
 @app.route("/api/register", methods=["POST"], content_types=ANY)
 def register() -> Response:
-    user = accounts.register(web.json_body(_request()))
+    request = _request()
+    user = accounts.register(web.json_body(request), base_url=web.public_base_url(request))
     return web.json_response({"user": accounts.user_view(user)}, 201)
 
 
@@ -143,6 +145,17 @@ def forgot_password() -> Response:
 @app.route("/api/password/reset", methods=["POST"], content_types=ANY)
 def reset_password() -> Response:
     return web.json_response(recovery.reset(web.json_body(_request())))
+
+
+@app.route("/api/email/verify", methods=["POST"], content_types=ANY)
+def verify_email() -> Response:
+    return web.json_response({"user": accounts.user_view(verification.verify(web.json_body(_request())))})
+
+
+@app.route("/api/email/verify/resend", methods=["POST"], content_types=ANY)
+def resend_verification() -> Response:
+    verification.resend(_caller(), base_url=web.public_base_url(_request()))
+    return web.json_response({"status": "accepted"}, 202)
 
 
 @app.route("/api/me", methods=["GET"])
@@ -356,6 +369,7 @@ def send_mail(event: SQSEvent) -> None:
             "password_changed": recovery.password_changed_mails,
             "receipt": receipts.receipt_mails,
             "mfa_enrol": mfa.enrol_mails,
+            "verify": verification.verify_mails,
         },
     )
 

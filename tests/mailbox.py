@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -72,3 +73,19 @@ def text_of(message: EmailMessage) -> str:
 
 def links(message: EmailMessage, kind: str = "reset") -> list[str]:
     return [token for found, token in LINK.findall(text_of(message)) if found == kind]
+
+
+def wait_for_links(folder: Path, to: str, kind: str, count: int = 1, timeout: float = 20.0) -> list[str]:
+    """The first `count` distinct `kind` links (`reset` | `verify`) in emails to `to`, in the order
+    a running stack's mail worker wrote them into `folder` (waits for the files)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found: list[str] = []
+        for path in sorted(folder.glob("*.eml")) if folder.exists() else []:
+            message = _read(path)
+            if message["To"] == to:
+                found += [m.group(0) for m in LINK.finditer(text_of(message)) if m.group(1) == kind]
+        if len(distinct := list(dict.fromkeys(found))) >= count:
+            return distinct[:count]
+        time.sleep(0.1)  # polling the directory for the worker's files: the event is their appearance
+    raise AssertionError(f"fewer than {count} {kind} emails to {to} within {timeout} s")

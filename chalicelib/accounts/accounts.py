@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import size
 
 from chalicelib.accounts import passwords, ratelimit, tokens
 from chalicelib.core import activity, clock, counters, errors, metrics
@@ -93,23 +94,78 @@ def _registration_fields(body: dict[str, Any]) -> tuple[str, str, str, str | Non
     return username, email.strip().lower(), password, language
 
 
-def register(body: dict[str, Any]) -> User:
+def register(body: dict[str, Any], *, base_url: str) -> User:
+    """Create the account and queue its verification email (sent by the mail worker)."""
     username, email, password, language = _registration_fields(body)
-    return create_user(username, email, password, language=language)
+    user = create_user(username, email, password, language=language)
+    jobs.enqueue_after_commit("verify", user_id=user.id, base_url=base_url)
+    return user
 
 
-def create_user(username: str, email: str, password: str, *, role: str = "user", language: str | None = None) -> User:
+def pending_claim(email: str) -> str:
+    """The one item listing the accounts that hold `email` unverified (see `verification`)."""
+    return f"email-pending#{email.lower()}"
+
+
+PENDING_CAP = 20  # accounts that may hold one address unverified; one more answers 409 email_taken
+
+
+def _no_holders() -> Any:
+    return Claim.holders.does_not_exist()
+
+
+def _identifier_claims(
+    username: str, email: str, *, verified: bool
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, Any]], Any]:
+    """What registration writes and checks: the claims it puts (key, code if refused), the
+    condition checks (key, code, condition) and the condition on joining the pending holders."""
+    taken, empty = Claim.key.does_not_exist(), _no_holders()
+    own = [(username_claim(username), "username_taken")]
+    if verified:
+        own.append((email_claim(email), "email_taken"))
+        wanted = [(pending_claim(email), "email_taken", empty)]
+    else:
+        wanted = [(email_claim(email), "email_taken", taken)]
+    if "@" in username:
+        wanted += [(email_claim(username), "username_taken", taken), (pending_claim(username), "username_taken", empty)]
+    if "@" in email:
+        wanted.append((username_claim(email), "email_taken", taken))
+    written = {key for key, _ in own} | (set() if verified else {pending_claim(email)})
+    checks: list[tuple[str, str, Any]] = []
+    for key, code, condition in wanted:  # one operation per item: skip what is written or checked already
+        if key not in written | {checked for checked, _, _ in checks}:
+            checks.append((key, code, condition))
+    # One's own email as username: the pending item is joined and checked at once, so it must be empty.
+    holders_allowed = (
+        empty if pending_claim(username) == pending_claim(email) else empty | (size(Claim.holders) < PENDING_CAP)
+    )
+    return own, checks, holders_allowed
+
+
+def create_user(
+    username: str,
+    email: str,
+    password: str,
+    *,
+    role: str = "user",
+    language: str | None = None,
+    verified: bool = False,
+) -> User:
     """Create a user with its identifier claims in one transaction.
 
-    One namespace for login identifiers: besides claiming its own username and email, the
-    transaction checks that no account has the username as its email (usernames may contain
-    `@`) and none has the email as its username, so no login can shadow another account's.
+    One namespace for login identifiers: besides claiming its own username, the transaction
+    checks that no account has the username as its email (usernames may contain `@`; verified
+    or not) and none has the email as its username, so no login can shadow another account's.
+    An unverified email blocks nobody: the account joins the address's pending holders (at most
+    PENDING_CAP), on condition nobody verified it. `verified` (operator accounts, `make user`)
+    claims the address outright, on condition nobody holds it at all.
     """
     created_at = clock.now_iso()
     user = User(
         clock.new_id(),
         username=username,
         email=email,
+        email_verified=verified or None,
         password_hash=passwords.hash_password(password),
         is_staff=role in ("staff", "superuser"),
         is_superuser=role == "superuser",
@@ -119,26 +175,32 @@ def create_user(username: str, email: str, password: str, *, role: str = "user",
         language=language,
         **search_keys(username, email),
     )
-    own = [(username_claim(username), "username_taken"), (email_claim(email), "email_taken")]
-    crossed = [(email_claim(username), "username_taken"), (username_claim(email), "email_taken")]
-    checks = [(key, code) for key, code in crossed if "@" in key.partition("#")[2] and key not in dict(own)]
+    own, checks, holders_allowed = _identifier_claims(username, email, verified=verified)
 
     try:
         with transact_write() as transaction:
+            for key, _, condition in checks:
+                transaction.condition_check(Claim, key, condition=condition)
             for key, _ in own:
                 transaction.save(
                     Claim(key, owner_id=user.id, created_at=created_at), condition=Claim.key.does_not_exist()
                 )
-            for key, _ in checks:
-                transaction.condition_check(Claim, key, condition=Claim.key.does_not_exist())
             transaction.save(user, condition=User.id.does_not_exist())
             transaction.save(activity.entry("user_registered", user.id, metadata={"username": username, "role": role}))
+            if not verified:
+                transaction.update(
+                    Claim(pending_claim(email)),
+                    actions=[Claim.holders.add({user.id}), Claim.created_at.set(Claim.created_at | created_at)],
+                    condition=holders_allowed,
+                )
             counters.add(transaction, {counters.USERS: 1}, day=user.day)
     except TransactWriteError as error:
-        # pynamodb sends condition checks first, then puts, each in the order added.
-        for (_, code), reason in zip([*checks, *own], cancellation_codes(error), strict=False):
-            if reason == CONDITION_FAILED:
-                raise errors.Conflict(TAKEN[code], code=code) from None
+        # pynamodb sends condition checks first, then puts, then updates, each in the order added.
+        codes: list[str | None] = [code for _, code, _ in checks] + [code for _, code in own] + [None, None]
+        codes += [] if verified else ["email_taken"]  # the pending holders: nobody verified it, under the cap
+        for refused, reason in zip(codes, cancellation_codes(error), strict=False):
+            if refused and reason == CONDITION_FAILED:
+                raise errors.Conflict(TAKEN[refused], code=refused) from None
         if conflicted(error):
             raise errors.Conflict("Another registration used these details; try again.", code="conflict") from None
         raise
@@ -373,10 +435,10 @@ def upsert_user(username: str, password: str, role: str, email: str | None = Non
     if reason := passwords.problem(password):
         raise errors.ValidationError(reason)
     try:
-        owner_id = Claim.get(username_claim(username)).owner_id
+        owner_id = str(Claim.get(username_claim(username)).owner_id)
     except DoesNotExist:
         email = email or f"{username.casefold()}@localhost.localdomain"
-        return create_user(username, email.lower(), password, role=role), True
+        return create_user(username, email.lower(), password, role=role, verified=True), True
     user = User.get(owner_id)
     roles = [User.is_staff.set(role in ("staff", "superuser")), User.is_superuser.set(role == "superuser")]
     set_password(user, password, action="password_reset", actions=roles)

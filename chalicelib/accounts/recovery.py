@@ -5,40 +5,30 @@ address: the answer, its time and its AWS calls cannot tell whether an account h
 The mail worker (`forgot_mails`) finds the accounts (a Query on the `by_email` index), counts
 the account's reset emails (at most 3 an hour, atomically), creates the token and sends.
 
-A token is `<user id>.<256 random bits>`; the account stores only its sha256 and expiry, so a
-new link replaces (supersedes) the last. `reset` spends it in the transaction that sets the
+A token (`links`) is `<user id>.<256 random bits>`; the account stores only its sha256 and
+expiry, so a new link replaces (supersedes) the last. `reset` spends it in the transaction that sets the
 password and moves the token epoch (every session ends), conditional on the hash it read:
 of parallel resets with one token exactly one wins.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from collections.abc import Iterator
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.accounts import accounts, passwords, ratelimit
-from chalicelib.core import clock, errors
+from chalicelib.accounts import accounts, links, passwords, ratelimit
+from chalicelib.core import clock
 from chalicelib.core.models import User
 from chalicelib.core.validation import Fields
 from chalicelib.mail import jobs
 from chalicelib.mail.delivery import Outgoing
 from chalicelib.mail.messages import Letter
 
-TOKEN_SECONDS = 30 * 60
+TOKEN = links.LinkKind("reset_token_hash", "reset_expires_at", 30 * 60)
 MAILS_PER_HOUR = 3
-MAX_TOKEN_LENGTH = 200
-INVALID = "This link is invalid, used, expired or replaced by a newer one."
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def forgot(body: dict[str, Any], *, base_url: str) -> None:
@@ -66,12 +56,8 @@ def _reset_letter(user: User, base_url: str) -> Letter | None:
     """Counted first (parallel jobs cannot outrun the limit), then the token; None when over."""
     if ratelimit.hit(f"reset-mail#{user.id}", 3600, window_is_open=False) > MAILS_PER_HOUR:
         return None
-    token = f"{user.id}.{secrets.token_urlsafe(32)}"
-    expires_at = clock.iso(clock.now() + timedelta(seconds=TOKEN_SECONDS))
-    User(user.id).update(
-        actions=[User.reset_token_hash.set(token_hash(token)), User.reset_expires_at.set(expires_at)],
-        condition=User.id.exists(),
-    )
+    token, actions = TOKEN.new(user.id)
+    User(user.id).update(actions=actions, condition=User.id.exists())
     return Letter(
         user.email,
         "reset",
@@ -83,44 +69,23 @@ def _reset_letter(user: User, base_url: str) -> Letter | None:
 def reset(body: dict[str, Any]) -> dict[str, Any]:
     """Spend the token: new password, every session ended, fresh tokens; 400 invalid_token."""
     fields = Fields(body)
-    token = fields.string("token", max_length=MAX_TOKEN_LENGTH)
+    token = fields.string("token", max_length=links.MAX_TOKEN_LENGTH)
     new = fields.string("new_password", max_length=1000)
     if new is not None and (reason := passwords.problem(new)):
         fields.fail("new_password", reason)
     fields.done()
     assert token is not None and new is not None
-    user = _holder(token)
-    hashed = token_hash(token)
+    user = TOKEN.holder(token)
     epoch = accounts.set_password(
         user,
         new,
         action="password_reset",
-        actions=[User.reset_token_hash.remove(), User.reset_expires_at.remove()],
-        condition=User.reset_token_hash == hashed,
-        lost=_invalid(),
+        actions=TOKEN.spent(),
+        condition=TOKEN.unchanged(token),
+        lost=links.invalid(),
     )
     accounts.notify_password_changed(user.id)
     return accounts.signed_in(user, epoch)
-
-
-def _invalid() -> errors.ApiError:
-    return errors.ValidationError(INVALID, code="invalid_token")
-
-
-def _holder(token: str) -> User:
-    """The account whose newest, unexpired token this is (one consistent read), else 400."""
-    user_id, _, secret = token.partition(".")
-    if not secret or not clock.is_id(user_id):
-        raise _invalid()  # malformed: the table is not asked
-    try:
-        user = User.get(user_id, consistent_read=True)
-    except DoesNotExist:
-        raise _invalid() from None
-    if not hmac.compare_digest(user.reset_token_hash or "", token_hash(token)):
-        raise _invalid()
-    if (user.reset_expires_at or "") <= clock.now_iso():
-        raise _invalid()
-    return user
 
 
 def password_changed_mails(job: dict[str, Any]) -> Iterator[Outgoing]:

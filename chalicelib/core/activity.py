@@ -28,6 +28,7 @@ ACTIONS = frozenset(
         "password_reset",
         "mfa_enabled",
         "mfa_disabled",
+        "email_verified",
         "payment_initiated",
         "payment_success",
         "payment_failed",

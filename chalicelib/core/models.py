@@ -118,6 +118,9 @@ class User(Model):
     # Password reset: sha256 of the newest link's token and when it expires (one at a time).
     reset_token_hash = UnicodeAttribute(null=True)
     reset_expires_at = UnicodeAttribute(null=True)
+    # Email verification: the same for the newest verification link (`accounts.verification`).
+    verify_token_hash = UnicodeAttribute(null=True)
+    verify_expires_at = UnicodeAttribute(null=True)
     language = UnicodeAttribute(null=True)  # the emails' language (`en` when absent)
     # Set when the account's deletion began (`chalicelib.leaving`): it takes no new payment or file.
     deleting = UnicodeAttribute(null=True)
@@ -137,15 +140,18 @@ class Claim(Model):
     """A unique value owned by one record: `username#alice`, `email#a@b.c`, `idem#<user>#<key>`.
 
     Claims are written in the same transaction as their owner, which makes uniqueness
-    race-free without reading first.
+    race-free without reading first. `email#` is a *verified* address; an address only
+    unverified accounts hold is one `email-pending#a@b.c` item listing them in `holders`
+    (no owner: an unverified address blocks nobody, see `accounts.verification`).
     """
 
     class Meta(_TableMeta):
         table_name = settings().resource_name("claims")
 
     key = UnicodeAttribute(hash_key=True)
-    owner_id = UnicodeAttribute()
+    owner_id = UnicodeAttribute(null=True)  # absent on `email-pending#…` only
     created_at = UnicodeAttribute()
+    holders = UnicodeSetAttribute(null=True)  # on `email-pending#…`: the accounts holding it unverified
     body_hash = UnicodeAttribute(null=True)  # on `idem#…`: the request it answers (reuse with another is 422)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.accounts import accounts, ratelimit
 from chalicelib.accounts.accounts import Principal
@@ -111,19 +112,25 @@ def _erase_personal_activity(user_id: str) -> int:
     return erased
 
 
-def _owned_claims(user: User) -> list[str]:
-    """The username and email claims this account holds (one read of both)."""
-    keys = [accounts.username_claim(user.username)] + ([accounts.email_claim(user.email)] if user.email else [])
+def _owned_claims(user: User) -> tuple[list[str], str | None]:
+    """The username and email claims this account holds, and the unverified address's pending
+    item if the account is one of its holders (one read of all three)."""
+    keys = [accounts.username_claim(user.username)]
+    if user.email:
+        keys += [accounts.email_claim(user.email), accounts.pending_claim(user.email)]
     with transact_get() as transaction:
         futures = [(key, transaction.get(Claim, key)) for key in keys]
-    owned = []
+    owned, pending = [], None
     for key, future in futures:
         try:
-            if future.get().owner_id == user.id:
-                owned.append(key)
+            claim = future.get()
         except DoesNotExist:
             continue
-    return owned
+        if claim.owner_id == user.id:
+            owned.append(key)
+        elif user.id in (claim.holders or set()):
+            pending = key
+    return owned, pending
 
 
 def _remove(user: User, *, files: int, versions: int) -> None:
@@ -133,12 +140,15 @@ def _remove(user: User, *, files: int, versions: int) -> None:
     in the index read by `retire_files` keeps the account until a re-run retires it."""
     no_file_held = User.files_held.does_not_exist() | (User.files_held == 0)
     entry = activity.entry("account_deleted", user.id, metadata={"files": files, "versions": versions})
-    claims = _owned_claims(user)
+    claims, pending = _owned_claims(user)
     try:
         with transact_write() as transaction:
             transaction.delete(User(user.id), condition=User.deleting.exists() & no_file_held)
             for key in claims:
                 transaction.delete(Claim(key), condition=Claim.owner_id == user.id)
+            if pending:  # no longer one of the address's unverified holders (they count to its cap)
+                leave: list[Action] = [Claim.holders.delete({user.id})]
+                transaction.update(Claim(pending), actions=leave, condition=Claim.holders.contains(user.id))
             transaction.save(entry, condition=Activity.sk.does_not_exist())
             counters.add(transaction, {counters.USERS: -1}, day=user.day)
     except TransactWriteError as error:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from email import policy
-from email.parser import BytesParser
 from typing import Any
 
 import pytest
@@ -15,19 +12,6 @@ from tests.browser.journey import register, unique
 
 pytestmark = pytest.mark.browser
 NEW_PASSWORD = "a brand new password"
-
-
-def _reset_link(stack: Any, to: str, timeout: float = 20.0) -> str:
-    """The reset link of the first email to `to` the mail worker writes (waits for the file)."""
-    deadline = time.monotonic() + timeout
-    outbox = stack.state_dir / "outbox"
-    while time.monotonic() < deadline:
-        for path in sorted(outbox.glob("*.eml")) if outbox.exists() else []:
-            message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-            if message["To"] == to and (found := mailbox.LINK.search(mailbox.text_of(message))):  # type: ignore[arg-type]
-                return found.group(0)
-        time.sleep(0.1)  # polling the directory for the worker's file: the event is its appearance
-    raise AssertionError(f"no reset email to {to} within {timeout} s")
 
 
 def test_forgot_password_link_sets_a_new_password_and_ends_the_old_session(browser: Any, stack: Any) -> None:
@@ -51,7 +35,7 @@ def test_forgot_password_link_sets_a_new_password_and_ends_the_old_session(brows
         page.get_by_role("button", name="Send reset link").click()
         expect(page.get_by_role("status")).to_contain_text("reset link")
 
-        link = _reset_link(stack, email)
+        [link] = mailbox.wait_for_links(stack.state_dir / "outbox", email, "reset")
         page.goto(stack.url("/dashboard/?" + link.partition("?")[2]))  # the stack's own host, whatever the base
         assert "reset=" not in page.url  # the token leaves the address bar at once
         page.locator("#reset-form").get_by_label("New password").fill(NEW_PASSWORD)

@@ -21,6 +21,7 @@ PUBLIC = {
     "/api/refresh",
     "/api/password/forgot",
     "/api/password/reset",
+    "/api/email/verify",
     "/api/payment/success",
     "/api/payment/fail",
     "/api/payment/cancel",

@@ -10,7 +10,7 @@ const POLL_MS = 1500;
 const BUSY = new Set(["pending_upload", "processing"]);
 const CHART_DAYS = 30;
 const SVG = "http://www.w3.org/2000/svg";
-const PANELS = ["#account", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel", "#admin-panel", "#user-detail"];
+const PANELS = ["#account", "#verify-panel", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel", "#admin-panel", "#user-detail"];
 // Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
 const RETURN_TONES = { success: "ok", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
 
@@ -208,6 +208,7 @@ async function signedIn() {
   show("#signed-out", false);
   for (const id of ["#account", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel"]) show(id, true);
   show("#pay-panel", !user.has_paid);
+  show("#verify-panel", user.email !== null && !user.email_verified);
   for (const id of ["#upload-panel", "#files-panel"]) show(id, user.has_paid);
   show("#admin-panel", user.is_staff || user.is_superuser);
   await render();
@@ -220,6 +221,7 @@ async function render() {
   $("#whoami").textContent = role ? `${user.username} (${t(role)})` : user.username;
   renderSecondFactor();
   showUsage();
+  if (user.email) announce("#verify-prompt", "verify.prompt", { email: user.email });
   const staff = user.is_staff || user.is_superuser;
   await Promise.all([
     loadPayments(),
@@ -411,6 +413,34 @@ function resetLink() {
   state.resetToken = token;
   history.replaceState(null, "", location.pathname);
   return true;
+}
+
+// --- email verification ----------------------------------------------------------------
+
+async function onResendVerification() {
+  const panel = $("#verify-panel");
+  formError(panel, null);
+  $("#verify-status").textContent = "";
+  try {
+    await api("email/verify/resend/", { method: "POST" });
+    announce("#verify-status", "verify.sent");
+  } catch (error) {
+    formError(panel, error);
+  }
+}
+
+// A verification link lands on `?verify=<token>`: the token leaves the address bar and history at
+// once, is spent (no session needed), and the outcome is said in the banner.
+async function verifyLink() {
+  const token = new URLSearchParams(location.search).get("verify");
+  if (token === null) return;
+  history.replaceState(null, "", location.pathname);
+  try {
+    await api("email/verify/", { method: "POST", body: { token }, auth: false });
+    banner("verify.done", "ok");
+  } catch (error) {
+    banner(error.code === "email_taken" ? "verify.taken" : "verify.invalid", "error");
+  }
 }
 
 async function onLogout() {
@@ -914,6 +944,7 @@ async function start() {
   $("#mfa-disable-form").addEventListener("submit", onSecondFactorDisable);
   for (const back of document.querySelectorAll(".recovery-back")) back.addEventListener("click", () => recoveryMode(null));
   $("#logout").addEventListener("click", onLogout);
+  $("#verify-resend").addEventListener("click", onResendVerification);
   $("#pay").addEventListener("click", onPay);
   $("#upload-form").addEventListener("submit", onUpload);
   $("#download-data").addEventListener("click", onDownloadData);
@@ -930,6 +961,7 @@ async function start() {
   $("#admin-more").addEventListener("click", () => loadAdmin(true));
   $("#detail-back").addEventListener("click", closeUser);
   paymentReturn();
+  await verifyLink();
   if (resetLink()) {
     signedOut();
     recoveryMode("reset");

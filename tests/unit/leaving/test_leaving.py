@@ -299,3 +299,27 @@ def test_a_deletion_cut_short_is_finished_by_logging_in_and_deleting_again(
     assert _delete(api, again).status_code == 204
     assert _versions(purge.user_prefix(alice)) == []
     assert recount.drift() == []
+
+
+def test_a_deleted_account_leaves_an_unverified_address_and_frees_a_verified_one(
+    api: Api, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests import mailbox
+
+    monkeypatch.setenv("LOCAL_STATE_DIR", str(tmp_path))
+    shared = "shared@example.com"
+    for name in ("alice", "bob"):
+        assert api.register(name, email=shared).status_code == 201  # nobody verified it: both may hold it
+    alice, bob = (str(Claim.get(f"username#{name}").owner_id) for name in ("alice", "bob"))
+    assert Claim.get(f"email-pending#{shared}").holders == {alice, bob}
+    assert _delete(api, api.login("alice")["access"]).status_code == 204
+    assert Claim.get(f"email-pending#{shared}").holders == {bob}  # alice no longer counts to its cap
+
+    mailbox.deliver_all(api.client)
+    [token] = [t for m in mailbox.outbox() for t in mailbox.links(m, "verify") if t.startswith(f"{bob}.")]
+    assert api.call("POST", "/api/email/verify/", {"token": token}).status_code == 200
+    assert Claim.get(f"email#{shared}").owner_id == bob
+    assert _delete(api, api.login("bob")["access"]).status_code == 204
+    with pytest.raises(Claim.DoesNotExist):
+        Claim.get(f"email#{shared}")  # the verified address is free again
+    assert api.register("carol", email=shared).status_code == 201
