@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from chalicelib.accounts import accounts, recovery_codes, totp
 from chalicelib.core import clock
 from chalicelib.core.models import Activity, User
 from tests import mailbox, second_factor
+from tests.concurrency import at_once
 from tests.unit.conftest import Api
 
 PASSWORD = "correct horse"
@@ -62,22 +62,6 @@ def _alice() -> User:
 
 def _entries(user_id: str, action: str) -> list[Activity]:
     return [e for e in Activity.query(user_id) if e.action == action]
-
-
-def _in_parallel(count: int, attempt: Callable[[int], Any]) -> list[Any]:
-    results: list[Any] = [None] * count
-    start = threading.Barrier(count)
-
-    def run(i: int) -> None:
-        start.wait()
-        results[i] = attempt(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 # --- enrolment -------------------------------------------------------------------------
@@ -166,7 +150,7 @@ def test_parallel_confirms_enable_once(api: Api, atomic_dynamodb: None) -> None:
     token = api.signed_up("alice")
     secret = _post(api, "/api/mfa/setup/", token=token).data["secret"]
     code = totp.code_at(secret, totp.current_step())
-    answers = _in_parallel(6, lambda _: _post(api, "/api/mfa/confirm/", {"code": code}, token).status_code)
+    answers = at_once(6, lambda _: _post(api, "/api/mfa/confirm/", {"code": code}, token).status_code)
     # The losers met the winner's condition (400), its new state (409) or its new epoch (401).
     assert answers.count(200) == 1 and set(answers) - {200} <= {400, 401, 409}
     assert len(_entries(_alice().id, "mfa_enabled")) == 1
@@ -252,7 +236,7 @@ def test_after_five_wrong_codes_the_mfa_token_is_dead(api: Api) -> None:
 def test_thirty_parallel_guesses_get_five_checks(api: Api, atomic_dynamodb: None) -> None:
     app, _ = _enrolled(api)
     mfa_token = _challenge(api)
-    answers = _in_parallel(30, lambda i: _error(_code_step(api, mfa_token, f"{i:06d}x")))
+    answers = at_once(30, lambda i: _error(_code_step(api, mfa_token, f"{i:06d}x")))
     assert sorted(answers).count((401, "invalid_code")) == 5
     assert sorted(answers).count((401, "invalid_token")) == 25
     assert _error(_code_step(api, mfa_token, app.code())) == (401, "invalid_token")
@@ -304,7 +288,7 @@ def test_parallel_requests_with_one_recovery_code_have_one_winner(api: Api, atom
     _, confirmed = _enrolled(api)
     code = confirmed["recovery_codes"][0]
     tokens = [_challenge(api) for _ in range(4)]  # a login each (the password window allows 5)
-    answers = _in_parallel(4, lambda i: _code_step(api, tokens[i], code).status_code)
+    answers = at_once(4, lambda i: _code_step(api, tokens[i], code).status_code)
     assert sorted(answers) == [200, 401, 401, 401]
 
 
@@ -312,7 +296,7 @@ def test_parallel_requests_with_one_totp_code_have_one_winner(api: Api, atomic_d
     app, _ = _enrolled(api)
     code = app.code()
     tokens = [_challenge(api) for _ in range(4)]
-    answers = _in_parallel(4, lambda i: _code_step(api, tokens[i], code).status_code)
+    answers = at_once(4, lambda i: _code_step(api, tokens[i], code).status_code)
     assert sorted(answers) == [200, 401, 401, 401]
 
 

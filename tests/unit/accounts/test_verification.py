@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 
 from chalicelib.core.models import Activity, Claim, User
 from tests import mailbox
+from tests.concurrency import at_once
 from tests.unit.conftest import Api
 
 
@@ -50,24 +50,9 @@ def _me(api: Api, access: str) -> dict[str, Any]:
 
 
 def _run(targets: list[Callable[[], Any]]) -> list[str]:
-    """Run each in its own thread, released together; each outcome "ok" or its error code."""
-    barrier = threading.Barrier(len(targets))
-    outcomes: list[str] = []
-
-    def work(target: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            target()
-            outcomes.append("ok")
-        except Exception as error:
-            outcomes.append(getattr(error, "code", repr(error)))
-
-    threads = [threading.Thread(target=work, args=(target,)) for target in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+    """Each target in its own thread, released together; each outcome "ok" or its error code."""
+    results = at_once(len(targets), lambda i: targets[i](), caught=(Exception,))
+    return ["ok" if not isinstance(r, Exception) else getattr(r, "code", repr(r)) for r in results]
 
 
 def test_registration_sends_a_link_that_verifies_the_email(api: Api) -> None:

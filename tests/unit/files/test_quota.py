@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -14,6 +12,7 @@ from chalicelib.core import clock, errors
 from chalicelib.core.config import settings
 from chalicelib.core.models import File, RateLimit, User
 from chalicelib.files import uploads, worker
+from tests.concurrency import at_once
 from tests.unit.conftest import Api
 from tests.unit.files.test_uploads import ask, code, paid, store
 from tests.unit.files.test_worker import event_for
@@ -35,26 +34,6 @@ def limits(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
 
 def usage(api: Api, token: str) -> dict[str, int]:
     return api.call("GET", "/api/me/", token=token).data["usage"]
-
-
-def in_parallel(calls: int, action: Callable[[int], Any]) -> list[Any]:
-    """Run `action(i)` in `calls` threads released together; each result or ApiError."""
-    barrier = threading.Barrier(calls)
-    results: list[Any] = [None] * calls
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = action(i)
-        except errors.ApiError as error:
-            results[i] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_me_reports_usage_and_limits(api: Api) -> None:
@@ -101,7 +80,9 @@ def test_twenty_parallel_requests_cannot_pass_the_file_quota(
     limits(MAX_FILES_PER_USER=5)
     token, user_id = paid(api)
     principal = accounts.authenticate(token)
-    results = in_parallel(20, lambda i: uploads.request_upload(principal, {"filename": f"{i}.txt", "size": 10}))
+    results = at_once(
+        20, lambda i: uploads.request_upload(principal, {"filename": f"{i}.txt", "size": 10}), caught=(errors.ApiError,)
+    )
     granted = [result for result in results if isinstance(result, dict)]
     refused = [result for result in results if isinstance(result, errors.ApiError)]
     assert len(granted) == 5
@@ -118,7 +99,9 @@ def test_parallel_requests_cannot_pass_the_byte_quota(
     limits(MAX_BYTES_PER_USER=1000)
     token, user_id = paid(api)
     principal = accounts.authenticate(token)
-    results = in_parallel(12, lambda i: uploads.request_upload(principal, {"filename": "a.txt", "size": 300}))
+    results = at_once(
+        12, lambda i: uploads.request_upload(principal, {"filename": "a.txt", "size": 300}), caught=(errors.ApiError,)
+    )
     assert sum(isinstance(result, dict) for result in results) == 3
     assert User.get(user_id, consistent_read=True).bytes_held == 900
 
@@ -145,7 +128,9 @@ def test_parallel_upload_requests_pass_the_rate_limit_only_as_often_as_allowed(
     limits(UPLOAD_REQUESTS_PER_MINUTE=4)
     token, _ = paid(api)
     principal = accounts.authenticate(token)
-    results = in_parallel(12, lambda i: uploads.request_upload(principal, {"filename": "a.txt", "size": 1}))
+    results = at_once(
+        12, lambda i: uploads.request_upload(principal, {"filename": "a.txt", "size": 1}), caught=(errors.ApiError,)
+    )
     assert sum(isinstance(result, dict) for result in results) == 4
     assert {error.code for error in results if isinstance(error, errors.ApiError)} == {"too_many_requests"}
 
