@@ -112,8 +112,7 @@ def confirm(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     if user.mfa_enabled:
         raise _already_enabled()
     pending = user.mfa_pending_secret
-    step = totp.matching_step(pending, code) if pending else None
-    if pending is None or step is None:
+    if pending is None or totp.matching_step(pending, code) is None:
         raise _invalid_code(errors.ValidationError)
     codes = recovery_codes.new_codes()
     epoch = _epoch(user) + 1
@@ -121,7 +120,9 @@ def confirm(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
         User.mfa_enabled.set(True),
         User.mfa_secret.set(pending),
         User.mfa_pending_secret.remove(),
-        User.mfa_last_step.set(step),  # the confirming code cannot log in as well
+        # Enrolment is not a sign-in: the log-in step counts its own uses, so the code just
+        # confirmed may still open one session (the password is asked again first).
+        User.mfa_last_step.remove(),
         User.mfa_recovery_hashes.set({recovery_codes.digest(c) for c in codes}),
         User.token_epoch.set(epoch),
     ]

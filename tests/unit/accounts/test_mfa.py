@@ -189,12 +189,15 @@ def test_a_code_is_accepted_once(api: Api) -> None:
     assert _error(_code_step(api, _challenge(api), code)) == (401, "invalid_code")
 
 
-def test_the_confirming_code_cannot_log_in(api: Api) -> None:
+def test_the_confirming_code_opens_one_session_then_no_more(api: Api) -> None:
+    """Enrolment then log-in within one 30 s step (what an app user does at once) works; the
+    log-in step still accepts that code once only."""
     assert api.register("alice").status_code == 201
     token = api.login("alice")["access"]
     secret = _post(api, "/api/mfa/setup/", token=token).data["secret"]
     code = totp.code_at(secret, totp.current_step())
     assert _post(api, "/api/mfa/confirm/", {"code": code}, token).status_code == 200
+    assert _code_step(api, _challenge(api), code).status_code == 200
     assert _error(_code_step(api, _challenge(api), code)) == (401, "invalid_code")
 
 
