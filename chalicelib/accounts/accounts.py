@@ -15,6 +15,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.condition import size
+from pynamodb.expressions.update import Action
 
 from chalicelib.accounts import passwords, ratelimit, tokens
 from chalicelib.core import activity, clock, counters, errors, metrics
@@ -263,9 +264,9 @@ def login(body: dict[str, Any], *, client_ip: str) -> dict[str, Any]:
         raise errors.Unauthorized("Wrong username or password.", code="invalid_credentials")
     assert user is not None
     if user.mfa_enabled:  # the attempt stays counted until the second factor clears it (mfa.py)
-        return tokens.issue_mfa_challenge(user.id, _epoch(user))
+        return tokens.issue_mfa_challenge(user.id, epoch_of(user))
     _record_login(user.id, attempts_key)
-    return tokens.issue_pair(user.id, _epoch(user))
+    return tokens.issue_pair(user.id, epoch_of(user))
 
 
 def signed_in(user: User, epoch: int) -> dict[str, Any]:
@@ -289,7 +290,8 @@ def _record_login(user_id: str, attempts_key: str) -> None:
         activity.record("login", user_id)
 
 
-def _epoch(user: User) -> int:
+def epoch_of(user: User) -> int:
+    """The account's token epoch as read (absent: 0); every token carries the one it was issued under."""
     return int(user.token_epoch or 0)
 
 
@@ -320,7 +322,7 @@ def _principal(claims: tokens.Claims) -> Principal:
         user = user_future.get()
     except DoesNotExist:
         raise errors.Unauthorized("The account no longer exists.", code="invalid_token") from None
-    if claims.epoch != _epoch(user):
+    if claims.epoch != epoch_of(user):
         raise errors.Unauthorized("The session ended: the password was changed.", code="invalid_token")
     return Principal(user=user, claims=claims)
 
@@ -356,9 +358,16 @@ def check_password(user: User, password: str, *, reason: str) -> str:
 
 def same_epoch(user: User) -> Any:
     """The condition that the account's token epoch is still the one `user` was read with."""
-    epoch = _epoch(user)
-    unchanged = User.token_epoch == epoch
-    return unchanged | User.token_epoch.does_not_exist() if not epoch else unchanged
+    read = epoch_of(user)
+    unchanged = User.token_epoch == read
+    return unchanged | User.token_epoch.does_not_exist() if not read else unchanged
+
+
+def ending_sessions(user: User) -> tuple[int, Action, Any]:
+    """What a write adds to end every session of the account: the new epoch, the action that
+    sets it, and the condition that nobody moved it since `user` was read."""
+    moved = epoch_of(user) + 1
+    return moved, User.token_epoch.set(moved), same_epoch(user)
 
 
 def notify_password_changed(user_id: str) -> None:
@@ -379,9 +388,8 @@ def set_password(
 
     `condition` joins the epoch's (a reset's token must still be the one read); when the
     transaction is refused, `lost` is raised (default: this session has ended)."""
-    epoch = _epoch(user)
-    updates = [User.password_hash.set(passwords.hash_password(password)), User.token_epoch.set(epoch + 1)]
-    unchanged = same_epoch(user)
+    moved, move, unchanged = ending_sessions(user)
+    updates = [User.password_hash.set(passwords.hash_password(password)), move]
     if condition is not None:
         unchanged = unchanged & condition
 
@@ -396,7 +404,7 @@ def set_password(
         raise lost or errors.Unauthorized(
             "The session ended: the password was changed.", code="invalid_token"
         ) from None
-    return epoch + 1
+    return moved
 
 
 def refresh(body: dict[str, Any]) -> dict[str, Any]:
@@ -408,7 +416,7 @@ def refresh(body: dict[str, Any]) -> dict[str, Any]:
     claims = tokens.decode(token, tokens.REFRESH)
     principal = _principal(claims)
     tokens.revoke_once(claims)
-    return tokens.issue_pair(principal.user_id, _epoch(principal.user), mfa=claims.mfa)
+    return tokens.issue_pair(principal.user_id, epoch_of(principal.user), mfa=claims.mfa)
 
 
 def logout(principal: Principal, body: dict[str, Any]) -> None:

@@ -56,10 +56,6 @@ def _dead_token() -> errors.ApiError:
     return errors.Unauthorized(message, code="invalid_token")
 
 
-def _epoch(user: User) -> int:
-    return int(user.token_epoch or 0)
-
-
 def _not_enabled() -> Any:
     return User.mfa_enabled.does_not_exist() | (User.mfa_enabled == False)  # noqa: E712 (a DynamoDB condition)
 
@@ -115,7 +111,7 @@ def confirm(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
     if pending is None or totp.matching_step(pending, code) is None:
         raise _invalid_code(errors.ValidationError)
     codes = recovery_codes.new_codes()
-    epoch = _epoch(user) + 1
+    epoch, end_other_sessions, unchanged_epoch = accounts.ending_sessions(user)
     actions: list[Action] = [
         User.mfa_enabled.set(True),
         User.mfa_secret.set(pending),
@@ -124,9 +120,9 @@ def confirm(principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
         # confirmed may still open one session (the password is asked again first).
         User.mfa_last_step.remove(),
         User.mfa_recovery_hashes.set({recovery_codes.digest(c) for c in codes}),
-        User.token_epoch.set(epoch),
+        end_other_sessions,
     ]
-    condition = User.id.exists() & (User.mfa_pending_secret == pending) & _not_enabled() & accounts.same_epoch(user)
+    condition = User.id.exists() & (User.mfa_pending_secret == pending) & _not_enabled() & unchanged_epoch
     try:
         with transact_write() as transaction:
             transaction.update(User(user.id), actions=actions, condition=condition)
@@ -197,7 +193,7 @@ def complete_login(body: dict[str, Any]) -> dict[str, Any]:
         if CONDITION_FAILED in reasons:
             raise _wrong_code(user, "code_already_used") from None  # a parallel request spent it
         raise
-    return tokens.issue_pair(user.id, _epoch(user), mfa=True)
+    return tokens.issue_pair(user.id, accounts.epoch_of(user), mfa=True)
 
 
 def disable(principal: Principal, body: dict[str, Any]) -> None:

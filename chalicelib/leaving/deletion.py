@@ -82,10 +82,11 @@ def _refuse_while_busy(user: User) -> None:
 def _mark(user: User) -> None:
     """Every session ends and the account takes nothing new, in one conditional write."""
     no_open_payment = User.open_payments.does_not_exist() | (User.open_payments == 0)
+    _, end_sessions, unchanged_epoch = accounts.ending_sessions(user)
     try:
         user.update(
-            actions=[User.token_epoch.set(int(user.token_epoch or 0) + 1), User.deleting.set(clock.now_iso())],
-            condition=User.id.exists() & accounts.same_epoch(user) & no_open_payment,
+            actions=[end_sessions, User.deleting.set(clock.now_iso())],
+            condition=User.id.exists() & unchanged_epoch & no_open_payment,
         )
     except UpdateError as error:
         if not conditional_failed(error):
