@@ -12,13 +12,14 @@ import pytest
 from chalicelib.core import aws, clock, counters
 from chalicelib.core.config import settings
 from chalicelib.core.db import transact_write
-from chalicelib.core.models import Activity, Claim, File, Payment, User, status_day
+from chalicelib.core.models import Activity, Claim, File, Payment, User
 from chalicelib.files import purge, worker
 from chalicelib.leaving import deletion, export
 from chalicelib.payments import settlement
 from chalicelib.staff import admin
 from local import recount
 from local.sandbox import Sandbox
+from tests import records
 from tests.aamarpay_browser import press
 from tests.unit.conftest import Api
 
@@ -53,18 +54,7 @@ def _upload(api: Api, token: str, name: str, body: bytes | None = b"one two thre
 def _failed_payment(user_id: str) -> Payment:
     """A payment that expired unpaid (no longer re-checked), written directly with its counts:
     many are cheap."""
-    created = clock.now_iso()
-    payment = Payment(
-        clock.new_id(),
-        user_id=user_id,
-        status="expired",
-        amount="100.00",
-        currency="BDT",
-        created_at=created,
-        updated_at=created,
-        day=clock.day_of(created),
-        status_day=status_day("expired", created),
-    )
+    payment = records.payment(user_id, "expired")
     with transact_write() as transaction:
         transaction.save(payment)
         counters.add(transaction, counters.moved("payments", None, "expired"), day=payment.day)

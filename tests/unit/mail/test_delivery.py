@@ -16,7 +16,7 @@ from chalicelib.mail import delivery, jobs, messages, senders
 from chalicelib.mail.delivery import Outgoing
 from chalicelib.mail.messages import Letter
 from chalicelib.payments import settlement
-from tests import mailbox
+from tests import mailbox, records
 from tests.unit.conftest import Api
 
 
@@ -106,19 +106,7 @@ def test_user_values_are_escaped_in_html() -> None:
 
 
 def _initiated_payment(user_id: str) -> Payment:
-    created = clock.now_iso()
-    payment = Payment(
-        clock.new_id(),
-        user_id=user_id,
-        status="initiated",
-        amount="100.00",
-        currency="BDT",
-        gateway_transaction_id="PG123",
-        created_at=created,
-        updated_at=created,
-        day=clock.day_of(created),
-        status_day=f"initiated#{clock.day_of(created)}",
-    )
+    payment = records.payment(user_id, "initiated", gateway_transaction_id="PG123")
     payment.save()
     User(user_id).update(actions=[User.open_payments.set(1)])
     return payment

@@ -20,6 +20,7 @@ from chalicelib.payments import settlement
 from chalicelib.staff import admin, export, stats
 from local.runner import lambda_sqs_event
 from local.sandbox import Sandbox
+from tests import records
 from tests.aamarpay_browser import press
 from tests.unit.conftest import Api
 
@@ -66,18 +67,9 @@ def _stamps(days_ago: float) -> dict[str, str]:
 
 
 def _payment(user_id: str, status: str, days_ago: float = 0) -> Payment:
-    stamps = _stamps(days_ago)
-    payment = Payment(
-        clock.new_id(),
-        user_id=user_id,
-        status=status,
-        amount="100.00",
-        currency="BDT",
-        status_day=status_day(status, stamps["created_at"]),
-        **stamps,
-    )
-    payment.save()
-    return payment
+    made = records.payment(user_id, status, days_ago=days_ago)
+    made.save()
+    return made
 
 
 def _file(user_id: str, status: str, days_ago: float = 0) -> File:
