@@ -23,8 +23,9 @@ def main(payments: int, users: int) -> None:
     with moto_stack() as calls:
         from chalicelib.accounts import directory
         from chalicelib.core import clock
-        from chalicelib.core.models import Payment, User, search_keys, status_day
+        from chalicelib.core.models import Payment, User, search_keys
         from chalicelib.staff import admin, export
+        from tests import records
 
         today = clock.now().date()
         ids = []
@@ -40,21 +41,8 @@ def main(payments: int, users: int) -> None:
                 ids.append(user.id)
         with Payment.batch_write() as batch:
             for n in range(payments):
-                created = clock.iso(clock.now() - timedelta(days=n % 30, seconds=n))
                 status = "success" if n % 3 else "failed"
-                batch.save(
-                    Payment(
-                        clock.new_id(),
-                        user_id=ids[n % users],
-                        status=status,
-                        amount="100.00",
-                        currency="BDT",
-                        created_at=created,
-                        updated_at=created,
-                        day=clock.day_of(created),
-                        status_day=status_day(status, created),
-                    )
-                )
+                batch.save(records.payment(ids[n % users], status, days_ago=n % 30 + n / 86400))
         start = today - timedelta(days=29)
 
         def measure(label: str, run: Any) -> Any:
