@@ -185,6 +185,20 @@ function button(text, onclick, className = "quiet") {
   return el("button", { type: "button", class: className, onclick }, text);
 }
 
+// A form's submit: no page load, its last error cleared, and a failure said in it.
+function whenSubmitted(act) {
+  return async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    formError(form, null);
+    try {
+      await act(form);
+    } catch (error) {
+      formError(form, error);
+    }
+  };
+}
+
 // --- screens ---------------------------------------------------------------------------
 
 function signedOut(messageKey) {
@@ -317,19 +331,12 @@ async function passwordAccepted(answer) {
   recoveryMode("mfa");
 }
 
-async function onLogin(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  formError(form, null);
-  try {
-    const answer = await api("login/", { method: "POST", body: { username: form.username.value, password: form.password.value }, auth: false });
-    form.reset();
-    banner(null);
-    await passwordAccepted(answer);
-  } catch (error) {
-    formError(form, error);
-  }
-}
+const onLogin = whenSubmitted(async (form) => {
+  const answer = await api("login/", { method: "POST", body: { username: form.username.value, password: form.password.value }, auth: false });
+  form.reset();
+  banner(null);
+  await passwordAccepted(answer);
+});
 
 async function onSecondFactor(event) {
   event.preventDefault();
@@ -347,21 +354,14 @@ async function onSecondFactor(event) {
   }
 }
 
-async function onRegister(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  formError(form, null);
+const onRegister = whenSubmitted(async (form) => {
   const body = { username: form.username.value, email: form.email.value, password: form.password.value, language: currentLanguage() };
-  try {
-    await api("register/", { method: "POST", body, auth: false });
-    keep(await api("login/", { method: "POST", body: { username: body.username, password: body.password }, auth: false }));
-    form.reset();
-    banner("welcome", "ok");
-    await signedIn();
-  } catch (error) {
-    formError(form, error);
-  }
-}
+  await api("register/", { method: "POST", body, auth: false });
+  keep(await api("login/", { method: "POST", body: { username: body.username, password: body.password }, auth: false }));
+  form.reset();
+  banner("welcome", "ok");
+  await signedIn();
+});
 
 // Password recovery and the code step replace the log-in and register forms with one of their own
 // ("forgot" | "reset" | "mfa" | null).
@@ -375,36 +375,22 @@ function recoveryMode(mode) {
   if (shown) shown.focus();
 }
 
-async function onForgot(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  formError(form, null);
-  try {
-    await api("password/forgot/", { method: "POST", body: { email: form.email.value }, auth: false });
-    form.reset();
-    recoveryMode(null);
-    banner("forgot.sent", "ok");
-  } catch (error) {
-    formError(form, error);
-  }
-}
+const onForgot = whenSubmitted(async (form) => {
+  await api("password/forgot/", { method: "POST", body: { email: form.email.value }, auth: false });
+  form.reset();
+  recoveryMode(null);
+  banner("forgot.sent", "ok");
+});
 
-async function onReset(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  formError(form, null);
-  try {
-    const body = { token: state.resetToken, new_password: form.new_password.value };
-    const answer = await api("password/reset/", { method: "POST", body, auth: false });
-    state.resetToken = null;
-    form.reset();
-    recoveryMode(null);
-    banner("reset.done", "ok");
-    await passwordAccepted(answer);
-  } catch (error) {
-    formError(form, error);
-  }
-}
+const onReset = whenSubmitted(async (form) => {
+  const body = { token: state.resetToken, new_password: form.new_password.value };
+  const answer = await api("password/reset/", { method: "POST", body, auth: false });
+  state.resetToken = null;
+  form.reset();
+  recoveryMode(null);
+  banner("reset.done", "ok");
+  await passwordAccepted(answer);
+});
 
 // A reset link lands on `?reset=<token>`: the token is taken out of the address bar and history at once.
 function resetLink() {
@@ -452,19 +438,12 @@ async function onLogout() {
   }
 }
 
-async function onChangePassword(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  formError(form, null);
+const onChangePassword = whenSubmitted(async (form) => {
   const body = { current_password: form.current_password.value, new_password: form.new_password.value };
-  try {
-    keep(await api("password/change/", { method: "POST", body }));
-    form.reset();
-    banner("password.changed", "ok");
-  } catch (error) {
-    formError(form, error);
-  }
-}
+  keep(await api("password/change/", { method: "POST", body }));
+  form.reset();
+  banner("password.changed", "ok");
+});
 
 async function onPay(event) {
   const pay = event.currentTarget;
@@ -617,39 +596,25 @@ async function onSecondFactorStart() {
   }
 }
 
-async function onSecondFactorConfirm(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  formError(form, null);
-  try {
-    const answer = await api("mfa/confirm/", { method: "POST", body: { code: form.code.value } });
-    keep(answer); // this session proved the factor; every other one ended
-    form.reset();
-    $("#mfa-qr").replaceChildren();
-    $("#mfa-secret").textContent = "";
-    $("#mfa-code-list").replaceChildren(...answer.recovery_codes.map((code) => el("li", {}, el("code", {}, code))));
-    show("#mfa-codes", true);
-    banner("mfa.enabled", "ok");
-    await signedIn();
-  } catch (error) {
-    formError(form, error);
-  }
-}
+const onSecondFactorConfirm = whenSubmitted(async (form) => {
+  const answer = await api("mfa/confirm/", { method: "POST", body: { code: form.code.value } });
+  keep(answer); // this session proved the factor; every other one ended
+  form.reset();
+  $("#mfa-qr").replaceChildren();
+  $("#mfa-secret").textContent = "";
+  $("#mfa-code-list").replaceChildren(...answer.recovery_codes.map((code) => el("li", {}, el("code", {}, code))));
+  show("#mfa-codes", true);
+  banner("mfa.enabled", "ok");
+  await signedIn();
+});
 
-async function onSecondFactorDisable(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  formError(form, null);
-  try {
-    await api("mfa/disable/", { method: "POST", body: { password: form.password.value, code: form.code.value } });
-    form.reset();
-    show("#mfa-codes", false);
-    banner("mfa.disabled", "ok");
-    await signedIn();
-  } catch (error) {
-    formError(form, error);
-  }
-}
+const onSecondFactorDisable = whenSubmitted(async (form) => {
+  await api("mfa/disable/", { method: "POST", body: { password: form.password.value, code: form.code.value } });
+  form.reset();
+  show("#mfa-codes", false);
+  banner("mfa.disabled", "ok");
+  await signedIn();
+});
 
 // --- staff -----------------------------------------------------------------------------
 
@@ -885,21 +850,14 @@ function closeUser() {
 
 const isoDay = (date) => date.toISOString().slice(0, 10);
 
-async function onExport(event) {
-  event.preventDefault();
-  const form = event.currentTarget;
-  formError(form, null);
+const onExport = whenSubmitted(async (form) => {
   const params = new URLSearchParams({ from: form.from.value, to: form.to.value });
   if (form.status.value) params.set("status", form.status.value);
-  try {
-    const response = await api(`admin/transactions/export/?${params}`, { raw: true, headers: { Accept: "text/csv" } });
-    const name = `transactions-${form.from.value}-${form.to.value}.csv`;
-    await save(response, name);
-    announce("#admin-status", "export.done", { name });
-  } catch (error) {
-    formError(form, error);
-  }
-}
+  const response = await api(`admin/transactions/export/?${params}`, { raw: true, headers: { Accept: "text/csv" } });
+  const name = `transactions-${form.from.value}-${form.to.value}.csv`;
+  await save(response, name);
+  announce("#admin-status", "export.done", { name });
+});
 
 // --- start -----------------------------------------------------------------------------
 
