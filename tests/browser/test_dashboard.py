@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -93,3 +95,37 @@ def test_staff_see_the_admin_view_and_users_do_not(page: Any, stack: Any, screen
     expect(page.get_by_label("Admin list")).to_contain_text("user registered")
     expect(page.get_by_role("button", name="Grant staff")).to_have_count(0)  # staff look, never act
     page.screenshot(path=str(screenshots / "admin.png"), full_page=True)
+
+
+def test_parallel_calls_that_meet_an_expired_token_share_one_renewal(page: Any, stack: Any) -> None:
+    """Refresh tokens rotate: two calls renewing at once with one refresh token would spend it
+    against each other and log the user out. The page renews once and both calls go on."""
+    register(page, stack, f"renew{clock.new_id()[:8]}")
+    expiring = ("/api/transactions/", "/api/activity/")  # a re-render asks both at once
+    failed: set[str] = set()
+    retries: list[Any] = []
+    refreshes: list[str] = []
+
+    def answer(route: Any) -> None:
+        path = urlsplit(route.request.url).path
+        if path in expiring and path not in failed:
+            failed.add(path)
+            error = {"error": {"code": "invalid_token", "message": "The token has expired."}}
+            route.fulfill(status=401, content_type="application/json", body=json.dumps(error))
+            return
+        if path in failed:
+            retries.append(route.request)
+        if path == "/api/refresh/":
+            refreshes.append(path)
+        route.continue_()
+
+    page.route("**/api/**", answer)
+
+    def retried(path: str) -> Any:
+        return lambda response: urlsplit(response.url).path == path and response.request in retries
+
+    with page.expect_response(retried(expiring[0])) as first, page.expect_response(retried(expiring[1])) as second:
+        page.get_by_label("Language").select_option("bn")  # the page renders again in Bengali
+    assert first.value.status == second.value.status == 200
+    assert refreshes == ["/api/refresh/"]
+    expect(page.locator("#logout")).to_be_visible()  # still signed in
