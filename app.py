@@ -11,6 +11,7 @@ from chalicelib.core import coldstart
 
 coldstart.pause_collector()  # before any other import (cold start: chalicelib/core/coldstart.py)
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalice import Rate
@@ -21,29 +22,40 @@ from chalicelib.core.config import settings
 from chalicelib.core.imports import Lazy
 from chalicelib.core.observability import event_middleware
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # mypy checks every call from a route into the domain against the modules...
+    from chalicelib import openapi, payments
+    from chalicelib.accounts import accounts, mfa, recovery, verification
     from chalicelib.accounts.accounts import Principal
+    from chalicelib.core import activity, health, pagination
+    from chalicelib.dashboard import assets as dashboard
+    from chalicelib.files import expiry, quota, uploads, worker
+    from chalicelib.leaving import deletion as leaving
+    from chalicelib.leaving import export
+    from chalicelib.mail import delivery
+    from chalicelib.payments import receipts
+    from chalicelib.staff import admin
 
-# Imported by the first route that uses them (cold start: bench/bench_coldstart.py).
-accounts = Lazy("chalicelib.accounts.accounts")
-activity = Lazy("chalicelib.core.activity")
-admin = Lazy("chalicelib.staff.admin")
-delivery = Lazy("chalicelib.mail.delivery")
-dashboard = Lazy("chalicelib.dashboard.assets")
-expiry = Lazy("chalicelib.files.expiry")
-export = Lazy("chalicelib.leaving.export")
-leaving = Lazy("chalicelib.leaving.deletion")
-health = Lazy("chalicelib.core.health")
-mfa = Lazy("chalicelib.accounts.mfa")
-openapi = Lazy("chalicelib.openapi")
-pagination = Lazy("chalicelib.core.pagination")
-receipts = Lazy("chalicelib.payments.receipts")
-recovery = Lazy("chalicelib.accounts.recovery")
-payments = Lazy("chalicelib.payments")
-quota = Lazy("chalicelib.files.quota")
-uploads = Lazy("chalicelib.files.uploads")
-verification = Lazy("chalicelib.accounts.verification")
-worker = Lazy("chalicelib.files.worker")
+    StaffLister = Callable[[Principal, dict[str, str], int, str | None], dict[str, Any]]
+else:  # ...that are imported by the first route that uses them (cold start: bench/bench_coldstart.py)
+    accounts = Lazy("chalicelib.accounts.accounts")
+    activity = Lazy("chalicelib.core.activity")
+    admin = Lazy("chalicelib.staff.admin")
+    delivery = Lazy("chalicelib.mail.delivery")
+    dashboard = Lazy("chalicelib.dashboard.assets")
+    expiry = Lazy("chalicelib.files.expiry")
+    export = Lazy("chalicelib.leaving.export")
+    leaving = Lazy("chalicelib.leaving.deletion")
+    health = Lazy("chalicelib.core.health")
+    mfa = Lazy("chalicelib.accounts.mfa")
+    openapi = Lazy("chalicelib.openapi")
+    pagination = Lazy("chalicelib.core.pagination")
+    receipts = Lazy("chalicelib.payments.receipts")
+    recovery = Lazy("chalicelib.accounts.recovery")
+    payments = Lazy("chalicelib.payments")
+    quota = Lazy("chalicelib.files.quota")
+    uploads = Lazy("chalicelib.files.uploads")
+    verification = Lazy("chalicelib.accounts.verification")
+    worker = Lazy("chalicelib.files.worker")
 
 app = web.App(app_name="paidupload")
 app.register_middleware(web.request_context_middleware, "http")
@@ -260,7 +272,7 @@ def delete_my_file(file_id: str) -> Response:
 # --- admin -----------------------------------------------------------------------------
 
 
-def _staff_list(lister: Any) -> Response:
+def _staff_list(lister: StaffLister) -> Response:
     caller = admin.require_staff(_caller())
     return web.json_response(lister(caller, web.query(_request()), *_paging()))
 
