@@ -18,7 +18,7 @@ def test_get_or_404_finds_the_item(aws_resources: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("key", [clock.new_id(), "not-an-id", "x" * 5000, ""])
 def test_get_or_404_answers_404_for_unknown_and_malformed_keys(aws_resources: dict[str, Any], key: str) -> None:
-    with pytest.raises(errors.NotFound, match="No such user."):
+    with pytest.raises(errors.NotFound, match="No such user"):
         db.get_or_404(User, key, "No such user.")
 
 
