@@ -229,8 +229,9 @@ def payment_fail() -> Response:
     return _gateway_return("fail", web.form_body(_request()))
 
 
-@app.serve(routes.PAYMENT_CANCEL)
+@app.serve(routes.PAYMENT_CANCEL, routes.PAYMENT_CANCEL_POST)
 def payment_cancel() -> Response:
+    """GET or POST (aamarPay's samples disagree); the token is in the URL we handed out, either way."""
     return _gateway_return("cancel", web.query(_request()))
 
 
@@ -331,6 +332,18 @@ def admin_reprocess(file_id: str) -> Response:
 def admin_verify(transaction_id: str) -> Response:
     caller = admin.require_superuser(_caller())
     return web.json_response(admin.verify_payment(caller, transaction_id))
+
+
+@app.serve(routes.ADMIN_APPROVE)
+def admin_approve(transaction_id: str) -> Response:
+    caller = admin.require_superuser(_caller())
+    return web.json_response(admin.approve_payment(caller, transaction_id))
+
+
+@app.serve(routes.ADMIN_REJECT)
+def admin_reject(transaction_id: str) -> Response:
+    caller = admin.require_superuser(_caller())
+    return web.json_response(admin.reject_payment(caller, transaction_id, web.json_body(_request(), optional=True)))
 
 
 @app.serve(routes.ADMIN_SET_STAFF)
