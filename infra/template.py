@@ -231,6 +231,11 @@ def gateway_responses() -> dict[str, Any]:
     return {"RestAPI": {"Properties": {"GatewayResponses": found}}}
 
 
+# Pollers per queue-fed function (SQS's ScalingConfig, at least 2): a cap on how much of the
+# account's concurrency a burst of uploads or emails can take, without reserving any.
+MAXIMUM_CONCURRENCY = 5
+
+
 def event_source_queues(config: Settings) -> dict[str, Any]:
     """Point Chalice's SQS event sources at the queues this template creates.
 
@@ -246,7 +251,12 @@ def event_source_queues(config: Settings) -> dict[str, Any]:
         function: {
             "Properties": {
                 "Events": {
-                    f"{function}SqsEventSource": {"Properties": {"Queue": {"Fn::Sub": f"${{{logical_id(queue)}.Arn}}"}}}
+                    f"{function}SqsEventSource": {
+                        "Properties": {
+                            "Queue": {"Fn::Sub": f"${{{logical_id(queue)}.Arn}}"},
+                            "ScalingConfig": {"MaximumConcurrency": MAXIMUM_CONCURRENCY},
+                        }
+                    }
                 }
             }
         }
