@@ -18,12 +18,6 @@ from tests.stack import PROJECT_DIR
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def package() -> dict:
-    subprocess.run([sys.executable, "-m", "infra.package", "--stage", "prod"], cwd=PROJECT_DIR, check=True)
-    return json.loads((PROJECT_DIR / "build" / "package" / "sam.json").read_text())
-
-
 def test_template_passes_cfn_lint(package: dict) -> None:
     result = subprocess.run(
         [str(PROJECT_DIR / ".venv" / "bin" / "cfn-lint"), "build/package/sam.json"],
