@@ -231,16 +231,13 @@ def gateway_responses() -> dict[str, Any]:
     return {"RestAPI": {"Properties": {"GatewayResponses": found}}}
 
 
-# Pollers per queue-fed function (SQS's ScalingConfig, at least 2): a cap on how much of the
-# account's concurrency a burst of uploads or emails can take, without reserving any.
-MAXIMUM_CONCURRENCY = 5
-
-
 def event_source_queues(config: Settings) -> dict[str, Any]:
     """Point Chalice's SQS event sources at the queues this template creates.
 
     Chalice writes the queue ARN as an `Fn::Sub` string; replacing it (same key, the merge is
-    a deep merge) with a reference to our resource also orders the stack: queues first.
+    a deep merge) with a reference to our resource also orders the stack: queues first. Chalice
+    has no partial batch responses (aws/chalice#2029): the handlers answer them
+    (`chalicelib/core/batches.py`) and this turns them on.
     """
     sources = {
         "ProcessUploadEvents": config.upload_queue,
@@ -254,7 +251,7 @@ def event_source_queues(config: Settings) -> dict[str, Any]:
                     f"{function}SqsEventSource": {
                         "Properties": {
                             "Queue": {"Fn::Sub": f"${{{logical_id(queue)}.Arn}}"},
-                            "ScalingConfig": {"MaximumConcurrency": MAXIMUM_CONCURRENCY},
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
                         }
                     }
                 }
