@@ -67,7 +67,7 @@ deploy: cfn-lint scan  ## make deploy STAGE=prod DEPLOY_BUCKET=<an S3 bucket for
 	aws cloudformation package --template-file build/package/sam.json --s3-bucket "$(DEPLOY_BUCKET)" \
 		--output-template-file build/package/packaged.yaml
 	aws cloudformation deploy --template-file build/package/packaged.yaml --stack-name paidupload-$(or $(STAGE),prod) \
-		--capabilities CAPABILITY_IAM
+		--s3-bucket "$(DEPLOY_BUCKET)" --capabilities CAPABILITY_IAM  # the template is over 51,200 bytes: S3 only
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -267,6 +267,9 @@ def merge_template(config: Settings) -> dict[str, Any]:
     resources_ |= bucket_resources(config)
     resources_ |= bucket_policy_resources(config)
     resources_ |= gateway_responses()
+    # The API by its stage's name (Chalice leaves the OpenAPI title, the bare app name, for every
+    # stage); CloudFormation emulators also need it (tests/integration/test_local_deploy.py).
+    resources_["RestAPI"]["Properties"]["Name"] = config.resource_prefix
     resources_ |= event_source_queues(config)
     template = {
         "Parameters": {
