@@ -15,7 +15,6 @@ import html
 import json
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -159,8 +158,9 @@ def test_every_function_answers_as_the_local_stack_does(functions: dict[str, run
         answer(api, runtime.rest_event("POST", "/api/login", body=wrong)),
         requests.post(stack.url("/api/login/"), json={**wrong, "username": theirs}, timeout=30),
     )
-    tokens = answer(api, runtime.rest_event("POST", "/api/login", body={**wrong, "password": "runtime test password"}))
-    assert_same(tokens, requests.post(stack.url("/api/login/"), json=over_http_login(over_http), timeout=30))
+    right = {"username": ours, "password": over_http.password}  # the same password for both
+    tokens = answer(api, runtime.rest_event("POST", "/api/login", body=right))
+    assert_same(tokens, requests.post(stack.url("/api/login/"), json={**right, "username": theirs}, timeout=30))
     over_http.log_in()
     bearer = {"Authorization": f"Bearer {tokens[1]['access']}"}
     # the access token the zip's function signed is one the local API accepts: same key, same code
@@ -206,7 +206,9 @@ def test_every_function_answers_as_the_local_stack_does(functions: dict[str, run
     queue_arn = "arn:aws:sqs:us-east-1:123456789012:paidupload-local-upload-events"
     worked = functions["ProcessUploadEvents"].invoke(runtime.sqs_event([notification], queue_arn))
     assert (worked.outcome, worked.payload) == ("response", {"batchItemFailures": []})
-    assert wait_for_file(stack, bearer, asked["file"]["id"])["word_count"] == 5
+    ours_over_http = Customer(requests.Session(), stack.api, ours, "runtime test password")
+    ours_over_http.bearer = bearer  # the token the zip's function signed
+    assert ours_over_http.wait_settled(asked["file"]["id"], timeout=60)["word_count"] == 5
 
     # the dead-letter handler on a notification for no known file: handled, nothing to do
     stray = runtime.s3_notification(bucket, f"uploads/{'0' * 32}/{'1' * 32}.txt", 3)
@@ -225,19 +227,6 @@ def test_every_function_answers_as_the_local_stack_does(functions: dict[str, run
     for name in ("ReconcilePayments", "ExpireUploads"):
         ran = functions[name].invoke(runtime.scheduled_event())
         assert (ran.outcome, ran.payload) == ("response", None), functions[name].logs()[-3000:]
-
-
-def over_http_login(customer: Customer) -> dict[str, str]:
-    return {"username": customer.username, "password": customer.password}
-
-
-def wait_for_file(stack: Any, bearer: dict[str, str], file_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        view = requests.get(stack.url(f"/api/files/{file_id}/"), headers=bearer, timeout=30).json()
-        if view["status"] in ("completed", "failed") or time.monotonic() > deadline:
-            return view
-        time.sleep(0.2)
 
 
 def test_a_module_missing_from_the_zip_fails_the_request_that_needs_it(
