@@ -245,10 +245,11 @@ async function render({ focus = false } = {}) {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  showOwnPage(view === "me");
-  show("#overview-page", view === "overview");
-  show("#list-page", Object.hasOwn(LISTS, view));
-  show("#user-detail", view === "user");
+  // Another page's sections go at once; this one's show with their data in (nothing shifts).
+  if (view !== "me") showOwnPage(false);
+  for (const [id, shown] of [["#overview-page", "overview"], ["#list-page", "list"], ["#user-detail", "user"]]) {
+    if (shown !== (Object.hasOwn(LISTS, view) ? "list" : view)) show(id, false);
+  }
   if (view === "me") await loadOwnPage();
   else if (view === "overview") await loadOverview();
   else if (view === "user") await openUser(decodeURIComponent(location.hash.slice("#user/".length)));
@@ -256,6 +257,10 @@ async function render({ focus = false } = {}) {
     state.lastList = view; // where "Back to the list" leads from a user's story
     await loadList(view);
   }
+  showOwnPage(view === "me");
+  show("#overview-page", view === "overview");
+  show("#list-page", Object.hasOwn(LISTS, view));
+  show("#user-detail", view === "user");
   if (focus) focusHeading();
 }
 
