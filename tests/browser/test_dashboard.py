@@ -75,7 +75,7 @@ def test_bad_login_shows_a_readable_error(page: Any, stack: Any) -> None:
     expect(form.get_by_role("alert")).to_have_text("Wrong username or password.")
 
 
-def test_staff_see_the_console_and_users_do_not(page: Any, stack: Any, screenshots: Path) -> None:
+def test_staff_see_the_console_and_users_do_not(page: Any, stack: Any) -> None:
     plain = f"plain{clock.new_id()[:8]}"
     register(page, stack, plain)
     expect(page.get_by_role("navigation", name="Staff console")).to_be_hidden()
@@ -85,7 +85,6 @@ def test_staff_see_the_console_and_users_do_not(page: Any, stack: Any, screensho
     make_user(stack, staff, "staff")
     log_in_staff(page, stack, staff)
     expect(page.get_by_label("Statistics")).to_contain_text("Users")
-    page.screenshot(path=str(screenshots / "admin.png"), full_page=True)
     console_page(page, "Users")
     expect(page.get_by_role("table", name="All users")).to_contain_text(plain)
     console_page(page, "Activity")

@@ -613,6 +613,7 @@ async function enrolment() {
   show("#mfa-panel", true);
   show("#mfa-first", true);
   renderSecondFactor();
+  show("#mfa-state", false); // the step's own sentence says it
   show("#mfa-off-open", false);
   if ($("#mfa-setup-form").hidden && $("#mfa-codes").hidden) await onSecondFactorStart();
 }
@@ -620,6 +621,7 @@ async function enrolment() {
 // The recovery codes are shown once, to this session only.
 function endEnrolment() {
   show("#mfa-first", false);
+  show("#mfa-state", true);
   show("#mfa-continue", false);
   show("#mfa-codes", false);
   $("#mfa-code-list").replaceChildren();
@@ -635,7 +637,7 @@ async function onEnrolmentDone() {
 function renderSecondFactor() {
   const on = state.user.mfa_enabled;
   $("#mfa-state").textContent = t(on ? "mfa.state_on" : "mfa.state_off");
-  show("#mfa-start", !on);
+  show("#mfa-start", !on && $("#mfa-setup-form").hidden);
   show("#mfa-off-open", on);
   if (on) show("#mfa-setup-form", false);
   else show("#mfa-disable-form", false);
@@ -657,6 +659,7 @@ async function onSecondFactorStart() {
     $("#mfa-qr").replaceChildren(qrImage(setup.qr_svg));
     $("#mfa-secret").textContent = setup.secret;
     show("#mfa-codes", false);
+    show("#mfa-start", false);
     show("#mfa-setup-form", true);
     $("#mfa-setup-form input").focus();
   } catch (error) {
