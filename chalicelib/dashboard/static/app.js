@@ -214,6 +214,9 @@ function signedOut(messageKey) {
   state.poll = null;
   for (const id of ["#account", ...OWN_PANELS, ...CONSOLE_PAGES]) show(id, false);
   endEnrolment();
+  // The next one to log in on this tab meets no filter of this one's.
+  for (const form of ["#search-form", "#list-filter"]) $(form).reset();
+  state.list.view = null;
   show("#signed-out", true);
   if (messageKey) banner(messageKey, "warn");
 }
@@ -475,6 +478,7 @@ async function onLogout() {
   try {
     await api("logout/", { method: "POST", body: { refresh: sessionStorage.getItem(REFRESH_KEY) } });
   } finally {
+    if (location.hash) history.replaceState(null, "", location.pathname); // the next one starts on their first page
     signedOut();
     banner("logged_out", "info");
   }
