@@ -216,8 +216,9 @@ def payment_fail() -> Response:
     return _gateway_return("fail", web.form_body(_request()))
 
 
-@app.route("/api/payment/cancel", methods=["GET"])
+@app.route("/api/payment/cancel", methods=["GET", "POST"], content_types=ANY)
 def payment_cancel() -> Response:
+    """GET or POST (aamarPay's samples disagree); the token is in the URL we handed out, either way."""
     return _gateway_return("cancel", web.query(_request()))
 
 
@@ -318,6 +319,18 @@ def admin_reprocess(file_id: str) -> Response:
 def admin_verify(transaction_id: str) -> Response:
     caller = admin.require_superuser(_caller())
     return web.json_response(admin.verify_payment(caller, transaction_id))
+
+
+@app.route("/api/admin/transactions/{transaction_id}/approve", methods=["POST"], content_types=ANY)
+def admin_approve(transaction_id: str) -> Response:
+    caller = admin.require_superuser(_caller())
+    return web.json_response(admin.approve_payment(caller, transaction_id))
+
+
+@app.route("/api/admin/transactions/{transaction_id}/reject", methods=["POST"], content_types=ANY)
+def admin_reject(transaction_id: str) -> Response:
+    caller = admin.require_superuser(_caller())
+    return web.json_response(admin.reject_payment(caller, transaction_id, web.json_body(_request(), optional=True)))
 
 
 @app.route("/api/admin/users/{user_id}/staff", methods=["POST"], content_types=ANY)

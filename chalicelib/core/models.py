@@ -247,6 +247,11 @@ class Payment(Model):
     check_queue = UnicodeAttribute(null=True)
     next_check_at = UnicodeAttribute(null=True)
     checks = NumberAttribute(null=True)  # reconciler checks so far: the backoff's exponent
+    review_reason = UnicodeAttribute(null=True)  # why a payment waits in `review`
+    review_decision = UnicodeAttribute(null=True)  # a superuser's "approved" / "rejected"
+    # What the gateway charged in taka and its rate (the merchant's currency may be another).
+    gateway_amount_bdt = UnicodeAttribute(null=True)
+    gateway_rate = UnicodeAttribute(null=True)
     by_user = PaymentByUser()
     by_day = PaymentByDay()
     by_status_day = PaymentByStatusDay()

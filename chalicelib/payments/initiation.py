@@ -127,7 +127,7 @@ def _open_at_gateway(payment: Payment, cancel_token: str, customer: aamarpay.Cus
         raise _initiation_error(Status.INITIATED, reason) from None
     except aamarpay.GatewayFailure as failure:
         reason = logs.redact(failure.reason)
-        move(payment, Status.FAILED, via="initiation", failure_reason=reason)
+        move(payment, Status.FAILED, via="initiation", reason=reason)
         logs.event(log, "gateway refused initiation", logging.WARNING, transaction_id=payment.transaction_id)
         raise _initiation_error(Status.FAILED, reason) from None
     payment.payment_url = payment_url
