@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from chalicelib.accounts import totp
 from chalicelib.core import clock
 from tests.browser.journey import (
     PASSWORD,
@@ -20,6 +22,8 @@ from tests.browser.journey import (
     log_out,
     make_user,
     paid_user_with_a_file,
+    pay,
+    register,
     unique,
 )
 
@@ -188,3 +192,74 @@ def test_the_csv_export_downloads_the_ranges_payments(page: Any, stack: Any, cus
     expect(to_field).to_have_attribute("aria-invalid", "true")
     problem = page.locator(f"#{to_field.get_attribute('aria-describedby')}")
     expect(problem).to_contain_text("366")
+
+
+@pytest.fixture
+def risky_cards(stack: Any) -> Iterator[None]:
+    """The gateway sandbox flags every card (its search answers risk_level "1") while the test runs."""
+    faults = f"{stack.sandbox}/__sandbox/faults"
+    requests.post(faults, json={"search_risk": "1"}, timeout=10).raise_for_status()
+    yield
+    requests.post(faults, json={"search_risk": None}, timeout=10).raise_for_status()
+
+
+def _held(page: Any, stack: Any) -> str:
+    """A customer whose payment the gateway took but flagged: it waits in review; signed out after."""
+    username = unique("held")
+    register(page, stack, username)
+    pay(page, stack)
+    expect(page.get_by_role("status").filter(has_text="held for review")).to_be_visible()
+    mine = page.get_by_role("table", name="Your payments")
+    expect(mine).to_contain_text("under review")  # the customer sees the state and why
+    expect(mine.locator("small")).not_to_be_empty()
+    expect(page.get_by_role("button", name="Upload")).to_be_hidden()  # nothing granted yet
+    log_out(page)
+    return username
+
+
+def test_the_review_queue_approve_reject_and_a_stale_decision(
+    page: Any, browser: Any, stack: Any, risky_cards: None, screenshots: Path
+) -> None:
+    approved, rejected = _held(page, stack), _held(page, stack)
+    boss = unique("judge")
+    make_user(stack, boss, "superuser")
+    secret = log_in_staff(page, stack, boss)
+    console_page(page, "Review")
+    queue = page.get_by_role("table", name="Payments in review")
+    for name in (approved, rejected):
+        expect(queue.get_by_role("row").filter(has_text=name)).to_contain_text("risk")  # the reason
+    page.screenshot(path=str(screenshots / "review.png"), full_page=True)
+
+    other = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()  # a second superuser's tab
+    try:
+        other.goto(stack.url("/dashboard/#review"))
+        other.locator("#login-form").get_by_label("Username").fill(boss)
+        other.locator("#login-form").get_by_label("Password").fill(PASSWORD)
+        other.locator("#login-form").get_by_role("button", name="Log in").click()
+        other.get_by_label("Two-factor code").fill(totp.code_at(secret, totp.current_step() + 1))
+        other.get_by_role("button", name="Verify").click()
+        stale = other.get_by_role("table", name="Payments in review").get_by_role("row").filter(has_text=approved)
+        expect(stale).to_be_visible()
+
+        queue.get_by_role("row").filter(has_text=approved).get_by_role("button", name="Approve").click()
+        expect(page.locator("#admin-status")).to_contain_text("is approved")
+        expect(queue.get_by_role("row").filter(has_text=approved)).to_have_count(0)
+
+        stale.get_by_role("button", name="Reject").click()  # decided meanwhile: 409, said in that row
+        expect(stale.get_by_role("alert")).to_contain_text("review")
+    finally:
+        other.context.close()
+
+    row = queue.get_by_role("row").filter(has_text=rejected)
+    row.get_by_label("Note (for a rejection)").fill("card reported stolen")
+    row.get_by_role("button", name="Reject").click()
+    expect(page.locator("#admin-status")).to_contain_text("is rejected")
+    expect(page.get_by_text("Nothing waits for review.")).to_be_visible()
+
+    page.get_by_role("link", name="Users").click()
+    page.get_by_label("Search users").fill(approved)
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_role("table", name="All users").get_by_role("link", name=approved).click()
+    story = _detail(page)
+    expect(story.get_by_role("table", name="Their payments")).to_contain_text("success")
+    expect(story.locator("#detail-activity")).to_contain_text("payment approved")

@@ -14,7 +14,7 @@ const SVG = "http://www.w3.org/2000/svg";
 const OWN_PANELS = ["#verify-panel", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel"];
 const CONSOLE_PAGES = ["#console-nav", "#overview-page", "#list-page", "#user-detail"];
 // Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
-const RETURN_TONES = { success: "ok", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
+const RETURN_TONES = { success: "ok", review: "info", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
 
 const state = { access: null, user: null, usage: null, poll: null, banner: null, choices: null, list: { view: null, cursor: null, ticket: 0 }, enrolling: false, lastList: "users", resetToken: null, mfaToken: null };
 
@@ -793,7 +793,7 @@ function reviewForm(payment) {
   const id = encodeURIComponent(payment.transaction_id);
   const decide = (verdict, body) => async (form) => {
     await api(`admin/transactions/${id}/${verdict}/`, { method: "POST", body });
-    announce("#admin-status", `review.${verdict}d`, { id: payment.transaction_id });
+    announce("#admin-status", verdict === "approve" ? "review.approved" : "review.rejected", { id: payment.transaction_id });
     await loadList("review");
   };
   const form = el(
@@ -841,7 +841,7 @@ const LISTS = {
     path: "admin/transactions/",
     fixed: { status: "review" },
     columns: ["col.transaction", "col.user", "col.amount", "col.started", "col.reason", "col.decision"],
-    row: (payment) => [el("code", {}, payment.transaction_id), userLink(payment.user_id, payment.username), money(payment), format.when(payment.created_at), payment.review_reason || "—", reviewForm(payment)],
+    row: (payment) => [shortId(payment.transaction_id), userLink(payment.user_id, payment.username), money(payment), format.when(payment.created_at), payment.review_reason || "—", reviewForm(payment)],
   },
 };
 

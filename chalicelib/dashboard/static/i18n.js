@@ -272,7 +272,8 @@ const STRINGS = {
     "act.payment_approved": "payment approved",
     "act.payment_rejected": "payment rejected",
     "error.invalid_state": "That payment is no longer in review.",
-    "list.filters": "Filters"
+    "list.filters": "Filters",
+    "return.review": "Payment received and held for review: uploads open once it is approved."
   },
   "bn": {
     "title": "পেইড আপলোড",
@@ -538,7 +539,8 @@ const STRINGS = {
     "act.payment_approved": "পেমেন্ট অনুমোদিত",
     "act.payment_rejected": "পেমেন্ট প্রত্যাখ্যাত",
     "error.invalid_state": "এই পেমেন্ট আর পর্যালোচনায় নেই।",
-    "list.filters": "ফিল্টার"
+    "list.filters": "ফিল্টার",
+    "return.review": "পেমেন্ট পাওয়া গেছে, তবে পর্যালোচনার জন্য রাখা হয়েছে: অনুমোদনের পর আপলোড খুলবে।"
   }
 };
 // STRINGS-END
