@@ -945,16 +945,15 @@ async function loadList(view, more = false) {
   formError(section, null);
   const ticket = ++state.list.ticket; // only the latest request may draw the list
   try {
-    await loadChoices();
-    syncFilters(view);
     const params = new URLSearchParams({ limit: "25", ...spec.fixed });
     const query = $("#search-form").q.value.trim();
     if (view === "users" && query) params.set("q", query);
     const filtered = spec.filter && filters[spec.filter].value;
     if (filtered) params.set(spec.filter, filtered);
     if (more && state.list.cursor) params.set("cursor", state.list.cursor);
-    const page = await api(`${spec.path}?${params}`);
+    const [page] = await Promise.all([api(`${spec.path}?${params}`), loadChoices()]); // the choices once, beside the first page
     if (ticket !== state.list.ticket) return;
+    syncFilters(view);
     $("#admin-head").replaceChildren(el("tr", {}, ...spec.columns.map((key) => el("th", { scope: "col" }, t(key)))));
     const rows = page.items.map((item) => el("tr", {}, ...spec.row(item).map((cell) => el("td", {}, cell))));
     if (more) $("#admin-rows").append(...rows);
