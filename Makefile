@@ -9,6 +9,7 @@ EMULATOR ?= dynamodb-local
 ENGINES := .tools/dynamodb-local/.integrity
 LOCALSTACK := .tools/localstack/.requirements
 SCANNERS := .tools/scanners/.requirements
+LIGHTHOUSE := .tools/lighthouse/.lock
 
 .PHONY: engines run test lint unit screenshots user recount bench bench-load package cfn-lint scan deploy clean
 
@@ -27,12 +28,15 @@ $(LOCALSTACK): local/localstack-requirements.txt | $(STAMP)
 $(SCANNERS): infra/scan-requirements.txt | $(STAMP)
 	$(PY) -m local.install scanners
 
+$(LIGHTHOUSE): local/lighthouse/package-lock.json | $(STAMP)
+	$(PY) -m local.install lighthouse
+
 engines: $(if $(filter moto,$(EMULATOR)),,$(ENGINES)) $(if $(filter localstack,$(EMULATOR)),$(LOCALSTACK))
 
 run: $(STAMP) engines  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty
 	EMULATOR=$(EMULATOR) $(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
 
-test: $(STAMP) $(ENGINES) $(LOCALSTACK) $(SCANNERS) lint  ## every test (unit, integration, browser); fails on "no tests collected"
+test: $(STAMP) $(ENGINES) $(LOCALSTACK) $(SCANNERS) $(LIGHTHOUSE) lint  ## every test (unit, integration, browser); fails on "no tests collected"
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -43,7 +47,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-screenshots: $(STAMP)  ## refresh the README's pictures in docs/screenshots (make test writes to build/)
+screenshots: $(STAMP) $(LIGHTHOUSE)  ## refresh the README's pictures in docs/screenshots (make test writes to build/)
 	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/browser
 
 user: $(STAMP)  ## make user USERNAME=u PASSWORD=p ROLE=user|staff|superuser

