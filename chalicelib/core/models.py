@@ -111,6 +111,8 @@ class User(Model):
     token_epoch = NumberAttribute(null=True)
     # Payments still `initiated`: raised in the initiation transaction, lowered when one settles.
     open_payments = NumberAttribute(null=True)
+    # Payments waiting in `review` (a risky card): no new payment and no deletion meanwhile.
+    payments_in_review = NumberAttribute(null=True)
     # Fair use: the files that are not `deleted` and their declared bytes, moved in the same
     # transaction as the file's status (absent = 0); the quota is a condition on them.
     files_held = NumberAttribute(null=True)

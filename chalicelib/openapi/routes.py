@@ -798,7 +798,7 @@ DELETE_ME = Route(
         ),
         409: error(
             "account_busy: a payment is still open with the gateway (initiated, or failed/cancelled and "
-            "still re-checked) or a file is processing; nothing was deleted"
+            "still re-checked) or waits in review, or a file is processing; nothing was deleted"
         ),
         429: error("too_many_attempts"),
     },
@@ -968,7 +968,10 @@ INITIATE_PAYMENT = Route(
     refused=(Refusal("validation_error", ("cus_phone",), "a phone number of other characters"),),
     answers={
         201: Answer("Payment created; send the browser to payment_url", schema="PaymentInitiated"),
-        409: error("already_paid, idempotency_key_in_use, or conflict (another request met this one; retry)"),
+        409: error(
+            "already_paid, payment_in_review (a payment waits in review), idempotency_key_in_use, or conflict "
+            "(another request met this one; retry)"
+        ),
         422: error("idempotency_key_reused: this Idempotency-Key came with a different request body before"),
         429: error(
             "too_many_payments: 5 payments are `initiated` already; finish or cancel one, or wait until they expire"

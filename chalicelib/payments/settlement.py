@@ -229,6 +229,8 @@ def move(
     user_actions: list[Action] = [User.has_paid.set(True)] if to_status == Status.SUCCESS else []
     if old_status == Status.INITIATED:
         user_actions.append(User.open_payments.add(-1))
+    if Status.REVIEW in (old_status, to_status):
+        user_actions.append(User.payments_in_review.add(1 if to_status == Status.REVIEW else -1))
     metadata = {
         "transaction_id": payment.transaction_id,
         "from": old_status,

@@ -449,3 +449,18 @@ def test_review_decisions_answer_404_for_unknown_payments(api: Api, tokens: dict
         for tid in ("0" * 32, "not-an-id"):
             response = api.call("POST", f"/api/admin/transactions/{tid}/{decision}/", None, tokens["superuser"])
             assert response.status_code == 404, (decision, tid)
+
+
+def test_while_a_payment_is_in_review_no_second_payment_and_no_deletion(
+    api: Api, corpus: CorpusSearch, tokens: dict[str, str]
+) -> None:
+    """Paying again would charge twice; deleting would leave the decision without an account."""
+    token, tid = _held(api, corpus, "alice")
+    again = api.call("POST", "/api/initiate-payment/", {}, token)
+    assert (again.status_code, again.data["error"]["code"]) == (409, "payment_in_review")
+    leaving = api.call("DELETE", "/api/me/", {"password": "correct horse"}, token)
+    assert (leaving.status_code, leaving.data["error"]["code"]) == (409, "account_busy")
+
+    api.call("POST", f"/api/admin/transactions/{tid}/reject/", {}, tokens["superuser"])
+    assert _user(_payment(tid).user_id).payments_in_review == 0
+    assert _start(api, token)["status"] == "initiated"  # another card, another try
