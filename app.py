@@ -35,6 +35,8 @@ export = Lazy("chalicelib.leaving.export")
 leaving = Lazy("chalicelib.leaving.deletion")
 health = Lazy("chalicelib.core.health")
 mfa = Lazy("chalicelib.accounts.mfa")
+passkey_login = Lazy("chalicelib.accounts.passkey_login")
+passkeys = Lazy("chalicelib.accounts.passkeys")
 openapi = Lazy("chalicelib.openapi")
 pagination = Lazy("chalicelib.core.pagination")
 receipts = Lazy("chalicelib.payments.receipts")
@@ -117,6 +119,46 @@ def mfa_confirm() -> Response:
 def mfa_disable() -> Response:
     mfa.disable(_caller(), web.json_body(_request()))
     return web.no_content()
+
+
+@app.route("/api/passkeys/register/options", methods=["POST"], content_types=ANY)
+def passkey_registration_options() -> Response:
+    return web.json_response(passkeys.registration_options(_caller(), base_url=web.public_base_url(_request())))
+
+
+@app.route("/api/passkeys", methods=["POST"], content_types=ANY)
+def add_passkey() -> Response:
+    request = _request()
+    passkey = passkeys.register(_caller(), web.json_body(request), base_url=web.public_base_url(request))
+    return web.json_response(passkey, 201)
+
+
+@app.route("/api/passkeys", methods=["GET"])
+def my_passkeys() -> Response:
+    page = passkeys.list_for_user(_caller().user_id, *_paging())
+    return web.json_response(page.render(passkeys.view))
+
+
+@app.route("/api/passkeys/{passkey_id}", methods=["DELETE"])
+def remove_passkey(passkey_id: str) -> Response:
+    passkeys.remove(_caller(), passkey_id)
+    return web.no_content()
+
+
+@app.route("/api/login/passkey/options", methods=["POST"], content_types=ANY)
+def passkey_login_options() -> Response:
+    request = _request()
+    return web.json_response(
+        passkey_login.options(web.json_body(request, optional=True), base_url=web.public_base_url(request))
+    )
+
+
+@app.route("/api/login/passkey", methods=["POST"], content_types=ANY)
+def login_with_passkey() -> Response:
+    request = _request()
+    return web.json_response(
+        passkey_login.complete_login(web.json_body(request), base_url=web.public_base_url(request))
+    )
 
 
 @app.route("/api/refresh", methods=["POST"], content_types=ANY)
