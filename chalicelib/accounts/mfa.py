@@ -28,7 +28,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib.accounts import accounts, ratelimit, recovery_codes, tokens, totp
+from chalicelib.accounts import accounts, passkeys, ratelimit, recovery_codes, tokens, totp
 from chalicelib.accounts.accounts import Principal
 from chalicelib.core import activity, errors, metrics
 from chalicelib.core.config import settings
@@ -81,6 +81,7 @@ def setup(principal: Principal) -> dict[str, Any]:
     user = principal.user
     if user.mfa_enabled:
         raise _already_enabled()
+    passkeys.require_factor_if_staff(principal)  # staff with a passkey: not with the password alone
     secret = totp.new_secret()
     try:
         User(user.id).update(actions=[User.mfa_pending_secret.set(secret)], condition=User.id.exists() & _not_enabled())

@@ -67,7 +67,11 @@ def options(body: dict[str, Any], *, base_url: str) -> dict[str, Any]:
                 transports=[AuthenticatorTransport(t) for t in sorted(item.transports or ()) if _known_transport(t)],
             )
             for item in owned
-        ] or [PublicKeyCredentialDescriptor(id=_decoy_credential_id(username.strip()))]
+        ] or [  # looks like a platform passkey's entry
+            PublicKeyCredentialDescriptor(
+                id=_decoy_credential_id(username.strip()), transports=[AuthenticatorTransport.INTERNAL]
+            )
+        ]
         bound = owner_id if owned and owner_id else clock.new_id()  # nobody's, when there is nothing to sign in to
     rp_id, _ = passkeys.relying_party(base_url)
     generated = generate_authentication_options(
@@ -90,7 +94,9 @@ def _known_transport(name: str) -> bool:
 def _refused(user_id: str | None, reason: str, error: Exception | None = None) -> errors.ApiError:
     activity.record("login_failed", user_id, metadata={"reason": reason, "method": "passkey"})
     metrics.count("LoginsFailed")
-    logs.event(log, "passkey sign-in refused", reason=reason, error=type(error).__name__ if error else None)
+    logs.event(
+        log, "passkey sign-in refused", reason=reason, error=f"{type(error).__name__}: {error}"[:200] if error else None
+    )
     return errors.Unauthorized("That passkey cannot sign you in.", code="invalid_credentials")
 
 

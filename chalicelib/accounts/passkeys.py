@@ -6,10 +6,13 @@ discoverable credentials (resident keys) asked for, the relying party id the hos
 public base URL and the expected origin its scheme, host and port.
 
 Adding or removing a passkey asks for a *fresh* session (`require_fresh`): one that proved
-a password, a TOTP or recovery code, or a passkey at most `FRESH_SECONDS` ago, and, when
-the account already has a second factor (TOTP or a passkey), a session that passed it. So a
-stolen password alone cannot add a passkey to an account that has one, and a stolen old
-session cannot either. A user holds at most `MAX_PASSKEYS`.
+a password, a TOTP or recovery code, or a passkey at most `FRESH_SECONDS` ago (a refresh keeps
+the time of that proof). A staff member or superuser whose account has a second factor (TOTP
+or a passkey) must also have passed it in this session: a passkey opens the admin routes, so
+a stolen password alone must not be able to add one (`require_factor_if_staff`, which TOTP
+enrolment asks too). A customer's passkey grants nothing the password does not, so the fresh
+password is enough there, and a customer who lost a passkey removes it after a password log-in
+(plus a TOTP or recovery code when the account has TOTP). A user holds at most `MAX_PASSKEYS`.
 """
 
 from __future__ import annotations
@@ -55,12 +58,24 @@ def claim_key(credential_id: str) -> str:
 
 def require_fresh(principal: Principal) -> None:
     """403 reauthentication_required unless the session is fresh (see the module's docstring)."""
-    age = clock.now().timestamp() - principal.claims.auth_time
-    if age > FRESH_SECONDS or (accounts.has_second_factor(principal.user) and not principal.claims.mfa):
-        raise errors.Forbidden(
-            "Log in again (with your second factor, if you have one) to change your passkeys.",
-            code="reauthentication_required",
-        )
+    if clock.now().timestamp() - principal.claims.auth_time > FRESH_SECONDS:
+        raise _log_in_again()
+    require_factor_if_staff(principal)
+
+
+def require_factor_if_staff(principal: Principal) -> None:
+    """403 reauthentication_required for a staff session that did not pass the account's factor."""
+    user = principal.user
+    staff = bool(user.is_staff or user.is_superuser)
+    if staff and accounts.has_second_factor(user) and not principal.claims.mfa:
+        raise _log_in_again()
+
+
+def _log_in_again() -> errors.ApiError:
+    return errors.Forbidden(
+        "Log in again (with your second factor, if you have one) to change your passkeys.",
+        code="reauthentication_required",
+    )
 
 
 def view(passkey: Passkey) -> dict[str, Any]:
@@ -137,7 +152,12 @@ def _registration_fields(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
 
 
 def _refused(message: str, error: Exception | None = None) -> InvalidCredential:
-    logs.event(log, "passkey registration refused", reason=message, error=type(error).__name__ if error else None)
+    logs.event(
+        log,
+        "passkey registration refused",
+        reason=message,
+        error=f"{type(error).__name__}: {error}"[:200] if error else None,
+    )
     return InvalidCredential(f"The passkey could not be registered: {message}")
 
 
