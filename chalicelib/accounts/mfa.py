@@ -239,7 +239,9 @@ def require_second_factor(principal: Principal) -> Principal:
     the account still has one."""
     if not (principal.claims.mfa and accounts.has_second_factor(principal.user)):
         raise errors.Forbidden(
-            "Staff pages need two-factor authentication: turn it on, then log in with a code.", code="mfa_required"
+            "Staff pages need a second factor: turn on two-factor authentication or add a passkey, "
+            "then log in with it.",
+            code="mfa_required",
         )
     return principal
 

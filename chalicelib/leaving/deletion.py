@@ -61,7 +61,7 @@ def delete_account(principal: Principal, body: dict[str, Any]) -> None:
     if busy:
         raise AccountBusy(BUSY_FILE)
     erased = _erase_personal_activity(user.id)
-    forgotten = passkeys.forget_all(user.id)
+    forgotten = passkeys.forget_all(user)
     _remove(user, files=moved, versions=versions)
     counts = {"files": moved, "versions": versions, "entries_erased": erased, "passkeys": forgotten}
     logs.event(log, "account deleted", user_id=user.id, **counts)

@@ -3,6 +3,7 @@
 // It runs under `Content-Security-Policy: default-src 'self'`: no inline script or style anywhere.
 
 import { LANGUAGES, currentLanguage, format, has, setLanguage, t, translate } from "./i18n.js";
+import * as passkeys from "./passkeys.js";
 
 const API = new URL("../api/", location.href);
 const REFRESH_KEY = "paidupload.refresh";
@@ -10,7 +11,7 @@ const POLL_MS = 1500;
 const BUSY = new Set(["pending_upload", "processing"]);
 const CHART_DAYS = 30;
 const SVG = "http://www.w3.org/2000/svg";
-const PANELS = ["#account", "#verify-panel", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel", "#admin-panel", "#user-detail"];
+const PANELS = ["#account", "#verify-panel", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#passkeys-panel", "#leaving-panel", "#admin-panel", "#user-detail"];
 // Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
 const RETURN_TONES = { success: "ok", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
 
@@ -238,6 +239,7 @@ async function render() {
   if (user.email) announce("#verify-prompt", "verify.prompt", { email: user.email });
   const staff = user.is_staff || user.is_superuser;
   await Promise.all([
+    passkeys.render(),
     loadPayments(),
     loadActivity(),
     user.has_paid ? loadFiles() : null,
@@ -900,6 +902,7 @@ async function start() {
     $("#mfa-disable-form input").focus();
   });
   $("#mfa-disable-form").addEventListener("submit", onSecondFactorDisable);
+  passkeys.setUp({ api, keep, signedIn, formError, el, show, banner, user: () => state.user, access: () => state.access });
   for (const back of document.querySelectorAll(".recovery-back")) back.addEventListener("click", () => recoveryMode(null));
   $("#logout").addEventListener("click", onLogout);
   $("#verify-resend").addEventListener("click", onResendVerification);
