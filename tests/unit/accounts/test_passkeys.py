@@ -13,7 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from chalicelib.accounts import accounts, passkey_challenges, passkeys
+from chalicelib.accounts import accounts, mfa, passkey_challenges, passkeys
 from chalicelib.core import clock
 from chalicelib.core.models import Activity, Claim, Passkey, User
 from tests import second_factor
@@ -405,3 +405,11 @@ def test_challenges_are_bound_and_signed(aws_resources: dict[str, Any]) -> None:
 
 def _user(username: str) -> User:
     return next(User.by_username.query(username[0], User.username_key == username))
+
+
+def test_staff_with_a_passkey_are_not_asked_to_enrol(api: Api, alice: tuple[str, SoftAuthenticator]) -> None:
+    alice_id, bob_id = _user("alice").id, accounts.create_user("bob", "bob@example.com", "long enough").id
+    for user_id in (alice_id, bob_id):
+        User(user_id).update(actions=[User.is_staff.set(True)])
+    assert mfa._enrol_letter(alice_id, "http://testserver") is None  # her passkey is her second factor
+    assert mfa._enrol_letter(bob_id, "http://testserver") is not None
