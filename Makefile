@@ -9,7 +9,7 @@ EMULATOR ?= dynamodb-local
 ENGINES := .tools/dynamodb-local/.integrity
 LOCALSTACK := .tools/localstack/.requirements
 
-.PHONY: engines run test lint unit screenshots user recount bench bench-load package cfn-lint deploy clean
+.PHONY: engines run test lint unit fuzz screenshots user recount bench bench-load package cfn-lint deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ lint: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
+
+fuzz: $(STAMP) $(ENGINES)  ## schemathesis, every check, against a live stack: make fuzz [EXAMPLES=400] per operation
+	FUZZ_EXAMPLES=$(or $(EXAMPLES),400) $(PY) -m pytest tests/integration/test_fuzz.py --timeout 0
 
 screenshots: $(STAMP)  ## refresh the README's pictures in docs/screenshots (make test writes to build/)
 	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/browser
