@@ -65,6 +65,7 @@ FAULTS: dict[str, tuple[Any, str]] = {
     "search_amount": (None, "override: report this amount"),
     "search_currency": (None, "override: report this currency"),
     "search_store": (None, "override: report this store_id"),
+    "search_risk": (None, 'override: report this risk_level (not "0": the card\'s issuer flagged it)'),
     "delay_seconds": (12.0, "setting: how long the *_timeout faults sleep (longer than the client's 10 s)"),
 }
 _SWITCHES = {name for name, (off, _) in FAULTS.items() if off is False}
@@ -409,8 +410,8 @@ class Sandbox:
         return {
             "pg_txnid": transaction.track,
             "mer_txnid": transaction.tran_id,
-            "risk_title": "Safe",
-            "risk_level": "0",
+            "risk_title": "Risky" if self._faults["search_risk"] else "Safe",
+            "risk_level": self._faults["search_risk"] or "0",
             "cus_name": fields["cus_name"],
             "cus_email": fields["cus_email"],
             "cus_phone": fields["cus_phone"],

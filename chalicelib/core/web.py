@@ -262,16 +262,16 @@ class App(Chalice):
 
         return decorator
 
-    def serve(self, declared: Route) -> Callable[[View], View]:
-        """Serve `declared` with this view. Any content type is let through to the view where a
-        body may come (a wrong one is then answered in our own error shape, not Chalice's 415)."""
-        takes_body = declared.method == "POST" or declared.body is not None or declared.form is not None
-        options: dict[str, Any] = {"content_types": ANY_CONTENT_TYPE} if takes_body else {}
-        register = super().route(declared.path, methods=[declared.method], **options)
+    def serve(self, *declared: Route) -> Callable[[View], View]:
+        """Serve each of `declared` (one path, one method each) with this view. Every content type
+        reaches the view: one that reads a body checks the type itself (our 415, not Chalice's),
+        one that reads none ignores it (aamarPay's cancel link comes back by GET or by POST)."""
 
         def decorator(view: View) -> View:
-            register(endpoint(view, declared))
-            self.declarations.append(declared)
+            for route in declared:
+                register = super(App, self).route(route.path, methods=[route.method], content_types=ANY_CONTENT_TYPE)
+                register(endpoint(view, route))
+                self.declarations.append(route)
             return view
 
         return decorator

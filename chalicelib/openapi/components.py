@@ -101,11 +101,27 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "properties": {
                     "user_id": {"type": "string", "description": "The payer."},
-                    "failure_reason": {"type": "string", "nullable": True},
+                    "failure_reason": {
+                        "type": "string",
+                        "nullable": True,
+                        "description": " For a payment that expired while "
+                        "the gateway's success did not "
+                        "match it, which fields differed.",
+                    },
                     "username": {
                         "type": "string",
                         "nullable": True,
                         "description": "The owner's username (null if the account no longer exists).",
+                    },
+                    "review_reason": {
+                        "type": "string",
+                        "nullable": True,
+                        "description": "Why the payment waits in `review` (the card's risk flag).",
+                    },
+                    "amount_bdt": {
+                        "type": "string",
+                        "nullable": True,
+                        "description": "What the gateway charged in taka (the merchant's currency may be another).",
                     },
                 },
             },
@@ -138,6 +154,7 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {
                     "initiated": {"type": "integer"},
                     "success": {"type": "integer"},
+                    "review": {"type": "integer"},
                     "failed": {"type": "integer"},
                     "cancelled": {"type": "integer"},
                     "expired": {"type": "integer"},
@@ -295,7 +312,7 @@ SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "description": "Our id, 32 hex characters; aamarPay's tran_id / mer_txnid.",
             },
-            "status": {"type": "string", "enum": ["initiated", "success", "failed", "cancelled", "expired"]},
+            "status": {"type": "string", "enum": ["initiated", "success", "review", "failed", "cancelled", "expired"]},
             "amount": {"type": "string", "example": "100.00"},
             "currency": {"type": "string", "example": "BDT"},
             "gateway_transaction_id": {
@@ -305,6 +322,12 @@ SCHEMAS: dict[str, Any] = {
             },
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
+            "review_reason": {
+                "type": "string",
+                "nullable": True,
+                "description": "Present while the payment is in `review`: why it "
+                "waits for a superuser (the card's risk flag).",
+            },
         },
     },
     "PaymentInitiated": {
@@ -329,7 +352,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "transaction_id": {"type": "string"},
-            "status": {"type": "string", "enum": ["initiated", "success", "failed", "cancelled", "expired"]},
+            "status": {"type": "string", "enum": ["initiated", "success", "review", "failed", "cancelled", "expired"]},
         },
     },
     "GatewayReturnForm": {

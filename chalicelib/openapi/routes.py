@@ -1,13 +1,15 @@
 """Every route the API serves, declared once: where it is, who may call it, what it takes and
 what it answers. `app.py` serves each with its handler (`app.serve`); the edge checks requests
-against these and `chalicelib.openapi` derives the document from them.
+against these and `chalicelib.openapi.document` derives the document from them.
 
-How to add a route: docs/api.md ("Declaring a route"). The choices and patterns below repeat
-the domain's constants (statuses, actions, formats) so that this module imports nothing heavy
-at cold start; tests/unit/test_openapi.py checks they agree.
+How to add a route: docs/api.md ("One declaration per route"). The choices and patterns below
+repeat the domain's constants (statuses, actions, formats) so that this module imports nothing
+heavy at cold start; tests/unit/staff/test_admin.py checks the choices, the fuzzer the rest.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from chalicelib.core.declare import (
     WHITESPACE,
@@ -24,7 +26,7 @@ from chalicelib.core.declare import (
     page_of,
 )
 
-PAYMENT_STATUSES = ("initiated", "success", "failed", "cancelled", "expired")
+PAYMENT_STATUSES = ("initiated", "success", "review", "failed", "cancelled", "expired")
 FILE_STATUSES = ("pending_upload", "processing", "completed", "failed", "deleted")
 ACTIONS = (
     "account_deleted",
@@ -48,6 +50,9 @@ ACTIONS = (
     "password_changed",
     "password_reset",
     "payment_callback_rejected",
+    "payment_review",
+    "payment_approved",
+    "payment_rejected",
     "payment_cancelled",
     "payment_expired",
     "payment_failed",
@@ -457,7 +462,9 @@ ADMIN_VERIFY = Route(
     description=(
         "Asks aamarPay's search API and settles the payment from its answer (a verified success lifts any "
         "non-success status). Every check is logged as `admin_payment_verify` with the actor and its outcome "
-        "(`status`, or the gateway's `error`)."
+        "(`status`, or the gateway's `error`). The answer carries `gateway`: null when the gateway was not asked "
+        '(asked in the last 10 s, or the payment is final), else `{"record": false}` when aamarPay holds no such '
+        'transaction (`Invalid-Data`), or `{"record": true, "pay_status", "status_code"}`.'
     ),
     answers={
         200: Answer("The payment after the check", schema="Payment"),
@@ -465,6 +472,47 @@ ADMIN_VERIFY = Route(
         404: error(),
         502: error(),
         504: error(),
+    },
+)
+
+
+NOT_IN_REVIEW = error(
+    "`invalid_state`: the payment is not in `review` (another superuser decided first, or it never was)."
+)
+ADMIN_APPROVE = Route(
+    "POST",
+    "/api/admin/transactions/{transaction_id}/approve",
+    "Approve a payment in review (superuser)",
+    "admin",
+    description=(
+        "`review` → `success`: uploads open, the receipt is sent, the counters move. Logged as `payment_approved` "
+        "with the actor."
+    ),
+    answers={
+        200: Answer("The payment after the decision", schema="Payment"),
+        403: SUPERUSER_ONLY,
+        404: error(),
+        409: NOT_IN_REVIEW,
+    },
+)
+ADMIN_REJECT = Route(
+    "POST",
+    "/api/admin/transactions/{transaction_id}/reject",
+    "Reject a payment in review (superuser)",
+    "admin",
+    description=(
+        "`review` → `failed` for good: no later gateway answer lifts it. Refund the customer in aamarPay's "
+        "merchant panel (the gateway has no refund API). Logged as `payment_rejected` with the actor and the note."
+    ),
+    body=Body(
+        optional={"note": Text(max_length=500, description="Why, for the activity log and the payment's reason.")},
+        may_be_empty=True,
+    ),
+    answers={
+        200: Answer("The payment after the decision", schema="Payment"),
+        403: SUPERUSER_ONLY,
+        404: error(),
+        409: NOT_IN_REVIEW,
     },
 )
 
@@ -753,7 +801,7 @@ DELETE_ME = Route(
         ),
         409: error(
             "account_busy: a payment is still open with the gateway (initiated, or failed/cancelled and "
-            "still re-checked) or a file is processing; nothing was deleted"
+            "still re-checked) or waits in review, or a file is processing; nothing was deleted"
         ),
         429: error("too_many_attempts"),
     },
@@ -1027,7 +1075,10 @@ INITIATE_PAYMENT = Route(
     refused=(Refusal("validation_error", ("cus_phone",), "a phone number of other characters"),),
     answers={
         201: Answer("Payment created; send the browser to payment_url", schema="PaymentInitiated"),
-        409: error("already_paid, idempotency_key_in_use, or conflict (another request met this one; retry)"),
+        409: error(
+            "already_paid, payment_in_review (a payment waits in review), idempotency_key_in_use, or conflict "
+            "(another request met this one; retry)"
+        ),
         422: error("idempotency_key_reused: this Idempotency-Key came with a different request body before"),
         429: error(
             "too_many_payments: 5 payments are `initiated` already; finish or cancel one, or wait until they expire"
@@ -1093,14 +1144,15 @@ PAYMENT_FAIL = Route(
 PAYMENT_CANCEL = Route(
     "GET",
     "/api/payment/cancel",
-    "aamarPay's cancel link back",
+    "aamarPay's cancel link back (GET or POST)",
     "payments",
     description=(
-        "Moves an `initiated` payment to `cancelled`, unless the search API reports it paid (then `success`: "
-        "money taken is never lost). Never downgrades a success. The link we hand the gateway carries an "
-        "unguessable `token`; a cancel without it (someone who knows only the id) changes nothing and is "
-        "answered like an unknown transaction. The gateway is asked about a payment at most once per 10 s, "
-        "whatever arrives; inside that window the stored state is answered."
+        "Moves an `initiated` payment to `cancelled`, unless the search API reports it paid (then `success`: money "
+        "taken is never lost). Never downgrades a success. The link we hand the gateway carries an unguessable "
+        "`token`; a cancel without it (someone who knows only the id) changes nothing and is answered like an "
+        "unknown transaction. The gateway is asked about a payment at most once per 10 s, whatever arrives; inside "
+        "that window the stored state is answered. aamarPay's samples send the customer back by GET or by POST; both "
+        "are answered alike (a POST body is ignored: the token is in the URL)."
     ),
     auth=False,
     headers=ACCEPT,
@@ -1121,6 +1173,7 @@ PAYMENT_CANCEL = Route(
         400: error("invalid_callback, with Accept: application/json"),
     },
 )
+PAYMENT_CANCEL_POST = replace(PAYMENT_CANCEL, method="POST")
 
 
 MY_TRANSACTIONS = _own_list("/api/transactions", "The caller's own payments, newest first", "payments", "PaymentPage")
