@@ -25,7 +25,7 @@ from chalicelib.openapi import routes
 
 if TYPE_CHECKING:  # mypy checks every call from a route into the domain against the modules...
     from chalicelib import payments
-    from chalicelib.accounts import accounts, mfa, recovery, verification
+    from chalicelib.accounts import accounts, mfa, passkey_login, passkeys, recovery, verification
     from chalicelib.accounts.accounts import Principal
     from chalicelib.core import activity, health, pagination
     from chalicelib.dashboard import assets as dashboard
@@ -49,6 +49,8 @@ else:  # ...that are imported by the first route that uses them (cold start: ben
     leaving = Lazy("chalicelib.leaving.deletion")
     health = Lazy("chalicelib.core.health")
     mfa = Lazy("chalicelib.accounts.mfa")
+    passkey_login = Lazy("chalicelib.accounts.passkey_login")
+    passkeys = Lazy("chalicelib.accounts.passkeys")
     openapi = Lazy("chalicelib.openapi.document")
     pagination = Lazy("chalicelib.core.pagination")
     receipts = Lazy("chalicelib.payments.receipts")
@@ -130,6 +132,46 @@ def mfa_confirm() -> Response:
 def mfa_disable() -> Response:
     mfa.disable(_caller(), web.json_body(_request()))
     return web.no_content()
+
+
+@app.serve(routes.PASSKEY_REGISTRATION_OPTIONS)
+def passkey_registration_options() -> Response:
+    return web.json_response(passkeys.registration_options(_caller(), base_url=web.public_base_url(_request())))
+
+
+@app.serve(routes.ADD_PASSKEY)
+def add_passkey() -> Response:
+    request = _request()
+    passkey = passkeys.register(_caller(), web.json_body(request), base_url=web.public_base_url(request))
+    return web.json_response(passkey, 201)
+
+
+@app.serve(routes.MY_PASSKEYS)
+def my_passkeys() -> Response:
+    page = passkeys.list_for_user(_caller().user_id, *_paging())
+    return web.json_response(page.render(passkeys.view))
+
+
+@app.serve(routes.REMOVE_PASSKEY)
+def remove_passkey(passkey_id: str) -> Response:
+    passkeys.remove(_caller(), passkey_id)
+    return web.no_content()
+
+
+@app.serve(routes.PASSKEY_LOGIN_OPTIONS)
+def passkey_login_options() -> Response:
+    request = _request()
+    return web.json_response(
+        passkey_login.options(web.json_body(request, optional=True), base_url=web.public_base_url(request))
+    )
+
+
+@app.serve(routes.LOGIN_WITH_PASSKEY)
+def login_with_passkey() -> Response:
+    request = _request()
+    return web.json_response(
+        passkey_login.complete_login(web.json_body(request), base_url=web.public_base_url(request))
+    )
 
 
 @app.serve(routes.REFRESH)

@@ -3,7 +3,7 @@ against it (`web.json_body`, `web.query`) and the OpenAPI document is derived fr
 (`chalicelib.openapi.document`), so the two cannot disagree.
 
 Typed stdlib dataclasses and a small derivation, not a schema library: the whole vocabulary
-is four field kinds, and a library would cost every cold start its import (docs/api.md has
+is five field kinds, and a library would cost every cold start its import (docs/api.md has
 the measurements). Each kind knows both its JSON Schema and its check; the check's messages
 are those of `validation.Fields`, which the domain still uses for rules no schema states
 (password strength, matching passwords).
@@ -124,7 +124,24 @@ class Boolean:
         return None if raw in ("true", "false") else "Must be true or false."
 
 
-Field = Text | Integer | Boolean
+@dataclass(frozen=True)
+class Object:
+    """A JSON object whose inside another layer reads and checks (a browser's WebAuthn credential,
+    which py_webauthn parses): only that it is an object is declared here."""
+
+    description: str = ""
+
+    def schema(self) -> dict[str, Any]:
+        return _described({"type": "object", "additionalProperties": True}, self.description)
+
+    def problem(self, value: Any) -> str | None:
+        return None if isinstance(value, dict) else "Must be an object."
+
+    def from_query(self, raw: str) -> str | None:
+        return "Must be an object."
+
+
+Field = Text | Integer | Boolean | Object
 
 
 def _ecma(pattern: str) -> str:

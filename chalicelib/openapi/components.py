@@ -38,8 +38,26 @@ SCHEMAS: dict[str, Any] = {
             "is_superuser": {"type": "boolean"},
             "has_paid": {"type": "boolean"},
             "mfa_enabled": {"type": "boolean", "description": "A confirmed TOTP second factor."},
+            "passkeys": {"type": "integer", "description": "How many passkeys the account has registered."},
             "created_at": {"type": "string", "format": "date-time"},
         },
+    },
+    "Passkey": {
+        "type": "object",
+        "required": ["id", "name", "created_at", "last_used_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "last_used_at": {"type": "string", "format": "date-time", "nullable": True},
+        },
+    },
+    "PasskeyPage": page_of("Passkey"),
+    "WebAuthnOptions": {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "The JSON form of WebAuthn's creation or request options (base64url byte fields), "
+        "for `PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON`.",
     },
     "Tokens": {
         "type": "object",

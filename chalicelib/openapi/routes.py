@@ -17,6 +17,7 @@ from chalicelib.core.declare import (
     Body,
     Boolean,
     Integer,
+    Object,
     Param,
     Refusal,
     Route,
@@ -44,6 +45,8 @@ ACTIONS = (
     "logout",
     "mfa_disabled",
     "mfa_enabled",
+    "passkey_added",
+    "passkey_removed",
     "password_changed",
     "password_reset",
     "payment_callback_rejected",
@@ -932,6 +935,110 @@ MFA_DISABLE = Route(
     },
 )
 
+
+# --- passkeys (WebAuthn): docs/accounts.md, "Passkeys" ------------------------------------
+
+CREDENTIAL = Object(description="The browser's `PublicKeyCredential` as JSON (`toJSON()`: base64url byte fields)")
+NOT_FRESH = error(
+    "`reauthentication_required`: the session proved a password, a code or a passkey more than 10 minutes ago, "
+    "or it is a staff session that did not pass the account's second factor; log in again"
+)
+TOO_MANY_PASSKEYS = error("`too_many_passkeys`: 10 already; remove one first")
+
+PASSKEY_REGISTRATION_OPTIONS = Route(
+    "POST",
+    "/api/passkeys/register/options",
+    "Start registering a passkey: WebAuthn creation options",
+    "passkeys",
+    description=(
+        "A challenge good for one registration by this account within 5 minutes; `rp.id` the host of "
+        "`PUBLIC_BASE_URL`; `user.id` the account id; the account's passkeys in `excludeCredentials`; "
+        "attestation `none`; a discoverable credential and user verification required. Needs a fresh session."
+    ),
+    answers={200: Answer("Creation options", schema="WebAuthnOptions"), 403: NOT_FRESH, 409: TOO_MANY_PASSKEYS},
+)
+
+
+ADD_PASSKEY = Route(
+    "POST",
+    "/api/passkeys",
+    "Register a passkey",
+    "passkeys",
+    description=(
+        "Verified by py_webauthn (its challenge unused and issued to this account, the origin, the rp id, user "
+        "presence and verification); its public key, sign count and transports are stored under the name. "
+        "Needs a fresh session. Activity `passkey_added`."
+    ),
+    body=Body(required={"credential": CREDENTIAL, "name": Text(max_length=64)}),
+    refused=(
+        Refusal(
+            "invalid_credential",
+            why="a credential that does not verify, a used or expired challenge, or one registered already",
+        ),
+    ),
+    answers={
+        201: Answer("The passkey", schema="Passkey"),
+        400: error("`invalid_credential`; `validation_error` for the name"),
+        403: NOT_FRESH,
+        409: TOO_MANY_PASSKEYS,
+    },
+)
+
+
+MY_PASSKEYS = _own_list("/api/passkeys", "The caller's passkeys, newest first", "passkeys", "PasskeyPage")
+
+
+REMOVE_PASSKEY = Route(
+    "DELETE",
+    "/api/passkeys/{passkey_id}",
+    "Remove one of the caller's passkeys",
+    "passkeys",
+    description="Needs a fresh session. Activity `passkey_removed`.",
+    answers={
+        204: Answer("Removed"),
+        403: NOT_FRESH,
+        404: error("`not_found`: unknown, or another user's passkey"),
+    },
+)
+
+
+PASSKEY_LOGIN_OPTIONS = Route(
+    "POST",
+    "/api/login/passkey/options",
+    "Start signing in with a passkey: WebAuthn request options",
+    "passkeys",
+    description=(
+        "A challenge good for one sign-in within 5 minutes, user verification required. With a username its "
+        "passkeys are listed (and the challenge is bound to it); without, discoverable credentials. The same "
+        "shape whether or not the name exists or has passkeys."
+    ),
+    auth=False,
+    body=Body(optional={"username": Text(max_length=254, blank=True)}, may_be_empty=True),
+    answers={200: Answer("Request options", schema="WebAuthnOptions")},
+)
+
+
+LOGIN_WITH_PASSKEY = Route(
+    "POST",
+    "/api/login/passkey",
+    "Sign in with a passkey",
+    "passkeys",
+    description=(
+        "The session counts as having passed a second factor: staff reach the admin routes with it. Activity "
+        '`login` with `"method": "passkey"`; a refusal writes `login_failed`, and a sign count that went back '
+        "is logged as a security event."
+    ),
+    auth=False,
+    body=Body(required={"credential": CREDENTIAL}),
+    refused=(Refusal("invalid_credentials", why="any assertion that does not verify"),),
+    answers={
+        200: Answer("Tokens of a session that passed the second factor", schema="Tokens"),
+        401: error(
+            "`invalid_credentials`: an unknown, removed, replayed or wrong-origin assertion, an expired "
+            "challenge, or a sign count that went back"
+        ),
+    },
+)
 
 INITIATE_PAYMENT = Route(
     "POST",

@@ -61,7 +61,9 @@ def test_the_scan_fails_on_a_public_bucket_and_a_wildcard_policy(package: dict, 
 
 def test_zip_is_small_and_carries_no_botocore(package: dict) -> None:
     archive = PROJECT_DIR / "build" / "package" / "deployment.zip"
-    assert archive.stat().st_size < 5_000_000
+    # 1.3 MB before passkeys; py_webauthn brings `cryptography` (4.9 MB compressed, which any real WebAuthn
+    # verifier needs for its signatures), pyasn1(-modules), cbor2, pyOpenSSL, cffi: 9.3 MB (docs/deploy.md).
+    assert archive.stat().st_size < 10_000_000
     names = zipfile.ZipFile(archive).namelist()
     assert "app.py" in names
     assert any(name.startswith("pynamodb/") for name in names)

@@ -32,6 +32,7 @@ def test_register_returns_user_without_secrets(api: Api) -> None:
         "is_superuser",
         "has_paid",
         "mfa_enabled",
+        "passkeys",
         "created_at",
     }
     assert user["email"] == "alice@example.com"
