@@ -44,10 +44,10 @@ screenshots: $(STAMP)  ## refresh the README's pictures in docs/screenshots (mak
 
 user: $(STAMP)  ## make user USERNAME=u PASSWORD=p ROLE=user|staff|superuser
 	@test -n "$(USERNAME)" -a -n "$(PASSWORD)" || { echo "usage: make user USERNAME=u PASSWORD=p ROLE=user|staff|superuser"; exit 2; }
-	$(PY) -m local.manage_user --username "$(USERNAME)" --password "$(PASSWORD)" --role "$(or $(ROLE),user)" $(if $(EMAIL),--email "$(EMAIL)")
+	@$(PY) -m local.manage_user --username "$(USERNAME)" --password "$(PASSWORD)" --role "$(or $(ROLE),user)" $(if $(EMAIL),--email "$(EMAIL)")
 
 recount: $(STAMP)  ## make recount [FIX=1]: recompute every statistic from the records, report (and fix) drift
-	$(PY) -m local.recount $(if $(FIX),--fix)
+	@$(PY) -m local.recount $(if $(FIX),--fix)
 
 package: $(STAMP)  ## build/package/: the prod stage as one SAM template + a small deployment.zip
 	$(PY) -m infra.package --stage $(or $(STAGE),prod)
