@@ -25,8 +25,8 @@ $(LOCALSTACK): local/localstack-requirements.txt | $(STAMP)
 
 engines: $(if $(filter moto,$(EMULATOR)),,$(ENGINES)) $(if $(filter localstack,$(EMULATOR)),$(LOCALSTACK))
 
-run: $(STAMP) engines  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty
-	EMULATOR=$(EMULATOR) $(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
+run: $(STAMP) engines  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty, VERBOSE=1 prints the JSON logs too
+	EMULATOR=$(EMULATOR) VERBOSE=$(VERBOSE) $(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
 
 test: $(STAMP) $(ENGINES) $(LOCALSTACK) lint  ## every test (unit, integration, browser); fails on "no tests collected"
 	$(PY) -m pytest
