@@ -8,6 +8,10 @@ STAMP := $(VENV)/.installed
 EMULATOR ?= dynamodb-local
 ENGINES := .tools/dynamodb-local/.integrity
 LOCALSTACK := .tools/localstack/.requirements
+# pytest-xdist: one worker per core (JOBS=1 runs in this process); a file's tests share a worker, so
+# a module's stack or browser starts once.
+JOBS ?= auto
+PARALLEL := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadfile)
 
 .PHONY: engines run test lint unit screenshots user recount bench bench-load package cfn-lint deploy clean
 
@@ -28,16 +32,17 @@ engines: $(if $(filter moto,$(EMULATOR)),,$(ENGINES)) $(if $(filter localstack,$
 run: $(STAMP) engines  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty, VERBOSE=1 prints the JSON logs too
 	EMULATOR=$(EMULATOR) VERBOSE=$(VERBOSE) $(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
 
-test: $(STAMP) $(ENGINES) $(LOCALSTACK) lint  ## every test (unit, integration, browser); fails on "no tests collected"
-	$(PY) -m pytest
+test: $(STAMP) $(ENGINES) lint  ## every test (unit, integration, browser); fails on "no tests collected"
+	@$(PY) -m local.install localstack --optional-localstack  # without Python 3.13 its tests skip (fail if CI=true)
+	$(PY) -m pytest $(PARALLEL)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-unit: $(STAMP)
-	$(PY) -m pytest tests/unit
+unit: $(STAMP)  ## the quick loop: unit tests only (moto in-process), no stack, no browser
+	$(PY) -m pytest $(PARALLEL) tests/unit
 
 screenshots: $(STAMP)  ## refresh the README's pictures in docs/screenshots (make test writes to build/)
 	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/browser

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.core.config import settings
-from local import env
+from local import env, install
 from local.state import StateDir
 from tests.stack import free_port
 
@@ -89,3 +89,13 @@ def test_a_stack_without_the_apps_tables_is_another_state_dir() -> None:
 
 def test_a_stack_with_every_table_passes(aws_resources: dict[str, Any]) -> None:
     env.require_tables()
+
+
+def test_without_python_313_localstack_is_optional_for_make_test_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(install, "python_for_localstack", lambda: None)
+    assert install.ensure_localstack(tmp_path, optional=True) is None
+    assert "LocalStack needs Python 3.13" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"LocalStack needs Python 3\.13 \(e\.g\. `pyenv install 3\.13`\)"):
+        install.ensure_localstack(tmp_path)
