@@ -29,8 +29,11 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     external_tools.require(external_tools.CHROMIUM, CHROMIUM.exists())
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect()'s own default is 5 s: the page's 15 s for both, as the xdist workers' stacks and
+    # browsers share 2 cores (a registration seen after 5.0 s under load failed a run).
+    expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield browser
