@@ -6,6 +6,7 @@ copies of this module on it (`python -m local.api --fd N`), as a pre-fork server
 kernel hands each new connection to whichever process is free to accept it.
 
 SIGTERM or SIGINT: stop accepting, let the requests being answered finish, exit.
+Each request is one line on the console (`local.console`): method, path, status, milliseconds.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from local import console
 from local.servers import BurstHTTPServer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -142,7 +145,10 @@ def _contract_errors_handler() -> Any:
         def in_flight() -> int:
             return answering[0]
 
+        status = 0  # the answer's, as send_response reports it
+
         def _generic_handle(self) -> None:  # a request read, not an idle keep-alive connection
+            started = time.perf_counter()
             with counting:
                 answering[0] += 1
             try:
@@ -151,6 +157,12 @@ def _contract_errors_handler() -> Any:
             finally:
                 with counting:
                     answering[0] -= 1
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                print(f"{self.command} {urlsplit(self.path).path} {self.status} {elapsed_ms:.0f} ms")
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            """Instead of the access line on stderr: the status, for the console's line."""
+            self.status = int(code) if str(code).isdigit() else 0
 
         def __getattr__(self, name: str) -> Any:
             """`do_<METHOD>` for any method http.server parsed: Chalice decides what it means."""
@@ -185,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fd", type=int, required=True, help="the listening socket, inherited from the stack")
     args = parser.parse_args(argv)
+    console.route(Path(os.environ["LOCAL_STATE_DIR"]))
     serve(socket.socket(fileno=args.fd))
     return 0
 
