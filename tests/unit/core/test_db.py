@@ -16,7 +16,9 @@ def test_get_or_404_finds_the_item(aws_resources: dict[str, Any]) -> None:
     assert db.get_or_404(User, stored.id, "No such user.", consistent_read=True).username == "alice"
 
 
-@pytest.mark.parametrize("key", [clock.new_id(), "not-an-id", "x" * 5000, ""])
+@pytest.mark.parametrize(
+    "key", ["0" * 32, "not-an-id", "x" * 5000, ""], ids=["unknown-id", "malformed", "oversize", "empty"]
+)
 def test_get_or_404_answers_404_for_unknown_and_malformed_keys(aws_resources: dict[str, Any], key: str) -> None:
     with pytest.raises(errors.NotFound, match="No such user"):
         db.get_or_404(User, key, "No such user.")
