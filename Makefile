@@ -11,10 +11,11 @@ LOCALSTACK := .tools/localstack/.requirements
 
 .PHONY: engines run test lint unit screenshots user recount bench bench-load package cfn-lint deploy clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade 'pip<26.3'  # chalice 1.34 requires pip<26.3
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt  # see the file: a pin we must not follow
 	touch $(STAMP)
 
 $(ENGINES): local/install.py | $(STAMP)
