@@ -8,8 +8,10 @@ STAMP := $(VENV)/.installed
 EMULATOR ?= dynamodb-local
 ENGINES := .tools/dynamodb-local/.integrity
 LOCALSTACK := .tools/localstack/.requirements
+SCANNERS := .tools/scanners/.requirements
+LIGHTHOUSE := .tools/lighthouse/.lock
 
-.PHONY: engines run test lint unit screenshots user recount bench bench-load package cfn-lint deploy clean
+.PHONY: engines run test lint unit screenshots user recount bench bench-load package cfn-lint scan deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +26,18 @@ $(ENGINES): local/install.py | $(STAMP)
 $(LOCALSTACK): local/localstack-requirements.txt | $(STAMP)
 	$(PY) -m local.install localstack
 
+$(SCANNERS): infra/scan-requirements.txt | $(STAMP)
+	$(PY) -m local.install scanners
+
+$(LIGHTHOUSE): local/lighthouse/package-lock.json | $(STAMP)
+	$(PY) -m local.install lighthouse
+
 engines: $(if $(filter moto,$(EMULATOR)),,$(ENGINES)) $(if $(filter localstack,$(EMULATOR)),$(LOCALSTACK))
 
 run: $(STAMP) engines  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty
 	EMULATOR=$(EMULATOR) $(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
 
-test: $(STAMP) $(ENGINES) $(LOCALSTACK) lint  ## every test (unit, integration, browser); fails on "no tests collected"
+test: $(STAMP) $(ENGINES) $(LOCALSTACK) $(SCANNERS) $(LIGHTHOUSE) lint  ## every test (unit, integration, browser); fails on "no tests collected"
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -40,7 +48,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
-screenshots: $(STAMP)  ## refresh the README's pictures in docs/screenshots (make test writes to build/)
+screenshots: $(STAMP) $(LIGHTHOUSE)  ## refresh the README's pictures in docs/screenshots (make test writes to build/)
 	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/browser
 
 user: $(STAMP)  ## make user USERNAME=u PASSWORD=p ROLE=user|staff|superuser
@@ -56,12 +64,15 @@ package: $(STAMP)  ## build/package/: the prod stage as one SAM template + a sma
 cfn-lint: package
 	$(VENV)/bin/cfn-lint build/package/sam.json
 
-deploy: cfn-lint  ## make deploy STAGE=prod DEPLOY_BUCKET=<an S3 bucket for artifacts> (needs AWS credentials)
+scan: package $(SCANNERS)  ## checkov and parliament on the packaged template; findings explained in infra/scan-baseline.json
+	.tools/scanners/bin/python -m infra.scan build/package/sam.json
+
+deploy: cfn-lint scan  ## make deploy STAGE=prod DEPLOY_BUCKET=<an S3 bucket for artifacts> (needs AWS credentials)
 	@test -n "$(DEPLOY_BUCKET)" || { echo "usage: make deploy STAGE=prod DEPLOY_BUCKET=<bucket>"; exit 2; }
 	aws cloudformation package --template-file build/package/sam.json --s3-bucket "$(DEPLOY_BUCKET)" \
 		--output-template-file build/package/packaged.yaml
 	aws cloudformation deploy --template-file build/package/packaged.yaml --stack-name paidupload-$(or $(STAGE),prod) \
-		--capabilities CAPABILITY_IAM
+		--s3-bucket "$(DEPLOY_BUCKET)" --capabilities CAPABILITY_IAM  # the template is over 51,200 bytes: S3 only
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from chalice import Rate
 from chalice.app import Response, SQSEvent
 
-from chalicelib.core import web
+from chalicelib.core import batches, web
 from chalicelib.core.config import settings
 from chalicelib.core.imports import Lazy
 from chalicelib.core.observability import event_middleware
@@ -216,8 +216,9 @@ def payment_fail() -> Response:
     return _gateway_return("fail", web.form_body(_request()))
 
 
-@app.route("/api/payment/cancel", methods=["GET"])
+@app.route("/api/payment/cancel", methods=["GET", "POST"], content_types=ANY)
 def payment_cancel() -> Response:
+    """GET or POST (aamarPay's samples disagree); the token is in the URL we handed out, either way."""
     return _gateway_return("cancel", web.query(_request()))
 
 
@@ -320,6 +321,18 @@ def admin_verify(transaction_id: str) -> Response:
     return web.json_response(admin.verify_payment(caller, transaction_id))
 
 
+@app.route("/api/admin/transactions/{transaction_id}/approve", methods=["POST"], content_types=ANY)
+def admin_approve(transaction_id: str) -> Response:
+    caller = admin.require_superuser(_caller())
+    return web.json_response(admin.approve_payment(caller, transaction_id))
+
+
+@app.route("/api/admin/transactions/{transaction_id}/reject", methods=["POST"], content_types=ANY)
+def admin_reject(transaction_id: str) -> Response:
+    caller = admin.require_superuser(_caller())
+    return web.json_response(admin.reject_payment(caller, transaction_id, web.json_body(_request(), optional=True)))
+
+
 @app.route("/api/admin/users/{user_id}/staff", methods=["POST"], content_types=ANY)
 def admin_set_staff(user_id: str) -> Response:
     caller, request = admin.require_superuser(_caller()), _request()
@@ -350,27 +363,39 @@ def dashboard_asset(asset: str) -> Response:
 # --- background work -------------------------------------------------------------------
 
 
-@app.on_sqs_message(queue=settings().upload_queue, batch_size=1)
-def process_upload_events(event: SQSEvent) -> None:
-    worker.handle_records([record.to_dict() for record in event])
+def _batched(queue: str) -> Any:
+    """An SQS handler taking batches, as configured, with partial batch responses (the
+    template turns on ReportBatchItemFailures for each of them)."""
+    config = settings()
+    return app.on_sqs_message(
+        queue=queue,
+        batch_size=config.queue_batch_size,
+        maximum_batching_window_in_seconds=config.queue_batch_window_seconds,
+        maximum_concurrency=batches.MAXIMUM_CONCURRENCY,
+    )
 
 
-@app.on_sqs_message(queue=settings().upload_dead_letter_queue, batch_size=1)
-def process_dead_upload_events(event: SQSEvent) -> None:
-    worker.handle_dead_letters([record.to_dict() for record in event])
+@_batched(settings().upload_queue)
+def process_upload_events(event: SQSEvent) -> dict[str, Any]:
+    return batches.each_record((record.to_dict() for record in event), worker.handle_records)
 
 
-@app.on_sqs_message(queue=settings().mail_queue, batch_size=1)
-def send_mail(event: SQSEvent) -> None:
-    delivery.handle_records(
-        [record.to_dict() for record in event],
-        {
-            "forgot": recovery.forgot_mails,
-            "password_changed": recovery.password_changed_mails,
-            "receipt": receipts.receipt_mails,
-            "mfa_enrol": mfa.enrol_mails,
-            "verify": verification.verify_mails,
-        },
+@_batched(settings().upload_dead_letter_queue)
+def process_dead_upload_events(event: SQSEvent) -> dict[str, Any]:
+    return batches.each_record((record.to_dict() for record in event), worker.handle_dead_letters)
+
+
+@_batched(settings().mail_queue)
+def send_mail(event: SQSEvent) -> dict[str, Any]:
+    handlers = {
+        "forgot": recovery.forgot_mails,
+        "password_changed": recovery.password_changed_mails,
+        "receipt": receipts.receipt_mails,
+        "mfa_enrol": mfa.enrol_mails,
+        "verify": verification.verify_mails,
+    }
+    return batches.each_record(
+        (record.to_dict() for record in event), lambda records: delivery.handle_records(records, handlers)
     )
 
 

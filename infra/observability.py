@@ -158,6 +158,22 @@ def alarms(config: Settings) -> list[Alarm]:
             tuple(_ours("GatewayErrors", call=call) for call in calls),
         ),
         Alarm(
+            "GatewayAuthFailed",
+            "aamarPay refused our store id or signature key (a rotated or mistyped secret).",
+            "1 refusal: every initiation and every search fails until an operator fixes the secret in SSM;"
+            " the reconciler stops its run at the first one, so nothing else would page.",
+            1,
+            tuple(_ours("GatewayAuthFailed", call=call) for call in calls),
+        ),
+        Alarm(
+            "PaymentsMismatched",
+            "A payment expired while the gateway reported a success that does not match it (amount or currency).",
+            "1 payment: a customer may have been charged for something we never granted; staff find it under"
+            " the payments with status expired, its reason in the record and in the activity log.",
+            1,
+            (_ours("PaymentsMismatched"),),
+        ),
+        Alarm(
             "ReconcilerBacklog",
             "A payment has been due for a gateway check for more than 15 minutes, or the reconciler stopped reporting.",
             "15 minutes (900 s) as the issue sets it: the reconciler runs every 5 minutes, so a due payment"

@@ -184,7 +184,8 @@ def policy(access: FunctionAccess, config: Settings) -> dict[str, Any]:
             {
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt"],
-                "Resource": "*",
+                # The keys of this account and region (the SecureStrings use aws/ssm), through SSM only.
+                "Resource": _sub("arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"),
                 "Condition": {"StringEquals": {"kms:ViaService": _sub("ssm.${AWS::Region}.amazonaws.com")}},
             },
         ]

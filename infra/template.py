@@ -235,7 +235,9 @@ def event_source_queues(config: Settings) -> dict[str, Any]:
     """Point Chalice's SQS event sources at the queues this template creates.
 
     Chalice writes the queue ARN as an `Fn::Sub` string; replacing it (same key, the merge is
-    a deep merge) with a reference to our resource also orders the stack: queues first.
+    a deep merge) with a reference to our resource also orders the stack: queues first. Chalice
+    has no partial batch responses (aws/chalice#2029): the handlers answer them
+    (`chalicelib/core/batches.py`) and this turns them on.
     """
     sources = {
         "ProcessUploadEvents": config.upload_queue,
@@ -246,7 +248,12 @@ def event_source_queues(config: Settings) -> dict[str, Any]:
         function: {
             "Properties": {
                 "Events": {
-                    f"{function}SqsEventSource": {"Properties": {"Queue": {"Fn::Sub": f"${{{logical_id(queue)}.Arn}}"}}}
+                    f"{function}SqsEventSource": {
+                        "Properties": {
+                            "Queue": {"Fn::Sub": f"${{{logical_id(queue)}.Arn}}"},
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        }
+                    }
                 }
             }
         }
@@ -260,6 +267,9 @@ def merge_template(config: Settings) -> dict[str, Any]:
     resources_ |= bucket_resources(config)
     resources_ |= bucket_policy_resources(config)
     resources_ |= gateway_responses()
+    # The API by its stage's name (Chalice leaves the OpenAPI title, the bare app name, for every
+    # stage); CloudFormation emulators also need it (tests/integration/test_local_deploy.py).
+    resources_["RestAPI"]["Properties"]["Name"] = config.resource_prefix
     resources_ |= event_source_queues(config)
     template = {
         "Parameters": {

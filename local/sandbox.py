@@ -107,6 +107,10 @@ FAULTS: dict[str, tuple[Any, str]] = {
     "search_amount": (None, "override: report this merchant amount (amount_original; the taka amount follows)"),
     "search_currency": (None, "override: report this merchant currency (currency_merchant; the taka amount follows)"),
     "search_store": (None, "override: report this store_id"),
+    "search_risk": (
+        None,
+        'override: report this risk_level (not "0": the card\'s issuer flagged it; risk_title "High")',
+    ),
     "delay_seconds": (12.0, "setting: how long the *_timeout faults sleep (longer than the client's 10 s)"),
 }
 _SWITCHES = {name for name, (off, _) in FAULTS.items() if off is False}
@@ -422,6 +426,7 @@ class Sandbox:
             self._faults["search_store"] or self.store_id,
             status=self._faults["search_status"] or transaction.status,
             money=money,
+            risk_level=self._faults["search_risk"] or transaction.risk_level,
             legacy=legacy,
         )
 

@@ -90,7 +90,7 @@ class Money:
 
 
 def search_record(
-    transaction: Transaction, store_id: str, *, status: str, money: Money, legacy: bool = False
+    transaction: Transaction, store_id: str, *, status: str, money: Money, risk_level: str, legacy: bool = False
 ) -> dict[str, Any]:
     """The search-API object, keys in the captured order; `legacy` gives the 2021 all-strings shape."""
     fields = transaction.fields
@@ -99,8 +99,8 @@ def search_record(
     record: dict[str, Any] = {
         "pg_txnid": transaction.track if paid else "",
         "mer_txnid": transaction.tran_id,
-        "risk_title": RISK_TITLES.get(transaction.risk_level, "High"),
-        "risk_level": transaction.risk_level,
+        "risk_title": RISK_TITLES.get(risk_level, "High"),
+        "risk_level": risk_level,
         "cus_name": fields["cus_name"],
         "cus_email": fields["cus_email"],
         "cus_phone": fields["cus_phone"],

@@ -171,18 +171,10 @@ class Stack:
 
     def _start_background(self, queue_urls: dict[str, str]) -> None:
         import app as application
-        from chalicelib.core.config import settings
-        from local.runner import Scheduler, SqsPoller
+        from local.runner import Scheduler, sqs_pollers
 
-        config = settings()
         workers: list[Any] = [
-            SqsPoller(queue_urls[config.upload_queue], application.process_upload_events, name="upload-worker"),
-            SqsPoller(
-                queue_urls[config.upload_dead_letter_queue],
-                application.process_dead_upload_events,
-                name="upload-dead-letters",
-            ),
-            SqsPoller(queue_urls[config.mail_queue], application.send_mail, name="mail-worker"),
+            *sqs_pollers(application, queue_urls),
             Scheduler(
                 application.reconcile_payments, name="reconcile-payments", interval_seconds=self.schedule_seconds
             ),

@@ -1,9 +1,10 @@
 """A pytest plugin: the one way a test may skip, and the end-of-run notice of what did not run.
 
 A test skips only when an external tool it drives is missing from the machine (Chromium for the
-browser tests, SeaweedFS's `weed` for the presigned-POST policy tests). Under `CI=true` a missing
-tool fails instead: CI must install it. A skipped run is still easy to take for a full one, so at
-the end pytest names each missing tool, the tests it kept from running and how to install it.
+browser tests, SeaweedFS's `weed` for the presigned-POST policy tests, Lighthouse for its budgets).
+Under `CI=true` a missing tool fails instead: CI must install it. A skipped run is still easy to take
+for a full one, so at the end pytest names each missing tool, the tests it kept from running and how
+to install it.
 `tests/unit/test_no_silent_skips.py` keeps every other skip out of the suite.
 """
 
@@ -41,7 +42,12 @@ LOCALSTACK = Tool(
     tests="The upload path on LocalStack (tests/integration/test_localstack.py)",
     install="`make test` (it runs `python -m local.install localstack`; needs Python 3.13, e.g. `pyenv install 3.13`)",
 )
-TOOLS = {tool.name: tool for tool in (CHROMIUM, WEED, LOCALSTACK)}
+LIGHTHOUSE = Tool(
+    name="Lighthouse",
+    tests="The Lighthouse budgets (tests/browser/test_lighthouse.py)",
+    install="`make test` (it runs `python -m local.install lighthouse`: npm ci of local/lighthouse/package-lock.json)",
+)
+TOOLS = {tool.name: tool for tool in (CHROMIUM, WEED, LOCALSTACK, LIGHTHOUSE)}
 
 
 def require(tool: Tool, present: bool) -> None:

@@ -38,15 +38,17 @@ def delete(messages: list[dict[str, Any]]) -> None:
 
 
 def run_worker(client: Client, messages: list[dict[str, Any]]) -> None:
-    """Hand each message to the mail function as Lambda would, deleting it when handled."""
+    """Hand each message to the mail function as Lambda would, deleting it unless its partial
+    batch response sends it back to the queue."""
     for message in messages:
-        invoke(client, message)
-        delete([message])
+        if not invoke(client, message)["batchItemFailures"]:
+            delete([message])
 
 
-def invoke(client: Client, message: dict[str, Any]) -> None:
-    """The mail function on one message, as Lambda's poller hands it over (no deletion)."""
-    client.lambda_.invoke("send_mail", lambda_sqs_event([message], "arn:aws:sqs:us-east-1:1:mail", "us-east-1"))
+def invoke(client: Client, message: dict[str, Any]) -> Any:
+    """The mail function on one message, as Lambda's poller hands it over (no deletion); its answer."""
+    event = lambda_sqs_event([message], "arn:aws:sqs:us-east-1:1:mail", "us-east-1")
+    return client.lambda_.invoke("send_mail", event).payload
 
 
 def deliver_all(client: Client) -> None:

@@ -56,6 +56,10 @@ class Settings:
     mail_backend: str
     mail_from: str
     mfa_issuer: str  # the name authenticator apps show beside the account
+    # Lambda's SQS event source mappings (and the local runner): messages per invocation, and
+    # how long a mapping may wait to fill a batch (docs/deploy.md#batched-queues).
+    queue_batch_size: int = 10
+    queue_batch_window_seconds: int = 1
 
     def resource_name(self, short_name: str) -> str:
         """Physical name of a table, bucket or queue: one prefix per stage."""
@@ -142,6 +146,8 @@ def _read_settings() -> Settings:
         mail_backend=_env("MAIL_BACKEND", "outbox" if stage in LOCAL_STAGES else "ses"),
         mail_from=_env("MAIL_FROM", "PaidUpload <no-reply@paidupload.localhost>"),
         mfa_issuer=_env("MFA_ISSUER", "PaidUpload"),
+        queue_batch_size=_int("QUEUE_BATCH_SIZE", 10),
+        queue_batch_window_seconds=_int("QUEUE_BATCH_WINDOW_SECONDS", 1),
     )
 
 

@@ -33,7 +33,7 @@ MAX_VALUES_PER_METRIC = 100  # EMF's limit, per metric array
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 DIMENSION_VALUES: dict[str, frozenset[str] | None] = {
-    "status": frozenset({"success", "failed", "cancelled", "expired"}),
+    "status": frozenset({"success", "review", "failed", "cancelled", "expired"}),
     "reason": frozenset({"unknown", "mismatch", "forged"}),
     "call": frozenset({"initiate", "search"}),
     "function": None,  # checked against _FUNCTION_NAME
@@ -54,6 +54,8 @@ CATALOG: dict[str, MetricSpec] = {
     "ReturnsRejected": MetricSpec("Count", ("reason",), "a gateway return was refused"),
     "GatewayLatency": MetricSpec("Milliseconds", ("call",), "one aamarPay call, answered or not"),
     "GatewayErrors": MetricSpec("Count", ("call",), "an aamarPay call timed out, refused or was unreadable"),
+    "GatewayAuthFailed": MetricSpec("Count", ("call",), "aamarPay refused our store id or signature key"),
+    "PaymentsMismatched": MetricSpec("Count", doc="a payment expired while the gateway's success did not match it"),
     "ReconcilerChecked": MetricSpec("Count", doc="due payments the reconciler asked the gateway about"),
     "ReconcilerSettled": MetricSpec("Count", doc="of those, payments the reconciler settled"),
     "ReconcilerBacklogAge": MetricSpec("Seconds", doc="age of the oldest due pending payment (0: none)"),

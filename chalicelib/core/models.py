@@ -111,6 +111,8 @@ class User(Model):
     token_epoch = NumberAttribute(null=True)
     # Payments still `initiated`: raised in the initiation transaction, lowered when one settles.
     open_payments = NumberAttribute(null=True)
+    # Payments waiting in `review` (a risky card): no new payment and no deletion meanwhile.
+    payments_in_review = NumberAttribute(null=True)
     # Fair use: the files that are not `deleted` and their declared bytes, moved in the same
     # transaction as the file's status (absent = 0); the quota is a condition on them.
     files_held = NumberAttribute(null=True)
@@ -247,6 +249,11 @@ class Payment(Model):
     check_queue = UnicodeAttribute(null=True)
     next_check_at = UnicodeAttribute(null=True)
     checks = NumberAttribute(null=True)  # reconciler checks so far: the backoff's exponent
+    review_reason = UnicodeAttribute(null=True)  # why a payment waits in `review`
+    review_decision = UnicodeAttribute(null=True)  # a superuser's "approved" / "rejected"
+    # What the gateway charged in taka and its rate (the merchant's currency may be another).
+    gateway_amount_bdt = UnicodeAttribute(null=True)
+    gateway_rate = UnicodeAttribute(null=True)
     by_user = PaymentByUser()
     by_day = PaymentByDay()
     by_status_day = PaymentByStatusDay()

@@ -81,7 +81,8 @@ def _announced(records: list[dict[str, Any]]) -> Iterator[tuple[str, Message]]:
 
 
 def handle_records(records: list[dict[str, Any]]) -> None:
-    """The upload queue's handler (batch size 1; every record is safe to repeat)."""
+    """The upload queue's records (the app hands them over one at a time, `chalicelib/core/batches.py`;
+    every record is safe to repeat)."""
     for key, message in _announced(records):
         process_object(key, message)
 

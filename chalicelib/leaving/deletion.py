@@ -70,9 +70,11 @@ def _refuse_while_busy(user: User) -> None:
 
     An open payment is one the reconciler may still move: in its queue (`check_queue`), which
     holds every `initiated` payment and `failed`/`cancelled` ones until their expiry window ends;
-    `open_payments` (read consistently with the caller) counts the `initiated` ones at once."""
+    `open_payments` and `payments_in_review` (read consistently with the caller) count the
+    `initiated` ones and those waiting for a superuser's review at once."""
     queued = Payment.by_user.query(user.id, filter_condition=Payment.check_queue.exists(), page_size=PAGE_SIZE)
-    if int(user.open_payments or 0) > 0 or any(True for _ in queued):
+    held = int(user.open_payments or 0) + int(user.payments_in_review or 0)
+    if held > 0 or any(True for _ in queued):
         raise AccountBusy(BUSY_PAYMENT)
     processing = File.by_user.query(user.id, filter_condition=File.status == FileStatus.PROCESSING, page_size=PAGE_SIZE)
     if any(True for _ in processing):
@@ -81,7 +83,9 @@ def _refuse_while_busy(user: User) -> None:
 
 def _mark(user: User) -> None:
     """Every session ends and the account takes nothing new, in one conditional write."""
-    no_open_payment = User.open_payments.does_not_exist() | (User.open_payments == 0)
+    no_open_payment = (User.open_payments.does_not_exist() | (User.open_payments == 0)) & (
+        User.payments_in_review.does_not_exist() | (User.payments_in_review == 0)
+    )
     _, end_sessions, unchanged_epoch = accounts.ending_sessions(user)
     try:
         user.update(

@@ -1,7 +1,8 @@
 """aamarPay over HTTP: initiate a payment, search a transaction. Knows the wire format, not our tables.
 
-Every quirk of /work/shared/aamarpay-protocol.md is parsed here so callers see three outcomes
-only: a value, `None` ("the gateway has no usable record"), or a `GatewayFailure`.
+Every quirk of the protocol (docs/money.md, "What the gateway really sends") is parsed here so
+callers see three outcomes only: a value, `None` ("the gateway holds no such transaction": its
+`Invalid-Data` reply), or a `GatewayFailure` (`GatewayAuthFailed` when it refuses our credentials).
 
 The signature key travels in the search URL's query string, so nothing here ever puts a URL, a
 `requests` exception text or a response body that could echo the key into a log line or an
@@ -33,7 +34,14 @@ MAX_TRAN_ID_LENGTH = 32
 # fields aamarPay requires but our users may not have given us.
 NOT_AVAILABLE = "Not-Available"
 _REASON_LIMIT = 200
+_PLAIN_TEXT_LIMIT = 500  # a refusal in plain text is one short line; a longer body is a page
 _NOT_FOUND_WORDS = ("not found", "no data", "no record", "no transaction", "does not exist", "not exist")
+# How the gateway says "no such transaction" in the search reply's `status` (section 5: two sources).
+_NO_SUCH_TRANSACTION = "invalid-data"
+# Words of its credentials refusals: plain text at search, `message` or a bare string at initiation.
+_CREDENTIAL_WORDS = ("signature key", "store id", "store_id")
+# Risk levels that flag nothing: "0" ("Safe"), and the gateway's fillers for a value it did not send.
+_SAFE_RISK_LEVELS = frozenset({"", "0", "not available", "not-available"})
 
 
 class GatewayFailure(Exception):
@@ -46,6 +54,10 @@ class GatewayFailure(Exception):
 
 class GatewayTimeout(GatewayFailure):
     """No answer within the connect or read timeout: the request may or may not have landed."""
+
+
+class GatewayAuthFailed(GatewayFailure):
+    """The gateway refused our store id or signature key: every call will fail until an operator acts."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,12 @@ class Customer:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """One search-API record. Only `is_successful` plus matching amount/currency/store/id is proof."""
+    """One search-API record. Only `is_successful` plus matching amount/currency/store/id is proof.
+
+    The gateway answers in taka whatever the merchant charged: `amount`/`currency` are the taka
+    figures, `merchant_amount`/`merchant_currency` what the merchant asked for (`amount_original`,
+    `currency_merchant`; for a reply without them, the taka figures when the currencies agree).
+    """
 
     mer_txnid: str
     pay_status: str
@@ -95,10 +112,61 @@ class SearchResult:
     store_id: str
     pg_txnid: str
     raw: dict[str, str]
+    merchant_amount: Decimal | None = None
+    merchant_currency: str = ""
+    risk_level: str = ""
+
+    @classmethod
+    def from_record(cls, raw: dict[str, str]) -> SearchResult:
+        currency = raw.get("currency", "")
+        merchant_currency = raw.get("currency_merchant") or currency
+        original = parse_amount(raw.get("amount_original", ""))
+        amount = parse_amount(raw.get("amount", ""))
+        return cls(
+            mer_txnid=raw.get("mer_txnid", ""),
+            pay_status=raw.get("pay_status", ""),
+            status_code=raw.get("status_code", ""),
+            amount=amount,
+            currency=currency,
+            store_id=raw.get("store_id", ""),
+            pg_txnid=raw.get("pg_txnid", ""),
+            raw=raw,
+            merchant_amount=original if original is not None else (amount if merchant_currency == currency else None),
+            merchant_currency=merchant_currency,
+            risk_level=raw.get("risk_level") or raw.get("pg_card_risklevel") or "",
+        )
 
     @property
     def is_successful(self) -> bool:
         return self.pay_status == "Successful" and self.status_code == "2"
+
+    @property
+    def ended_unpaid(self) -> bool:
+        """A finished attempt without payment: "Failed" (code 7) or "Expired" (code 3).
+
+        "Incomplete" (code 0) and unknown spellings may still turn into a payment: not ended.
+        """
+        return self.pay_status.casefold() in _UNPAID_STATES or self.status_code in ("3", "7")
+
+    @property
+    def is_risky(self) -> bool:
+        """The card's issuer flagged it: any risk level but "0" (a missing or filler value flags nothing)."""
+        return self.risk_level.strip().casefold() not in _SAFE_RISK_LEVELS
+
+    @property
+    def taka_amount(self) -> Decimal | None:
+        """What the customer paid in taka (`amount_bdt`, else `amount` when the reply is in BDT)."""
+        bdt = parse_amount(self.raw.get("amount_bdt", ""))
+        return bdt if bdt is not None else (self.amount if self.currency == "BDT" else None)
+
+    @property
+    def rate(self) -> str:
+        """Taka per unit of the merchant's currency, as the gateway reports it (`convertion_rate`, sic)."""
+        return self.raw.get("convertion_rate", "")
+
+
+# Spellings of an attempt that ended unpaid; "cancelled" was never seen at the gateway but means the same.
+_UNPAID_STATES = frozenset({"failed", "cancelled", "canceled", "expired"})
 
 
 def parse_amount(value: str) -> Decimal | None:
@@ -180,12 +248,16 @@ class AamarPayClient:
     def _payment_url(self, data: Any) -> str:
         """Success is `result` "true" (the string; a JSON true is taken too) plus an http(s) URL."""
         if isinstance(data, str):
-            raise GatewayFailure(self._reason(f"gateway refused: {data}"))
+            raise self._refusal(data)
         if not isinstance(data, dict):
             raise GatewayFailure("gateway answered an unexpected JSON value")
         if str(data.get("result", "")).lower() != "true":
-            details = "; ".join(f"{key}: {value}" for key, value in data.items() if key != "result")
-            raise GatewayFailure(self._reason(f"gateway refused: {details or 'no reason given'}"))
+            details = "; ".join(
+                f"{_text(value)}" if key == "message" else f"{key}: {_text(value)}"
+                for key, value in data.items()
+                if key != "result"
+            )
+            raise self._refusal(details or "no reason given")
         url = data.get("payment_url")
         if not isinstance(url, str) or not is_web_url(url):
             raise GatewayFailure("gateway answered without a usable payment_url")
@@ -206,11 +278,11 @@ class AamarPayClient:
         }
         try:
             with _measured("search"):
-                result = self._parse_search(_decode(self._search_with_retries(params)))
+                result = self._parse_search(tran_id, _decode(self._search_with_retries(params)))
         except GatewayFailure as failure:
             logs.event(log, "aamarpay search failed", logging.WARNING, tran_id=tran_id, reason=failure.reason)
             raise
-        outcome = "not found" if result is None else f"{result.pay_status}/{result.status_code}"
+        outcome = "no such transaction" if result is None else f"{result.pay_status}/{result.status_code}"
         logs.event(log, "aamarpay search", tran_id=tran_id, outcome=outcome)
         return result
 
@@ -227,8 +299,8 @@ class AamarPayClient:
             time.sleep(self.retry_backoff * 2 ** (attempt - 1))
             attempt += 1
 
-    def _parse_search(self, data: Any) -> SearchResult | None:
-        """`{}`, `[]`, `""`, null and "not found" words → None; one object (bare or in a list) → a result."""
+    def _parse_search(self, tran_id: str, data: Any) -> SearchResult | None:
+        """`Invalid-Data` (and `{}`, `[]`, `""`, null, "not found" words) → None; one record → a result."""
         if isinstance(data, list):
             records = [item for item in data if item]
             if len(records) > 1:
@@ -239,23 +311,23 @@ class AamarPayClient:
         if isinstance(data, str):
             if any(words in data.lower() for words in _NOT_FOUND_WORDS):
                 return None
-            raise GatewayFailure(self._reason(f"gateway refused: {data}"))
+            raise self._refusal(data)
         if not isinstance(data, dict):
             raise GatewayFailure("gateway answered an unexpected JSON value")
         raw = {str(key): _text(value) for key, value in data.items()}
         if "pay_status" not in raw and "mer_txnid" not in raw:
+            if raw.get("status", "").casefold() == _NO_SUCH_TRANSACTION and raw.get("request_id", tran_id) == tran_id:
+                return None
             details = "; ".join(f"{key}: {value}" for key, value in raw.items())
             raise GatewayFailure(self._reason(f"gateway answered no transaction record ({details})"))
-        return SearchResult(
-            mer_txnid=raw.get("mer_txnid", ""),
-            pay_status=raw.get("pay_status", ""),
-            status_code=raw.get("status_code", ""),
-            amount=parse_amount(raw.get("amount", "")),
-            currency=raw.get("currency", ""),
-            store_id=raw.get("store_id", ""),
-            pg_txnid=raw.get("pg_txnid", ""),
-            raw=raw,
-        )
+        return SearchResult.from_record(raw)
+
+    def _refusal(self, message: str) -> GatewayFailure:
+        """The gateway's refusal; a credentials refusal is its own kind (an operator must act)."""
+        reason = self._reason(f"gateway refused: {message}")
+        if any(words in message.casefold() for words in _CREDENTIAL_WORDS):
+            return GatewayAuthFailed(reason)
+        return GatewayFailure(reason)
 
     # --- transport -----------------------------------------------------------------------
 
@@ -297,26 +369,48 @@ class AamarPayClient:
 
 @contextmanager
 def _measured(call: str) -> Iterator[None]:
-    """`GatewayLatency` of one call, answered or not, and `GatewayErrors` when it failed."""
+    """`GatewayLatency` of one call, answered or not; `GatewayErrors` when it failed, and
+    `GatewayAuthFailed` with its own log event when the gateway refused our credentials."""
     started = time.perf_counter()
     try:
         yield
-    except GatewayFailure:
+    except GatewayFailure as failure:
         metrics.count("GatewayErrors", call=call)
+        if isinstance(failure, GatewayAuthFailed):
+            metrics.count("GatewayAuthFailed", call=call)
+            logs.event(log, "aamarpay credentials refused", logging.ERROR, call=call, reason=failure.reason)
         raise
     finally:
         metrics.timing("GatewayLatency", (time.perf_counter() - started) * 1000, call=call)
 
 
 def _decode(reply: requests.Response) -> Any:
-    """The JSON value of a 200 reply; 5xx, HTML and other garbage become `GatewayFailure`."""
+    """The value of a 200 reply: JSON, or the text of a short plain-text answer (the gateway's
+    refusals come so); 5xx, HTML, broken JSON and other garbage become `GatewayFailure`."""
     if reply.status_code != 200:
         raise GatewayFailure(f"gateway answered HTTP {reply.status_code}")
+    kind = reply.headers.get("content-type", "unknown").split(";")[0].strip() or "unknown"
     try:
-        return json.loads(reply.content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        kind = reply.headers.get("content-type", "unknown").split(";")[0].strip() or "unknown"
-        raise GatewayFailure(f"gateway answered non-JSON ({kind})") from None
+        text = reply.content.decode("utf-8-sig")
+        return json.loads(text)
+    except UnicodeDecodeError:
+        pass
+    except json.JSONDecodeError:
+        if _is_plain_text(text, kind):
+            return text.strip()
+    raise GatewayFailure(f"gateway answered non-JSON ({kind})") from None
+
+
+def _is_plain_text(text: str, content_type: str) -> bool:
+    """One short line of words served as text (the gateway labels everything `text/html`): not a
+    page, not JSON cut short."""
+    words = text.strip()
+    return (
+        content_type.startswith("text/")
+        and 0 < len(words) <= _PLAIN_TEXT_LIMIT
+        and "<" not in words
+        and words[0] not in '{["'
+    )
 
 
 def _text(value: Any) -> str:

@@ -69,6 +69,10 @@ def initiate(
         if claim_key and (payment := _claimed_payment(claim_key, body_hash)):
             return _replay(payment)
         raise errors.Conflict("You have already paid; uploads are open.", code="already_paid")
+    if principal.user.payments_in_review:  # paid, held for a person: paying again would charge twice
+        raise errors.Conflict(
+            "Your payment is under review; uploads open once it is approved.", code="payment_in_review"
+        )
     payment, cancel_token = _new_payment(principal.user_id)
     claim = Claim(claim_key, owner_id=payment.transaction_id, created_at=payment.created_at, body_hash=body_hash)
     entry = activity.entry(
@@ -127,7 +131,7 @@ def _open_at_gateway(payment: Payment, cancel_token: str, customer: aamarpay.Cus
         raise _initiation_error(Status.INITIATED, reason) from None
     except aamarpay.GatewayFailure as failure:
         reason = logs.redact(failure.reason)
-        move(payment, Status.FAILED, via="initiation", failure_reason=reason)
+        move(payment, Status.FAILED, via="initiation", reason=reason)
         logs.event(log, "gateway refused initiation", logging.WARNING, transaction_id=payment.transaction_id)
         raise _initiation_error(Status.FAILED, reason) from None
     payment.payment_url = payment_url

@@ -19,7 +19,17 @@ from pynamodb.expressions.update import Action
 from chalicelib.core import clock, logs, metrics
 from chalicelib.core.config import Settings, settings
 from chalicelib.core.models import Payment
-from chalicelib.payments.settlement import CHECK_QUEUE, Occasion, Status, Verdict, claim_search, search, settle
+from chalicelib.payments import aamarpay
+from chalicelib.payments.settlement import (
+    CHECK_QUEUE,
+    Occasion,
+    Status,
+    Verdict,
+    claim_search,
+    is_final,
+    search,
+    settle,
+)
 
 MAX_CHECKS_PER_RUN = 100
 MAX_CONSECUTIVE_GATEWAY_FAILURES = 3
@@ -31,13 +41,17 @@ log = logs.get("payments")
 def reconcile_pending(*, max_checks: int = MAX_CHECKS_PER_RUN) -> dict[str, int]:
     """Ask the gateway about the payments due for a re-check, oldest due first; expire abandoned ones.
 
-    Bounded per run (`max_checks`, and a stop after repeated gateway failures). A payment some
-    return or read asked about in the last 10 s is only rescheduled, not asked again.
+    Bounded per run (`max_checks`, and a stop after repeated gateway failures, or at once when the
+    gateway refuses our credentials: every call would fail). "No such transaction" is an answer,
+    not a failure. A payment some return or read asked about in the last 10 s is only
+    rescheduled, not asked again.
     """
     config = settings()
     now = clock.now()
     expire_before = clock.iso(now - timedelta(seconds=config.payment_expire_after_seconds))
-    summary = dict.fromkeys(("checked", "success", "failed", "expired", "unchanged", "mismatches", "gateway_errors"), 0)
+    summary = dict.fromkeys(
+        ("checked", "success", "review", "failed", "expired", "unchanged", "mismatches", "gateway_errors"), 0
+    )
     failures_in_a_row = 0
     due = Payment.by_next_check.query(CHECK_QUEUE, Payment.next_check_at <= clock.iso(now), limit=max_checks)
     for queued in due:
@@ -45,18 +59,20 @@ def reconcile_pending(*, max_checks: int = MAX_CHECKS_PER_RUN) -> dict[str, int]
         payment, slot = claim_search(queued.transaction_id, then=reschedule)
         if payment is None or not slot:
             if payment is not None:  # settled meanwhile (the index lags), or asked seconds ago
-                _requeue(payment, [Payment.check_queue.remove()] if payment.status == Status.SUCCESS else reschedule)
+                _requeue(payment, [Payment.check_queue.remove()] if is_final(payment) else reschedule)
             continue
-        answered, result = search(payment, "reconcile")
-        if not answered:
+        asked = search(payment, "reconcile")
+        if not asked.answered:
             summary["gateway_errors"] += 1
             failures_in_a_row += 1
+            if isinstance(asked.failure, aamarpay.GatewayAuthFailed):
+                break
             if failures_in_a_row >= MAX_CONSECUTIVE_GATEWAY_FAILURES:
                 break
             continue
         failures_in_a_row = 0
         past_expiry = payment.created_at < expire_before
-        check = settle(payment, result, Occasion.EXPIRY if past_expiry else Occasion.CHECK)
+        check = settle(payment, asked.result, Occasion.EXPIRY if past_expiry else Occasion.CHECK)
         summary["checked"] += 1
         summary[check.payment.status if check.moved else "unchanged"] += 1
         if check.verdict is Verdict.MISMATCH:

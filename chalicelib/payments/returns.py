@@ -19,6 +19,7 @@ from chalicelib.payments.settlement import (
     Verdict,
     claim_search,
     holds_cancel_token,
+    is_final,
     search,
     settle,
 )
@@ -60,25 +61,37 @@ def handle_return(kind: str, form: dict[str, str]) -> ReturnOutcome:
     if payment is None or (token is not None and not holds_cancel_token(payment, token)):
         _reject(None, claimed, occasion, "unknown_transaction")
         return ReturnOutcome(False, claimed if clock.is_id(claimed) else None, None, "Unknown transaction.")
-    if payment.status == Status.SUCCESS:  # final: nothing the gateway could say changes it
-        return _answer(payment, "The payment succeeded.")
+    if is_final(payment):  # nothing the gateway could say changes it
+        return _answer(payment)
     if not slot:
         return _answer(payment, "The payment was checked moments ago; it will be checked again shortly.")
-    answered, result = search(payment, f"{occasion.value}_return")
-    if not answered:
+    asked = search(payment, f"{occasion.value}_return")
+    if not asked.answered:
         return _answer(payment, "The gateway could not confirm the payment yet; it will be checked again shortly.")
-    check = settle(payment, result, occasion)
+    check = settle(payment, asked.result, occasion)
     if check.verdict is Verdict.MISMATCH or (
-        occasion is Occasion.SUCCESS_RETURN and check.payment.status != Status.SUCCESS
+        occasion is Occasion.SUCCESS_RETURN and check.payment.status not in (Status.SUCCESS, Status.REVIEW)
     ):
         _reject(payment.user_id, payment.transaction_id, occasion, check.verdict.value, check)
         return ReturnOutcome(
             False, payment.transaction_id, check.payment.status, "The gateway did not confirm this payment."
         )
-    return _answer(check.payment, f"The payment is {check.payment.status}.")
+    return _answer(check.payment)
 
 
-def _answer(payment: Payment, message: str) -> ReturnOutcome:
+_MESSAGES: dict[str, str] = {
+    Status.SUCCESS: "The payment succeeded.",
+    Status.REVIEW: "The payment is under review; uploads open once it is approved.",
+}
+
+
+def _answer(payment: Payment, message: str | None = None) -> ReturnOutcome:
+    """The payment's current state, with `message` or the one its status says."""
+    if message is None:
+        refused = payment.review_decision is not None and payment.status != Status.SUCCESS
+        message = _MESSAGES.get(payment.status) or (
+            "The payment was refused after review." if refused else f"The payment is {payment.status}."
+        )
     return ReturnOutcome(True, payment.transaction_id, payment.status, message)
 
 

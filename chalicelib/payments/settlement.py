@@ -1,9 +1,10 @@
 """Where every payment is settled: the verdict on the gateway's answer, the transition rule, `settle`.
 
-Returns, the reconciler, read-time re-checks, the admin's verify and a refused initiation all
-end here. Each move is one conditional TransactWrite (payment, user's `has_paid`, activity
-entry): a lost race changes nothing. `success` is final; a verified success lifts
-`failed`/`cancelled`/`expired` (money taken is never lost). Any other move starts from `initiated`.
+Returns, the reconciler, read-time re-checks, the admin's verify, the review decisions and a
+refused initiation all end here. Each move is one conditional TransactWrite (payment, user's
+`has_paid`, activity entry): a lost race changes nothing. `success` is final; a verified success
+lifts `failed`/`cancelled`/`expired` (money taken is never lost), a risky one goes to `review`
+instead, which only a superuser's decision ends. Any other move starts from `initiated`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from chalicelib.core.models import Payment, User, status_day
 from chalicelib.mail import jobs
 from chalicelib.payments import aamarpay
 
-GATEWAY_UNPAID_STATES = frozenset({"failed", "cancelled", "canceled", "expired"})
 SEARCH_WINDOW_SECONDS = 10  # however many returns arrive, the gateway hears about a payment this rarely
 CHECK_QUEUE = "due"  # the reconciler index's one partition: payments that still need re-checks
 
@@ -40,6 +40,7 @@ log = logs.get("payments")
 class Status(enum.StrEnum):
     INITIATED = "initiated"
     SUCCESS = "success"
+    REVIEW = "review"  # a verified success the card's issuer flagged: granted only by a superuser
     FAILED = "failed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
@@ -47,6 +48,7 @@ class Status(enum.StrEnum):
 
 ACTIONS = {
     Status.SUCCESS: "payment_success",
+    Status.REVIEW: "payment_review",
     Status.FAILED: "payment_failed",
     Status.CANCELLED: "payment_cancelled",
     Status.EXPIRED: "payment_expired",
@@ -63,8 +65,12 @@ class Occasion(enum.StrEnum):
     EXPIRY = "expiry"  # reconciler, payment older than the expiry window
 
 
+REJECTED = "rejected"  # `Payment.review_decision` of a payment a superuser refused: nothing lifts it
+
+
 class Verdict(enum.StrEnum):
     PAID = "paid"  # a clear success matching our record
+    RISKY = "risky"  # the same, but the card's issuer flagged it (risk level not "0")
     MISMATCH = "mismatch"  # the gateway claims success for something that is not our record
     FAILED = "failed"  # the gateway reports the attempt ended unpaid (failed, cancelled, expired)
     NOT_PAID = "not_paid"  # anything else: unknown to the gateway, pending, unreadable
@@ -80,14 +86,25 @@ class Check:
     details: dict[str, Any] = field(default_factory=dict)  # ours/theirs for amount, currency, status
     moved: bool = False
 
+    @property
+    def reason(self) -> str:
+        """What did not match, for staff: `amount (ours 100.00, theirs 99.00); store_id`."""
+        parts = []
+        for name in self.mismatched:
+            values = self.details.get(name)
+            parts.append(f"{name} (ours {values['ours']}, theirs {values['theirs']})" if values else name)
+        return "; ".join(parts)
+
 
 def verify(payment: Payment, result: aamarpay.SearchResult | None) -> Check:
     """Compare the search API's answer with our record: the only proof of payment.
 
-    Paid means a successful status AND our id, our store, our amount (Decimal compare) and
-    our currency. Values are reported for amount/currency/status only; store and id by name.
+    Paid means a successful status AND our id, our store, our amount (Decimal compare) and our
+    currency, as the merchant's figures (`amount_original`, `currency_merchant`: the gateway
+    answers in taka whatever was charged). Values are reported for amount/currency/status only;
+    store and id by name. A paid answer with a risk flag is `RISKY`.
     """
-    if result is None:
+    if result is None:  # the gateway holds no such transaction
         return Check(payment, Verdict.NOT_PAID, ("status",), {"status": {"ours": payment.status, "theirs": None}})
     mismatched: list[str] = []
     details: dict[str, Any] = {}
@@ -95,49 +112,59 @@ def verify(payment: Payment, result: aamarpay.SearchResult | None) -> Check:
         mismatched.append("mer_txnid")
     if result.store_id != app_secrets().aamarpay_store_id:
         mismatched.append("store_id")
-    if result.amount is None or result.amount != Decimal(payment.amount):
+    if result.merchant_amount is None or result.merchant_amount != Decimal(payment.amount):
         mismatched.append("amount")
-        details["amount"] = {"ours": payment.amount, "theirs": None if result.amount is None else str(result.amount)}
-    if result.currency != payment.currency:
+        theirs = None if result.merchant_amount is None else str(result.merchant_amount)
+        details["amount"] = {"ours": payment.amount, "theirs": theirs}
+    if result.merchant_currency != payment.currency:
         mismatched.append("currency")
-        details["currency"] = {"ours": payment.currency, "theirs": result.currency}
+        details["currency"] = {"ours": payment.currency, "theirs": result.merchant_currency}
     if result.is_successful:
-        return Check(payment, Verdict.MISMATCH if mismatched else Verdict.PAID, tuple(mismatched), details)
+        if mismatched:
+            return Check(payment, Verdict.MISMATCH, tuple(mismatched), details)
+        return Check(payment, Verdict.RISKY if result.is_risky else Verdict.PAID)
     details["status"] = {"ours": payment.status, "theirs": result.pay_status}
     ours = "mer_txnid" not in mismatched and "store_id" not in mismatched
-    verdict = Verdict.FAILED if ours and _ended_unpaid(result) else Verdict.NOT_PAID
+    verdict = Verdict.FAILED if ours and result.ended_unpaid else Verdict.NOT_PAID
     return Check(payment, verdict, ("status", *mismatched), details)
 
 
-def _ended_unpaid(result: aamarpay.SearchResult) -> bool:
-    """The gateway reports a finished attempt without payment ("Failed"/"Cancelled"/"Expired", code 7).
-
-    Anything else that is not a success ("Pending", unknown spellings) may still turn into a
-    payment, so it stays "not paid (yet)".
-    """
-    return result.pay_status.casefold() in GATEWAY_UNPAID_STATES or result.status_code == "7"
+def is_final(payment: Payment) -> bool:
+    """Nothing the gateway says moves it: `success`, `review` (a superuser decides), or rejected."""
+    return payment.status in (Status.SUCCESS, Status.REVIEW) or payment.review_decision == REJECTED
 
 
-def transition(status: str, verdict: Verdict, occasion: Occasion) -> Status | None:
+def transition(status: str, verdict: Verdict, occasion: Occasion, *, rejected: bool = False) -> Status | None:
     """The status a verdict moves a payment to on this occasion, or None (no change).
 
     | verdict  | success return | fail return | cancel return | check   | expiry  |
     | paid     | success        | success     | success       | success | success |
+    | risky    | review         | review      | review        | review  | review  |
+    | mismatch | -              | -           | -             | -       | expired |
     | failed   | -              | failed      | cancelled     | failed  | failed  |
     | not paid | -              | -           | cancelled     | -       | expired |
-    A mismatch changes nothing; only `initiated` moves anywhere but `success`.
+    Only `initiated` moves anywhere but `success`/`review`; nothing moves `success`, `review`, or a
+    payment a superuser rejected (`rejected`).
     """
-    if status == Status.SUCCESS:
+    if status in (Status.SUCCESS, Status.REVIEW) or rejected:
         return None
-    if verdict is Verdict.PAID:
-        return Status.SUCCESS
-    if status != Status.INITIATED or verdict is Verdict.MISMATCH or occasion is Occasion.SUCCESS_RETURN:
-        return None
-    if occasion is Occasion.CANCEL_RETURN:
-        return Status.CANCELLED  # the customer left; the gateway saying "failed" does not change that
-    if verdict is Verdict.FAILED:
-        return Status.FAILED
-    return Status.EXPIRED if occasion is Occasion.EXPIRY else None
+    if verdict in _GRANTS:
+        return _GRANTS[verdict]
+    return _ENDINGS.get((verdict, occasion)) if status == Status.INITIATED else None
+
+
+_GRANTS = {Verdict.PAID: Status.SUCCESS, Verdict.RISKY: Status.REVIEW}
+# How an `initiated` payment ends: a cancel return cancels whatever the gateway says (the
+# customer left), and at expiry nothing stays open (a mismatch ends with its reason for staff).
+_ENDINGS = {
+    (Verdict.FAILED, Occasion.FAIL_RETURN): Status.FAILED,
+    (Verdict.FAILED, Occasion.CANCEL_RETURN): Status.CANCELLED,
+    (Verdict.FAILED, Occasion.CHECK): Status.FAILED,
+    (Verdict.FAILED, Occasion.EXPIRY): Status.FAILED,
+    (Verdict.NOT_PAID, Occasion.CANCEL_RETURN): Status.CANCELLED,
+    (Verdict.NOT_PAID, Occasion.EXPIRY): Status.EXPIRED,
+    (Verdict.MISMATCH, Occasion.EXPIRY): Status.EXPIRED,
+}
 
 
 def settle(
@@ -149,10 +176,17 @@ def settle(
 ) -> Check:
     """Apply the gateway's answer to our record (the table in `transition`)."""
     check = verify(payment, result)
-    target = transition(payment.status, check.verdict, occasion)
+    target = transition(payment.status, check.verdict, occasion, rejected=payment.review_decision == REJECTED)
     if target is None:
         return check
-    current, moved = move(payment, target, via=occasion.value, result=result, actor_id=actor_id)
+    reason = None
+    if check.verdict is Verdict.MISMATCH:
+        reason = f"the gateway reported a success that does not match: {check.reason}"
+    elif target == Status.REVIEW and result is not None:
+        reason = f"the card was flagged as risky by the gateway (risk level {result.risk_level})"
+    current, moved = move(payment, target, via=occasion.value, result=result, actor_id=actor_id, reason=reason)
+    if moved and check.verdict is Verdict.MISMATCH:
+        metrics.count("PaymentsMismatched")
     return replace(check, payment=current, moved=moved)
 
 
@@ -163,31 +197,42 @@ def move(
     via: str,
     result: aamarpay.SearchResult | None = None,
     actor_id: str | None = None,
-    failure_reason: str | None = None,
+    reason: str | None = None,
+    action: str | None = None,
+    decision: str | None = None,
 ) -> tuple[Payment, bool]:
     """One transaction: the payment (only from the status we read), `has_paid`, the entry.
 
+    `reason` becomes the payment's `failure_reason` (`review_reason` for a move to review);
+    `action` overrides the entry's action and `decision` records a superuser's review decision.
     Returns the current payment and whether this call moved it. A failed condition means
     someone else moved it first: nothing is written and the current state is re-read.
     """
     old_status, now = payment.status, clock.now_iso()
     gateway_id = result.pg_txnid if result and result.pg_txnid else payment.gateway_transaction_id
-    if to_status == Status.FAILED and failure_reason is None and result is not None:
-        failure_reason = f"gateway reported {result.pay_status or 'no status'}"
-    actions: list[Action] = [
-        Payment.status.set(to_status),
-        Payment.status_day.set(status_day(to_status, payment.created_at)),
-        Payment.updated_at.set(now),
-        Payment.last_checked_at.set(now),
-        Payment.failure_reason.set(failure_reason) if failure_reason else Payment.failure_reason.remove(),
-    ]
-    if gateway_id:
-        actions.append(Payment.gateway_transaction_id.set(gateway_id))
-    if to_status in (Status.SUCCESS, Status.EXPIRED) or via == "initiation":
+    if to_status == Status.FAILED and reason is None and result is not None:
+        reason = f"gateway reported {result.pay_status or 'no status'}"
+    taka, rate = (result.taka_amount, result.rate) if result is not None and result.is_successful else (None, "")
+    changes: dict[str, str | None] = {
+        "status": to_status,
+        "status_day": status_day(to_status, payment.created_at),
+        "updated_at": now,
+        "last_checked_at": now,
+        "failure_reason": None if to_status in (Status.SUCCESS, Status.REVIEW) else reason,
+        "review_reason": reason if to_status == Status.REVIEW else None,
+        "gateway_transaction_id": gateway_id,
+        "gateway_amount_bdt": f"{taka:.2f}" if taka is not None else payment.gateway_amount_bdt,
+        "gateway_rate": rate or payment.gateway_rate,
+        "review_decision": decision or payment.review_decision,
+    }
+    actions = [_set(name, value) for name, value in changes.items()]
+    if to_status in (Status.SUCCESS, Status.EXPIRED, Status.REVIEW) or via in ("initiation", "review"):
         actions.append(Payment.check_queue.remove())  # nothing left to ask the gateway about
     user_actions: list[Action] = [User.has_paid.set(True)] if to_status == Status.SUCCESS else []
     if old_status == Status.INITIATED:
         user_actions.append(User.open_payments.add(-1))
+    if Status.REVIEW in (old_status, to_status):
+        user_actions.append(User.payments_in_review.add(1 if to_status == Status.REVIEW else -1))
     metadata = {
         "transaction_id": payment.transaction_id,
         "from": old_status,
@@ -196,8 +241,10 @@ def move(
         "currency": payment.currency,
         "gateway_transaction_id": gateway_id,
     }
-    if failure_reason:
-        metadata["reason"] = failure_reason
+    if taka is not None and payment.currency != "BDT":
+        metadata.update(amount_bdt=f"{taka:.2f}", rate=rate)
+    if reason:
+        metadata["reason"] = reason
 
     try:
         with transact_write() as transaction:
@@ -206,7 +253,8 @@ def move(
             )
             if user_actions:
                 transaction.update(User(payment.user_id), actions=user_actions, condition=User.id.exists())
-            transaction.save(activity.entry(ACTIONS[to_status], payment.user_id, actor_id=actor_id, metadata=metadata))
+            entry = activity.entry(action or ACTIONS[to_status], payment.user_id, actor_id=actor_id, metadata=metadata)
+            transaction.save(entry)
             counters.add(transaction, _counts(old_status, to_status, payment), day=payment.day)
     except TransactWriteError as error:
         if not (transaction_lost_condition(error) or conflicted(error)):
@@ -214,8 +262,8 @@ def move(
         # Someone else moved it first, or kept meeting this move: answer the state as it is now.
         logs.event(log, "payment already moved", transaction_id=payment.transaction_id, wanted=to_status)
         return Payment.get(payment.transaction_id, consistent_read=True), False
-    payment.status, payment.status_day, payment.updated_at = to_status, status_day(to_status, payment.created_at), now
-    payment.last_checked_at, payment.gateway_transaction_id, payment.failure_reason = now, gateway_id, failure_reason
+    for name, value in changes.items():
+        setattr(payment, name, value)
     if to_status == Status.SUCCESS:  # only the winner of the move gets here: one receipt job
         jobs.enqueue_after_commit(
             "receipt", job_id=receipt_key(payment.transaction_id), transaction_id=payment.transaction_id
@@ -223,6 +271,12 @@ def move(
     logs.event(log, "payment settled", transaction_id=payment.transaction_id, status=to_status, via=via)
     metrics.count("PaymentsSettled", status=str(to_status))
     return payment, True
+
+
+def _set(name: str, value: str | None) -> Action:
+    """The update action that leaves attribute `name` holding `value` (None: absent)."""
+    attribute = getattr(Payment, name)
+    return attribute.set(value) if value is not None else attribute.remove()
 
 
 def receipt_key(transaction_id: str) -> str:
@@ -238,10 +292,22 @@ def _counts(old_status: str, to_status: str, payment: Payment) -> dict[str, coun
     return deltas
 
 
-def search(payment: Payment, why: str) -> tuple[bool, aamarpay.SearchResult | None]:
-    """(answered, result): a gateway failure is logged and reported as not answered."""
+@dataclass(frozen=True)
+class Asked:
+    """One search of the gateway: its record (None: it holds no such transaction), or the failure."""
+
+    result: aamarpay.SearchResult | None = None
+    failure: aamarpay.GatewayFailure | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.failure is None
+
+
+def search(payment: Payment, why: str) -> Asked:
+    """Ask the gateway about `payment`; a failure is logged and returned, never raised."""
     try:
-        return True, aamarpay.client().search(payment.transaction_id)
+        return Asked(aamarpay.client().search(payment.transaction_id))
     except aamarpay.GatewayFailure as failure:
         logs.event(
             log,
@@ -252,7 +318,7 @@ def search(payment: Payment, why: str) -> tuple[bool, aamarpay.SearchResult | No
             timeout=isinstance(failure, aamarpay.GatewayTimeout),
             reason=failure.reason,
         )
-        return False, None
+        return Asked(failure=failure)
 
 
 def token_hash(token: str) -> str:
@@ -275,7 +341,7 @@ def claim_search(
     """The payment a client-supplied id names, and whether this call won its gateway search slot.
 
     One conditional UpdateItem is both the read and the throttle: it stamps `searched_at` only
-    when the payment is not `success`, was not searched inside the window, and (when given)
+    when the payment is not final (`is_final`), was not searched inside the window, and (when given)
     belongs to `owner_id` and matches the cancel token; a refused condition still returns the
     item (ALL_OLD), so this costs what the consistent read it replaces cost. `then`: more
     actions for a won slot (the reconciler's next due time). Malformed ids never reach the table.
@@ -287,6 +353,8 @@ def claim_search(
     condition = (
         Payment.transaction_id.exists()
         & (Payment.status != Status.SUCCESS)
+        & (Payment.status != Status.REVIEW)
+        & Payment.review_decision.does_not_exist()
         & (Payment.searched_at.does_not_exist() | (Payment.searched_at <= clock.iso(now - timedelta(seconds=window))))
     )
     if owner_id is not None:

@@ -102,7 +102,14 @@ def _records_page(
 
 
 def payment_admin_view(payment: Payment) -> dict[str, Any]:
-    return {**payments.payment_view(payment), "user_id": payment.user_id, "failure_reason": payment.failure_reason}
+    """The Payment plus what staff need: the owner, why it failed or expired, what it cost in taka."""
+    return {
+        **payments.payment_view(payment),
+        "user_id": payment.user_id,
+        "failure_reason": payment.failure_reason,
+        "review_reason": payment.review_reason,
+        "amount_bdt": payment.gateway_amount_bdt,
+    }
 
 
 def file_admin_view(item: File) -> dict[str, Any]:
@@ -189,6 +196,23 @@ def verify_payment(caller: Principal, transaction_id: str) -> dict[str, Any]:
         raise
     _record_verify(caller, owner, transaction_id, outcome={"status": result["status"]})
     return result
+
+
+def approve_payment(caller: Principal, transaction_id: str) -> dict[str, Any]:
+    """A payment in review granted (`payment_approved` names the actor)."""
+    from chalicelib.payments import review
+
+    return payments.payment_view(review.approve(transaction_id, actor_id=caller.user_id))
+
+
+def reject_payment(caller: Principal, transaction_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A payment in review refused for good, with the superuser's optional note."""
+    from chalicelib.payments import review
+
+    fields = Fields(body)
+    note = fields.string("note", required=False, max_length=review.MAX_NOTE_LENGTH)
+    fields.done()
+    return payments.payment_view(review.reject(transaction_id, actor_id=caller.user_id, note=note))
 
 
 def _record_verify(caller: Principal, owner: str, transaction_id: str, *, outcome: dict[str, str]) -> None:

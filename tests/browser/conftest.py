@@ -29,7 +29,11 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     external_tools.require(external_tools.CHROMIUM, CHROMIUM.exists())
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # An expectation waits as long as an action does: a console page shows once its data is in, and on
+    # a shared 2-core machine (load average 12 seen) that has taken more than the default 5 s.
+    expect.set_options(timeout=15_000)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)

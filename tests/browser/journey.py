@@ -39,24 +39,35 @@ def log_in(page: Any, stack: Any, username: str) -> None:
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
-def enrol_second_factor(page: Any) -> str:
-    """Turn the second factor on from the dashboard with a code of the key it shows; the key.
+def enrol_second_factor(page: Any, *, first_run: bool = False) -> str:
+    """Turn the second factor on with a code of the key the page shows; the key.
 
-    The confirming session passed the factor, so a staff member's admin view opens at once."""
+    A customer starts it from their page; a staff member's first log-in starts it by itself and,
+    once the recovery codes are shown, goes on to the console."""
     panel = page.locator("#mfa-panel")
-    panel.get_by_role("button", name="Set up two-factor authentication").click()
+    if not first_run:
+        panel.get_by_role("button", name="Set up two-factor authentication").click()
     expect(panel.get_by_role("img", name="QR code for your authenticator app")).to_be_visible()
     secret = str(panel.locator("#mfa-secret").inner_text())
     panel.locator("#mfa-setup-form").get_by_label("Code from your app").fill(totp.code_at(secret, totp.current_step()))
     panel.get_by_role("button", name="Turn on").click()
     expect(panel.locator("#mfa-code-list li")).to_have_count(10)
+    if first_run:
+        panel.get_by_role("button", name="Continue to the console").click()
+        expect(page.get_by_role("navigation", name="Staff console")).to_be_visible()
     return secret
 
 
 def log_in_staff(page: Any, stack: Any, username: str) -> str:
-    """A new staff member's first log-in: the password, then enrolment (staff pages ask for it)."""
+    """A new staff member's first log-in: the password, then enrolment, then the console."""
     log_in(page, stack, username)
-    return enrol_second_factor(page)
+    return enrol_second_factor(page, first_run=True)
+
+
+def console_page(page: Any, name: str) -> None:
+    """Open a page of the staff console from its navigation; its heading takes the focus."""
+    page.get_by_role("navigation", name="Staff console").get_by_role("link", name=name, exact=True).click()
+    expect(page.get_by_role("heading", name=name, exact=True)).to_be_focused()
 
 
 def log_out(page: Any) -> None:

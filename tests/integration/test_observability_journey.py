@@ -46,11 +46,15 @@ def test_a_processed_file_can_be_followed_and_its_run_is_measured(stack: Any) ->
         return [line for line in lines if line.get("file_id") == file_id and line.get("message") == "file processed"]
 
     def measured(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [line for line in lines if "_aws" in line and line.get("function") == "upload-worker"]
+        return [line for line in lines if "_aws" in line and line.get("function") == "process_upload_events"]
 
     lines = _wait_for(stack, lambda lines: processed(lines) and measured(lines))
     [line] = processed(lines)
-    assert line["function"] == "upload-worker" and line["request_id"] != "-" and isinstance(line["cold_start"], bool)
+    assert (
+        line["function"] == "process_upload_events"
+        and line["request_id"] != "-"
+        and isinstance(line["cold_start"], bool)
+    )
     documents = measured(lines)
     assert any("HandlerDuration" in document for document in documents)
     for document in (line for line in lines if "_aws" in line):

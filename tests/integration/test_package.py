@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -15,12 +16,6 @@ from infra import observability
 from tests.stack import PROJECT_DIR
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def package() -> dict:
-    subprocess.run([sys.executable, "-m", "infra.package", "--stage", "prod"], cwd=PROJECT_DIR, check=True)
-    return json.loads((PROJECT_DIR / "build" / "package" / "sam.json").read_text())
 
 
 def test_template_passes_cfn_lint(package: dict) -> None:
@@ -32,6 +27,36 @@ def test_template_passes_cfn_lint(package: dict) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+SCANNERS_PYTHON = PROJECT_DIR / ".tools" / "scanners" / "bin" / "python"
+
+
+def _scan(template: Path) -> subprocess.CompletedProcess[str]:
+    command = [str(SCANNERS_PYTHON), "-m", "infra.scan", str(template)]
+    return subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, check=False)
+
+
+def test_checkov_and_parliament_find_nothing_the_baseline_does_not_explain(package: dict) -> None:
+    result = _scan(PROJECT_DIR / "build" / "package" / "sam.json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 unexplained" in result.stdout
+
+
+def test_the_scan_fails_on_a_public_bucket_and_a_wildcard_policy(package: dict, tmp_path: Path) -> None:
+    """The gate bites: a bucket with its public-access block gone, a role allowed s3:* on *."""
+    broken = json.loads(json.dumps(package))
+    bucket = next(r for r in broken["Resources"].values() if r["Type"] == "AWS::S3::Bucket")
+    del bucket["Properties"]["PublicAccessBlockConfiguration"]
+    role = broken["Resources"][next(n for n, r in broken["Resources"].items() if r["Type"] == "AWS::IAM::Role")]
+    role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
+    )
+    (tmp_path / "sam.json").write_text(json.dumps(broken))
+    result = _scan(tmp_path / "sam.json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "UNEXPLAINED checkov CKV_AWS_53" in result.stdout  # BlockPublicAcls
+    assert "UNEXPLAINED parliament RESOURCE_STAR" in result.stdout
 
 
 def test_zip_is_small_and_carries_no_botocore(package: dict) -> None:

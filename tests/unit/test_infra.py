@@ -194,3 +194,42 @@ def test_the_template_reads_tables_through_pynamodb_as_create_table_does() -> No
     assert {index["IndexName"] for index in users["GlobalSecondaryIndexes"]} == {"by_day", "by_username", "by_email"}
     assert RateLimit._ttl_attribute() is not None
     assert table_resource(RateLimit)["Properties"]["TimeToLiveSpecification"]["AttributeName"] == "expires_at"
+
+
+def test_scan_baseline_explains_only_what_it_names_and_flags_stale_entries() -> None:
+    from infra.scan import Finding, unexplained
+
+    baseline = {
+        "checkov:CKV_A": {"resources": ["RestAPI"], "reason": "r"},
+        "checkov:CKV_B": {"resources": "*", "reason": "r"},
+        "parliament:GONE": {"resources": "*", "reason": "r"},
+    }
+    findings = [
+        Finding("checkov", "CKV_A", "RestAPI", ""),
+        Finding("checkov", "CKV_A", "UploadsBucket", ""),  # same check, a resource the entry does not name
+        Finding("checkov", "CKV_B", "AnyTable", ""),
+        Finding("parliament", "CKV_B", "SomeRole", ""),  # same check id, another scanner
+    ]
+    left, stale = unexplained(findings, baseline)
+    assert left == [findings[1], findings[3]]
+    assert stale == ["parliament:GONE"]
+
+
+def test_every_baseline_entry_gives_its_reason() -> None:
+    from infra.scan import BASELINE
+
+    entries = {key: value for key, value in json.loads(BASELINE.read_text()).items() if not key.startswith("_")}
+    assert entries
+    for key, entry in entries.items():
+        assert key.split(":")[0] in {"checkov", "parliament"}, key
+        assert len(entry["reason"]) > 40 and "\n" not in entry["reason"], key
+        assert entry["resources"] == "*" or (entry["resources"] and isinstance(entry["resources"], list)), key
+
+
+def test_parliament_reads_the_roles_with_their_intrinsics_written_out() -> None:
+    from infra.scan import resolved
+
+    document = {"Resource": [{"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"}]}
+    assert resolved(document) == {"Resource": ["arn:aws:kms:us-east-1:123456789012:key/*"]}
+    with pytest.raises(KeyError):  # an unknown reference is no silent empty string
+        resolved({"Fn::Sub": "${Unknown}"})

@@ -716,6 +716,8 @@ def test_search_overrides_shape_the_reply(server: SandboxServer) -> None:
     assert (record["currency"], record["currency_merchant"], record["amount"]) == ("BDT", "USD", "122.50")
     server.sandbox.set_faults(search_amount="not money")
     assert (_record(server, tran_id)["amount"], _record(server, tran_id)["amount_original"]) == ("not money",) * 2
+    server.sandbox.set_faults(search_risk="1")
+    assert (_record(server, tran_id)["risk_level"], _record(server, tran_id)["risk_title"]) == ("1", "High")
     expected = {"Expired": "3", "Failed": "7", "Incomplete": "0", "Pending": "0"}
     for status, code in expected.items():
         server.sandbox.set_faults(search_status=status)

@@ -10,11 +10,13 @@ const POLL_MS = 1500;
 const BUSY = new Set(["pending_upload", "processing"]);
 const CHART_DAYS = 30;
 const SVG = "http://www.w3.org/2000/svg";
-const PANELS = ["#account", "#verify-panel", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel", "#admin-panel", "#user-detail"];
+// A customer's own page; a staff member sees it as "My page" of the console.
+const OWN_PANELS = ["#verify-panel", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel"];
+const CONSOLE_PAGES = ["#console-nav", "#overview-page", "#list-page", "#user-detail"];
 // Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
-const RETURN_TONES = { success: "ok", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
+const RETURN_TONES = { success: "ok", review: "info", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
 
-const state = { access: null, user: null, usage: null, poll: null, banner: null, choices: null, admin: { cursor: null, ticket: 0 }, detail: null, resetToken: null, mfaToken: null };
+const state = { access: null, user: null, usage: null, poll: null, banner: null, choices: null, list: { view: null, cursor: null, ticket: 0 }, enrolling: false, lastList: "users", resetToken: null, mfaToken: null };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -165,6 +167,8 @@ function announce(selector, key, vars = {}) {
 
 const label = (prefix, value) => (has(`${prefix}.${value}`) ? t(`${prefix}.${value}`) : value.replaceAll("_", " "));
 const badge = (status) => el("span", { class: `badge ${status}` }, label("status", status));
+// A payment's status, and why it is held when it waits for review.
+const paymentStatus = (payment) => (payment.review_reason ? el("span", {}, badge(payment.status), " ", el("small", { class: "muted" }, payment.review_reason)) : badge(payment.status));
 const shortId = (id) => (id ? el("code", { title: id }, `${id.slice(0, 8)}…`) : "—");
 const money = (item) => format.money(item.amount, item.currency);
 const details = (metadata) =>
@@ -204,13 +208,15 @@ function whenSubmitted(act) {
 function signedOut(messageKey) {
   state.access = null;
   state.user = null;
-  state.detail = null;
+  state.enrolling = false;
   sessionStorage.removeItem(REFRESH_KEY);
   clearInterval(state.poll);
   state.poll = null;
-  for (const id of PANELS) show(id, false);
-  show("#mfa-codes", false);
-  $("#mfa-code-list").replaceChildren(); // recovery codes are shown once, to this session only
+  for (const id of ["#account", ...OWN_PANELS, ...CONSOLE_PAGES]) show(id, false);
+  endEnrolment();
+  // The next one to log in on this tab meets no filter of this one's.
+  for (const form of ["#search-form", "#list-filter"]) $(form).reset();
+  state.list.view = null;
   show("#signed-out", true);
   if (messageKey) banner(messageKey, "warn");
 }
@@ -219,31 +225,70 @@ async function signedIn() {
   const { user, usage } = await api("me/");
   state.user = user;
   state.usage = usage;
+  // Staff pages need the second factor: without it, enrolment comes first and nothing else is asked.
+  state.enrolling = isStaff(user) && !user.mfa_enabled;
   show("#signed-out", false);
-  for (const id of ["#account", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel"]) show(id, true);
-  show("#pay-panel", !user.has_paid);
-  show("#verify-panel", user.email !== null && !user.email_verified);
-  for (const id of ["#upload-panel", "#files-panel"]) show(id, user.has_paid);
-  show("#admin-panel", user.is_staff || user.is_superuser);
+  show("#account", true);
   await render();
 }
 
-// Everything that depends on data or language; called after sign-in and on a language switch.
-async function render() {
+// Everything that depends on data, language or the address; called after sign-in, on a language
+// switch and when the console's page changes (`focus`: its heading takes the focus).
+async function render({ focus = false } = {}) {
   const user = state.user;
   const role = user.is_superuser ? "role.superuser" : user.is_staff ? "role.staff" : null;
   $("#whoami").textContent = role ? `${user.username} (${t(role)})` : user.username;
+  if (state.enrolling) {
+    await enrolment();
+    return;
+  }
+  const view = isStaff(user) ? currentView() : "me";
+  show("#console-nav", isStaff(user));
+  for (const link of document.querySelectorAll("#console-nav a")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  // Another page's sections go at once; this one's show with their data in (nothing shifts).
+  if (view !== "me") showOwnPage(false);
+  for (const [id, shown] of [["#overview-page", "overview"], ["#list-page", "list"], ["#user-detail", "user"]]) {
+    if (shown !== (Object.hasOwn(LISTS, view) ? "list" : view)) show(id, false);
+  }
+  if (view === "me") await loadOwnPage();
+  else if (view === "overview") await loadOverview();
+  else if (view === "user") await openUser(decodeURIComponent(location.hash.slice("#user/".length)));
+  else {
+    state.lastList = view; // where "Back to the list" leads from a user's story
+    await loadList(view);
+  }
+  showOwnPage(view === "me");
+  show("#overview-page", view === "overview");
+  show("#list-page", Object.hasOwn(LISTS, view));
+  show("#user-detail", view === "user");
+  if (focus) focusHeading();
+}
+
+// After a change of page, its first heading has the focus (a screen reader says where it is).
+function focusHeading() {
+  const heading = $("main > section:not([hidden]) h2");
+  if (!heading) return;
+  heading.setAttribute("tabindex", "-1");
+  heading.focus();
+}
+
+function showOwnPage(visible) {
+  const user = state.user;
+  for (const id of ["#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel"]) show(id, visible);
+  show("#pay-panel", visible && !user.has_paid);
+  show("#verify-panel", visible && user.email !== null && !user.email_verified);
+  for (const id of ["#upload-panel", "#files-panel"]) show(id, visible && user.has_paid);
+}
+
+async function loadOwnPage() {
+  const user = state.user;
   renderSecondFactor();
   showUsage();
   if (user.email) announce("#verify-prompt", "verify.prompt", { email: user.email });
-  const staff = user.is_staff || user.is_superuser;
-  await Promise.all([
-    loadPayments(),
-    loadActivity(),
-    user.has_paid ? loadFiles() : null,
-    staff ? loadAdmin() : null,
-    staff && state.detail ? openUser(state.detail, { focus: false }) : null,
-  ]);
+  await Promise.all([loadPayments(), loadActivity(), user.has_paid ? loadFiles() : null]);
 }
 
 async function loadFiles() {
@@ -299,7 +344,7 @@ function paymentRow(payment, ...extra) {
     "tr",
     {},
     el("td", {}, el("code", {}, payment.transaction_id)),
-    el("td", {}, badge(payment.status)),
+    el("td", {}, paymentStatus(payment)),
     el("td", {}, money(payment)),
     el("td", {}, format.when(payment.created_at)),
     ...extra,
@@ -433,6 +478,7 @@ async function onLogout() {
   try {
     await api("logout/", { method: "POST", body: { refresh: sessionStorage.getItem(REFRESH_KEY) } });
   } finally {
+    if (location.hash) history.replaceState(null, "", location.pathname); // the next one starts on their first page
     signedOut();
     banner("logged_out", "info");
   }
@@ -564,10 +610,38 @@ async function onDeleteAccount(event) {
 
 // --- the second factor -----------------------------------------------------------------
 
+// A staff member's first log-in: the password, then the second factor's enrolment (QR code, key,
+// recovery codes) alone on the page, then the console. No staff page is asked for before it.
+async function enrolment() {
+  for (const id of [...OWN_PANELS, ...CONSOLE_PAGES]) show(id, false);
+  show("#mfa-panel", true);
+  show("#mfa-first", true);
+  renderSecondFactor();
+  show("#mfa-state", false); // the step's own sentence says it
+  show("#mfa-off-open", false);
+  if ($("#mfa-setup-form").hidden && $("#mfa-codes").hidden) await onSecondFactorStart();
+}
+
+// The recovery codes are shown once, to this session only.
+function endEnrolment() {
+  show("#mfa-first", false);
+  show("#mfa-state", true);
+  show("#mfa-continue", false);
+  show("#mfa-codes", false);
+  $("#mfa-code-list").replaceChildren();
+}
+
+async function onEnrolmentDone() {
+  state.enrolling = false;
+  endEnrolment();
+  banner(null);
+  await go("overview");
+}
+
 function renderSecondFactor() {
   const on = state.user.mfa_enabled;
   $("#mfa-state").textContent = t(on ? "mfa.state_on" : "mfa.state_off");
-  show("#mfa-start", !on);
+  show("#mfa-start", !on && $("#mfa-setup-form").hidden);
   show("#mfa-off-open", on);
   if (on) show("#mfa-setup-form", false);
   else show("#mfa-disable-form", false);
@@ -589,6 +663,7 @@ async function onSecondFactorStart() {
     $("#mfa-qr").replaceChildren(qrImage(setup.qr_svg));
     $("#mfa-secret").textContent = setup.secret;
     show("#mfa-codes", false);
+    show("#mfa-start", false);
     show("#mfa-setup-form", true);
     $("#mfa-setup-form input").focus();
   } catch (error) {
@@ -605,7 +680,15 @@ const onSecondFactorConfirm = whenSubmitted(async (form) => {
   $("#mfa-code-list").replaceChildren(...answer.recovery_codes.map((code) => el("li", {}, el("code", {}, code))));
   show("#mfa-codes", true);
   banner("mfa.enabled", "ok");
-  await signedIn();
+  if (!state.enrolling) {
+    await signedIn();
+    return;
+  }
+  state.user.mfa_enabled = true; // the codes stay until the staff member has kept them
+  renderSecondFactor();
+  show("#mfa-off-open", false);
+  show("#mfa-continue", true);
+  $("#mfa-continue").focus();
 });
 
 const onSecondFactorDisable = whenSubmitted(async (form) => {
@@ -616,7 +699,23 @@ const onSecondFactorDisable = whenSubmitted(async (form) => {
   await signedIn();
 });
 
-// --- staff -----------------------------------------------------------------------------
+// --- the staff console ------------------------------------------------------------------
+
+// Its pages are addresses (`#users`, `#user/<id>`, …): links, the back button and a reload all work.
+const CONSOLE_VIEWS = ["overview", "users", "payments", "files", "activity", "review", "me"];
+const isStaff = (user) => user.is_staff || user.is_superuser;
+
+function currentView() {
+  const hash = decodeURIComponent(location.hash.slice(1));
+  if (hash.startsWith("user/")) return "user";
+  return CONSOLE_VIEWS.includes(hash) ? hash : "overview";
+}
+
+// A page of the console, as a new entry in the history; the page's heading takes the focus.
+async function go(hash) {
+  if (location.hash !== `#${hash}`) history.pushState(null, "", `#${hash}`);
+  await render({ focus: true });
+}
 
 // The filter choices are the values the API accepts, read from its own OpenAPI document.
 async function loadChoices() {
@@ -624,11 +723,10 @@ async function loadChoices() {
   const document = await api("openapi.json", { auth: false });
   const choices = (path, name) => document.paths[path].get.parameters.find((p) => p.name === name).schema.enum;
   state.choices = {
-    transactions: choices("/api/admin/transactions/", "status"),
+    payments: choices("/api/admin/transactions/", "status"),
     files: choices("/api/admin/files/", "status"),
-    action: [...choices("/api/admin/activity/", "action")].sort(),
+    activity: [...choices("/api/admin/activity/", "action")].sort(),
   };
-  state.choices.payment = state.choices.transactions;
   return state.choices;
 }
 
@@ -638,34 +736,39 @@ function fillChoices(select, values, prefix) {
   select.value = values.includes(kept) ? kept : "";
 }
 
-function syncFilters() {
-  const form = $("#admin-filter");
-  const view = form.view.value;
+function syncFilters(view) {
+  const form = $("#list-filter");
   for (const node of form.querySelectorAll("[data-for-views]")) node.hidden = !node.dataset.forViews.split(" ").includes(view);
-  if (state.choices && state.choices[view]) fillChoices(form.status, state.choices[view], "status");
-  if (state.choices) {
-    fillChoices(form.action, state.choices.action, "act");
-    fillChoices($("#export-form").status, state.choices.payment, "status");
-  }
+  show("#search-form", view === "users");
+  show("#list-filter", LISTS[view].filter !== undefined);
+  show("#export-form", view === "payments");
+  if (!state.choices) return;
+  if (view === "payments" || view === "files") fillChoices(form.status, state.choices[view], "status");
+  fillChoices(form.action, state.choices.activity, "act");
+  fillChoices($("#export-form").status, state.choices.payments, "status");
 }
 
-function userButton(id, username) {
+// Every name is a link to that user's story.
+function userLink(id, username) {
   if (!id) return "—";
   if (!username) return shortId(id);
-  return el("button", { type: "button", class: "link", title: id, onclick: () => openUser(id) }, username);
+  return el("a", { href: `#user/${encodeURIComponent(id)}`, title: id, class: "name" }, username);
 }
+
+// The section on screen, where a failed action is said.
+const visibleSection = () => ["#user-detail", "#list-page", "#overview-page"].map((id) => $(id)).find((node) => !node.hidden) || $("main");
 
 function superuserButton(labelKey, action) {
   if (!state.user.is_superuser) return "";
   return button(t(labelKey), async () => {
-    const panel = $("#user-detail").hidden ? $("#admin-panel") : $("#user-detail");
-    formError(panel, null);
+    const section = visibleSection();
+    formError(section, null);
     try {
       await action();
       banner("action.done", "ok");
       await render();
     } catch (error) {
-      formError(panel, error);
+      formError(section, error);
     }
   });
 }
@@ -677,23 +780,69 @@ const staffButton = (user) =>
         api(`admin/users/${encodeURIComponent(user.id)}/staff/`, { method: "POST", body: { is_staff: !user.is_staff } }),
       );
 const verifyButton = (payment) =>
-  payment.status === "success" ? "" : superuserButton("action.verify", () => api(`admin/transactions/${encodeURIComponent(payment.transaction_id)}/verify/`, { method: "POST", body: {} }));
+  payment.status === "success" || payment.status === "review"
+    ? ""
+    : superuserButton("action.verify", () => api(`admin/transactions/${encodeURIComponent(payment.transaction_id)}/verify/`, { method: "POST", body: {} }));
 const reprocessButton = (file) =>
   file.status === "failed" ? superuserButton("action.reprocess", () => api(`admin/files/${encodeURIComponent(file.id)}/reprocess/`, { method: "POST", body: {} })) : "";
 const roleOf = (user) => (user.is_superuser ? t("role.superuser") : user.is_staff ? t("role.staff") : "");
 
-const ADMIN_COLUMNS = {
-  users: ["col.user", "col.email", "col.role", "col.paid", "col.joined", "col.actions"],
-  transactions: ["col.transaction", "col.user", "col.status", "col.amount", "col.started", "col.actions"],
-  files: ["col.file", "col.user", "col.status", "col.words", "col.uploaded", "col.actions"],
-  activity: ["col.when", "col.action", "col.user", "col.actor", "col.details"],
-};
+// A payment held for review: a superuser approves it (uploads open) or rejects it, with a note.
+function reviewForm(payment) {
+  if (!state.user.is_superuser) return el("span", { class: "muted" }, t("review.superuser_only"));
+  const id = encodeURIComponent(payment.transaction_id);
+  const decide = (verdict, body) => async (form) => {
+    await api(`admin/transactions/${id}/${verdict}/`, { method: "POST", body });
+    announce("#admin-status", verdict === "approve" ? "review.approved" : "review.rejected", { id: payment.transaction_id });
+    await loadList("review");
+  };
+  const form = el(
+    "form",
+    { class: "review-form", novalidate: "" },
+    el("label", {}, el("span", {}, t("review.note")), el("input", { name: "note", maxlength: "500", autocomplete: "off" })),
+    el("button", { type: "submit", value: "approve" }, t("review.approve")),
+    el("button", { type: "submit", value: "reject", class: "danger" }, t("review.reject")),
+    el("p", { class: "form-error", role: "alert" }),
+  );
+  form.addEventListener("submit", (event) => {
+    const note = form.note.value.trim();
+    const verdict = event.submitter?.value === "reject" ? "reject" : "approve";
+    return whenSubmitted(decide(verdict, verdict === "reject" && note ? { note } : {}))(event);
+  });
+  return form;
+}
 
-const ADMIN_ROWS = {
-  users: (user) => [userButton(user.id, user.username), user.email, roleOf(user), t(user.has_paid ? "yes" : "no"), format.when(user.created_at), staffButton(user)],
-  transactions: (payment) => [shortId(payment.transaction_id), userButton(payment.user_id, payment.username), badge(payment.status), money(payment), format.when(payment.created_at), verifyButton(payment)],
-  files: (file) => [file.filename, userButton(file.user_id, file.username), badge(file.status), file.word_count == null ? file.error || "" : format.number(file.word_count), format.when(file.created_at), reprocessButton(file)],
-  activity: (entry) => [format.when(entry.created_at), label("act", entry.action), userButton(entry.user_id, entry.username), userButton(entry.actor_id, entry.actor_username), details(entry.metadata)],
+// One page of each list: where it is asked, its filter, its columns and a row's cells.
+const LISTS = {
+  users: {
+    path: "admin/users/",
+    columns: ["col.user", "col.email", "col.role", "col.paid", "col.joined", "col.actions"],
+    row: (user) => [userLink(user.id, user.username), user.email, roleOf(user), t(user.has_paid ? "yes" : "no"), format.when(user.created_at), staffButton(user)],
+  },
+  payments: {
+    path: "admin/transactions/",
+    filter: "status",
+    columns: ["col.transaction", "col.user", "col.status", "col.amount", "col.started", "col.actions"],
+    row: (payment) => [shortId(payment.transaction_id), userLink(payment.user_id, payment.username), paymentStatus(payment), money(payment), format.when(payment.created_at), verifyButton(payment)],
+  },
+  files: {
+    path: "admin/files/",
+    filter: "status",
+    columns: ["col.file", "col.user", "col.status", "col.words", "col.uploaded", "col.actions"],
+    row: (file) => [file.filename, userLink(file.user_id, file.username), badge(file.status), file.word_count == null ? file.error || "" : format.number(file.word_count), format.when(file.created_at), reprocessButton(file)],
+  },
+  activity: {
+    path: "admin/activity/",
+    filter: "action",
+    columns: ["col.when", "col.action", "col.user", "col.actor", "col.details"],
+    row: (entry) => [format.when(entry.created_at), label("act", entry.action), userLink(entry.user_id, entry.username), userLink(entry.actor_id, entry.actor_username), details(entry.metadata)],
+  },
+  review: {
+    path: "admin/transactions/",
+    fixed: { status: "review" },
+    columns: ["col.transaction", "col.user", "col.amount", "col.started", "col.reason", "col.decision"],
+    row: (payment) => [shortId(payment.transaction_id), userLink(payment.user_id, payment.username), money(payment), format.when(payment.created_at), payment.review_reason || "—", reviewForm(payment)],
+  },
 };
 
 async function loadStats() {
@@ -702,18 +851,32 @@ async function loadStats() {
     ["stat.users", format.number(stats.users)],
     ["stat.paid", format.number(stats.payments.success)],
     ["stat.pending", format.number(stats.payments.initiated)],
+    ...(stats.payments.review === undefined ? [] : [["stat.review", format.number(stats.payments.review)]]),
     ["stat.revenue", Object.entries(stats.revenue).map(([currency, amount]) => format.money(amount, currency)).join(", ")],
     ["stat.files_done", format.number(stats.files.completed)],
     ["stat.files_failed", format.number(stats.files.failed)],
     ["stat.words", format.number(stats.words_counted)],
   ];
-  $("#stats").replaceChildren(...pairs.map(([key, value]) => el("div", {}, el("dt", {}, t(key)), el("dd", {}, value))));
+  $("#stats").replaceChildren(...pairs.map(figure));
 }
 
+const figure = ([key, value]) => el("div", {}, el("dt", {}, t(key)), el("dd", {}, value));
+
 // The last 30 days as stacked bars (paid below, failed above), drawn here as SVG; the same
-// figures are in the table beside it for screen readers.
+// figures are in the table beside it for screen readers. Today is the last day: its figures lead.
 async function loadDaily() {
   const { currency, days } = await api(`admin/stats/daily/?days=${CHART_DAYS}`);
+  const today = days.at(-1);
+  $("#today").replaceChildren(
+    ...[
+      ["col.users", format.number(today.users)],
+      ["col.payments_success", format.number(today.payments_success)],
+      ["col.payments_failed", format.number(today.payments_failed)],
+      ["col.revenue", format.money(today.revenue, currency)],
+      ["col.files_completed", format.number(today.files_completed)],
+      ["stat.words", format.number(today.words)],
+    ].map(figure),
+  );
   const width = 640;
   const height = 180;
   const bottom = height - 24;
@@ -757,45 +920,57 @@ async function loadDaily() {
   );
 }
 
-async function loadAdmin(more = false) {
-  const form = $("#admin-filter");
-  const panel = $("#admin-panel");
-  await loadChoices();
-  syncFilters();
-  const view = form.view.value;
-  const params = new URLSearchParams({ limit: "25" });
-  const query = $("#search-form").q.value.trim();
-  if (view === "users" && query) params.set("q", query);
-  for (const name of view === "activity" ? ["action"] : view === "users" ? [] : ["status"]) {
-    if (form[name].value) params.set(name, form[name].value);
-  }
-  if (more && state.admin.cursor) params.set("cursor", state.admin.cursor);
-  formError(panel, null);
-  const ticket = ++state.admin.ticket; // only the latest request may draw the list
+async function loadOverview() {
+  const section = $("#overview-page");
+  formError(section, null);
   try {
-    const [page] = await Promise.all([api(`admin/${view}/?${params}`), more ? null : loadStats(), more ? null : loadDaily()]);
-    if (ticket !== state.admin.ticket) return;
-    $("#admin-head").replaceChildren(el("tr", {}, ...ADMIN_COLUMNS[view].map((key) => el("th", { scope: "col" }, t(key)))));
-    const rows = page.items.map((item) => el("tr", {}, ...ADMIN_ROWS[view](item).map((cell) => el("td", {}, cell))));
-    if (more) $("#admin-rows").append(...rows);
-    else $("#admin-rows").replaceChildren(...rows);
-    state.admin.cursor = page.next_cursor;
-    $("#admin-more").hidden = !page.next_cursor;
-    if (!more && !rows.length) announce("#admin-status", "admin.none");
-    else $("#admin-status").textContent = "";
+    await Promise.all([loadStats(), loadDaily()]);
   } catch (error) {
-    formError(panel, error);
+    formError(section, error);
   }
 }
 
-async function onSearch(event) {
-  event.preventDefault();
-  $("#admin-filter").view.value = "users";
-  await loadAdmin();
+// One page of a list (`more`: the next page, appended); a new view starts with its filters cleared.
+async function loadList(view, more = false) {
+  const spec = LISTS[view];
+  const section = $("#list-page");
+  const filters = $("#list-filter");
+  if (state.list.view !== view) {
+    filters.reset();
+    state.list = { view, cursor: null, ticket: state.list.ticket };
+  }
+  $("#list-heading").textContent = t(`nav.${view}`);
+  $("#list-intro").textContent = t(`intro.${view}`);
+  $("#list-table").setAttribute("aria-label", t(`list.${view}`));
+  formError(section, null);
+  const ticket = ++state.list.ticket; // only the latest request may draw the list
+  try {
+    const params = new URLSearchParams({ limit: "25", ...spec.fixed });
+    const query = $("#search-form").q.value.trim();
+    if (view === "users" && query) params.set("q", query);
+    const filtered = spec.filter && filters[spec.filter].value;
+    if (filtered) params.set(spec.filter, filtered);
+    if (more && state.list.cursor) params.set("cursor", state.list.cursor);
+    const [page] = await Promise.all([api(`${spec.path}?${params}`), loadChoices()]); // the choices once, beside the first page
+    if (ticket !== state.list.ticket) return;
+    syncFilters(view);
+    $("#admin-head").replaceChildren(el("tr", {}, ...spec.columns.map((key) => el("th", { scope: "col" }, t(key)))));
+    const rows = page.items.map((item) => el("tr", {}, ...spec.row(item).map((cell) => el("td", {}, cell))));
+    if (more) $("#admin-rows").append(...rows);
+    else $("#admin-rows").replaceChildren(...rows);
+    state.list.cursor = page.next_cursor;
+    show("#admin-more", Boolean(page.next_cursor));
+    const empty = !more && !rows.length;
+    show("#list-table", !empty);
+    show("#list-empty", empty);
+    if (empty) $("#list-empty").textContent = t((view === "users" && query) || filtered ? "empty.filtered" : `empty.${view}`);
+  } catch (error) {
+    if (ticket === state.list.ticket) formError(section, error);
+  }
 }
 
 // One user's story: the account, their payments, files and activity, and the actions.
-async function openUser(userId, { focus = true } = {}) {
+async function openUser(userId) {
   const section = $("#user-detail");
   const id = encodeURIComponent(userId);
   formError(section, null);
@@ -806,7 +981,6 @@ async function openUser(userId, { focus = true } = {}) {
       api(`admin/files/?user_id=${id}&limit=50`),
       api(`admin/activity/?user_id=${id}&limit=50`),
     ]);
-    state.detail = user.id;
     $("#detail-heading").textContent = t("detail.heading", { name: user.username });
     const facts = [
       ["detail.id", el("code", {}, user.id)],
@@ -815,7 +989,7 @@ async function openUser(userId, { focus = true } = {}) {
       ["col.paid", t(user.has_paid ? "yes" : "no")],
       ["col.joined", format.when(user.created_at)],
     ];
-    $("#detail-account").replaceChildren(...facts.map(([key, value]) => el("div", {}, el("dt", {}, t(key)), el("dd", {}, value))));
+    $("#detail-account").replaceChildren(...facts.map(figure));
     $("#detail-actions").replaceChildren(staffButton(user));
     $("#detail-payments").replaceChildren(...payments.items.map((payment) => paymentRow(payment, el("td", {}, verifyButton(payment)))));
     $("#detail-files").replaceChildren(
@@ -832,20 +1006,11 @@ async function openUser(userId, { focus = true } = {}) {
       ),
     );
     $("#detail-activity").replaceChildren(...entries.items.map(activityItem));
-    section.hidden = false;
-    if (focus) {
-      $("#detail-heading").focus();
-      announce("#admin-status", "detail.shown", { name: user.username });
-    }
   } catch (error) {
-    formError($("#admin-panel"), error);
+    $("#detail-heading").textContent = t("detail.missing");
+    for (const id of ["#detail-account", "#detail-actions", "#detail-payments", "#detail-files", "#detail-activity"]) $(id).replaceChildren();
+    formError(section, error);
   }
-}
-
-function closeUser() {
-  state.detail = null;
-  show("#user-detail", false);
-  $("#search-form").q.focus();
 }
 
 const isoDay = (date) => date.toISOString().slice(0, 10);
@@ -874,7 +1039,6 @@ async function onLanguage(event) {
   setLanguage(event.currentTarget.value);
   translate();
   if (state.banner) banner(state.banner.key, state.banner.tone, state.banner.vars);
-  syncFilters();
   if (state.user) await render().catch(() => {});
 }
 
@@ -909,15 +1073,17 @@ async function start() {
   $("#delete-open").addEventListener("click", () => deleteConfirmation(true));
   $("#delete-cancel").addEventListener("click", () => deleteConfirmation(false));
   $("#delete-form").addEventListener("submit", onDeleteAccount);
-  $("#search-form").addEventListener("submit", onSearch);
+  $("#mfa-continue").addEventListener("click", onEnrolmentDone);
   $("#export-form").addEventListener("submit", onExport);
-  $("#admin-filter").addEventListener("submit", (event) => {
-    event.preventDefault();
-    loadAdmin();
-  });
-  $("#admin-filter").view.addEventListener("change", syncFilters);
-  $("#admin-more").addEventListener("click", () => loadAdmin(true));
-  $("#detail-back").addEventListener("click", closeUser);
+  for (const form of ["#search-form", "#list-filter"]) {
+    $(form).addEventListener("submit", (event) => {
+      event.preventDefault();
+      loadList(currentView());
+    });
+  }
+  $("#admin-more").addEventListener("click", () => loadList(currentView(), true));
+  $("#detail-back").addEventListener("click", () => go(state.lastList));
+  window.addEventListener("hashchange", () => state.user && !state.enrolling && render({ focus: true }));
   paymentReturn();
   await verifyLink();
   if (resetLink()) {

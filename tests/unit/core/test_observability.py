@@ -201,7 +201,13 @@ def test_alarms_on_our_metrics_watch_what_the_code_writes(template: dict[str, An
         for metric in _metrics_of(resource["Properties"])
         if metric["Namespace"] == metrics.namespace()
     ]
-    assert {metric["MetricName"] for metric in watched} == {"GatewayErrors", "ReconcilerBacklogAge", "ReturnsRejected"}
+    assert {metric["MetricName"] for metric in watched} == {
+        "GatewayAuthFailed",
+        "GatewayErrors",
+        "PaymentsMismatched",
+        "ReconcilerBacklogAge",
+        "ReturnsRejected",
+    }
     for metric in watched:  # every dimension value one the code may record
         dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
         metrics._checked(metric["MetricName"], dimensions)

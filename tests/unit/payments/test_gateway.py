@@ -220,7 +220,7 @@ def _wait_for_search(client: AamarPayClient, tran_id: str) -> SearchResult:
     ("reply", "reason"),
     [
         ({"result": "false"}, "gateway refused: no reason given"),
-        ({"result": "false", "message": "Store inactive"}, "gateway refused: message: Store inactive"),
+        ({"result": "false", "message": "Store inactive"}, "gateway refused: Store inactive"),
         ({"amount": "Invalid Amount.", "currency": "Invalid Currency."}, "amount: Invalid Amount.; currency"),
         ({"result": "true"}, "without a usable payment_url"),
         ({"result": "true", "payment_url": "javascript:alert(1)"}, "without a usable payment_url"),

@@ -151,7 +151,9 @@ def _rejections() -> list[Activity]:
 
 
 def _counters() -> dict[str, Any]:
-    names = [counters.status_key("payments", s) for s in ("initiated", "success", "failed", "cancelled", "expired")]
+    names = [
+        counters.status_key("payments", s) for s in ("initiated", "success", "review", "failed", "cancelled", "expired")
+    ]
     return stats.values([*names, "revenue#BDT"])
 
 
@@ -840,6 +842,7 @@ def test_reconciler_settles_expires_and_leaves_young_payments_alone(
     assert summary == {
         "checked": 5,
         "success": 2,
+        "review": 0,
         "failed": 1,
         "expired": 1,
         "unchanged": 1,
@@ -881,15 +884,24 @@ def test_reconciler_work_is_bounded_and_stops_when_the_gateway_is_down(
         assert payments.reconcile_pending()["expired"] == 3
 
 
-def test_reconciler_reports_a_mismatching_paid_answer_without_settling(
+def test_a_mismatching_paid_answer_is_never_granted_and_expires_with_its_reason(
     api: Api, gateway: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Charged in another currency: not granted, not left open; staff find it expired, with why."""
+    young = _aged_payment(api, monkeypatch, "bob", 600)
     tid = _aged_payment(api, monkeypatch, "alice", 25 * 3600)
-    gateway.settle(tid, paid=True)
+    for each in (young, tid):
+        gateway.settle(each, paid=True)
     gateway.set_faults(search_currency="USD")
     summary = payments.reconcile_pending()
-    assert (summary["mismatches"], summary["unchanged"]) == (1, 1)
-    assert _payment(tid).status == "initiated"
+    assert (summary["mismatches"], summary["expired"], summary["unchanged"]) == (2, 1, 1)
+    assert _payment(young).status == "initiated"  # inside the window: asked again later
+    payment = _payment(tid)
+    assert payment.status == "expired" and not _user("alice").has_paid
+    assert payment.failure_reason is not None and "currency (ours BDT, theirs USD)" in payment.failure_reason
+    assert payment.check_queue is None and _user("alice").open_payments == 0
+    entry = _actions(_user("alice").id, "payment_expired")[0]
+    assert "does not match" in entry.metadata["reason"]
 
 
 # --- cost per request (numbers reported in docs/performance.md) -----------------------------

@@ -487,7 +487,7 @@ def test_reprocess_requeues_a_failed_file_for_the_worker(
 def test_stats_are_zero_on_a_fresh_stack(api: Api, tokens: dict[str, str]) -> None:
     assert api.call("GET", "/api/admin/stats/", token=tokens["staff"]).data == {
         "users": 3,
-        "payments": dict.fromkeys(("initiated", "success", "failed", "cancelled", "expired"), 0),
+        "payments": dict.fromkeys(("initiated", "success", "review", "failed", "cancelled", "expired"), 0),
         "revenue": {"BDT": "0.00"},
         "files": dict.fromkeys(("pending_upload", "processing", "completed", "failed", "deleted"), 0),
         "words_counted": 0,
@@ -524,7 +524,7 @@ def test_journey_writes_activity_in_order_and_counts_it(
 
     assert api.call("GET", "/api/admin/stats/", token=staff).data == {
         "users": 4,
-        "payments": {"initiated": 0, "success": 1, "failed": 0, "cancelled": 0, "expired": 0},
+        "payments": {"initiated": 0, "success": 1, "review": 0, "failed": 0, "cancelled": 0, "expired": 0},
         "revenue": {"BDT": "100.00"},
         "files": {"pending_upload": 0, "processing": 0, "completed": 1, "failed": 0, "deleted": 0},
         "words_counted": 2,
