@@ -10,8 +10,12 @@ ENGINES := .tools/dynamodb-local/.integrity
 LOCALSTACK := .tools/localstack/.requirements
 SCANNERS := .tools/scanners/.requirements
 LIGHTHOUSE := .tools/lighthouse/.lock
+# pytest-xdist: one worker per core (JOBS=1 runs in this process); a file's tests share a worker, so
+# a module's stack or browser starts once.
+JOBS ?= auto
+PARALLEL := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadfile)
 
-.PHONY: engines run test lint unit screenshots user recount bench bench-load package cfn-lint scan deploy clean
+.PHONY: engines run test lint unit fuzz screenshots user recount bench bench-load package cfn-lint scan deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,29 +38,33 @@ $(LIGHTHOUSE): local/lighthouse/package-lock.json | $(STAMP)
 
 engines: $(if $(filter moto,$(EMULATOR)),,$(ENGINES)) $(if $(filter localstack,$(EMULATOR)),$(LOCALSTACK))
 
-run: $(STAMP) engines  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty
-	EMULATOR=$(EMULATOR) $(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
+run: $(STAMP) engines  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty, VERBOSE=1 prints the JSON logs too
+	EMULATOR=$(EMULATOR) VERBOSE=$(VERBOSE) $(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
 
-test: $(STAMP) $(ENGINES) $(LOCALSTACK) $(SCANNERS) $(LIGHTHOUSE) lint  ## every test (unit, integration, browser); fails on "no tests collected"
-	$(PY) -m pytest
+test: $(STAMP) $(ENGINES) $(SCANNERS) $(LIGHTHOUSE) lint  ## every test (unit, integration, browser); fails on "no tests collected"
+	@$(PY) -m local.install localstack --optional-localstack  # without Python 3.13 its tests skip (fail if CI=true)
+	$(PY) -m pytest $(PARALLEL)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-unit: $(STAMP)
-	$(PY) -m pytest tests/unit
+unit: $(STAMP)  ## the quick loop: unit tests only (moto in-process), no stack, no browser
+	$(PY) -m pytest $(PARALLEL) tests/unit
+
+fuzz: $(STAMP) $(ENGINES)  ## schemathesis, every check, against a live stack: make fuzz [EXAMPLES=400] per operation
+	FUZZ_EXAMPLES=$(or $(EXAMPLES),400) $(PY) -m pytest tests/integration/test_fuzz.py --timeout 0
 
 screenshots: $(STAMP) $(LIGHTHOUSE)  ## refresh the README's pictures in docs/screenshots (make test writes to build/)
 	SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest tests/browser
 
 user: $(STAMP)  ## make user USERNAME=u PASSWORD=p ROLE=user|staff|superuser
 	@test -n "$(USERNAME)" -a -n "$(PASSWORD)" || { echo "usage: make user USERNAME=u PASSWORD=p ROLE=user|staff|superuser"; exit 2; }
-	$(PY) -m local.manage_user --username "$(USERNAME)" --password "$(PASSWORD)" --role "$(or $(ROLE),user)" $(if $(EMAIL),--email "$(EMAIL)")
+	@$(PY) -m local.manage_user --username "$(USERNAME)" --password "$(PASSWORD)" --role "$(or $(ROLE),user)" $(if $(EMAIL),--email "$(EMAIL)")
 
 recount: $(STAMP)  ## make recount [FIX=1]: recompute every statistic from the records, report (and fix) drift
-	$(PY) -m local.recount $(if $(FIX),--fix)
+	@$(PY) -m local.recount $(if $(FIX),--fix)
 
 package: $(STAMP)  ## build/package/: the prod stage as one SAM template + a small deployment.zip
 	$(PY) -m infra.package --stage $(or $(STAGE),prod)

@@ -21,6 +21,7 @@ from chalicelib.core.models import (
     DailyCounter,
     File,
     MailLog,
+    Passkey,
     Payment,
     RateLimit,
     User,
@@ -64,8 +65,8 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
         "api_handler": FunctionAccess(
             tables=ALL_MODELS,
             # A successful login clears its failure counter; an account's deletion removes the
-            # user and its username and email claims.
-            deletes_from=(RateLimit, User, Claim),
+            # user and its username and email claims; a passkey's removal, the passkey and its claim.
+            deletes_from=(RateLimit, User, Claim, Passkey),
             s3_actions=("s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"),
             bucket_actions=("s3:ListBucketVersions",),
             queue_actions={queue: ("sqs:SendMessage", "sqs:GetQueueUrl"), **mail},

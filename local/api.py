@@ -6,6 +6,7 @@ copies of this module on it (`python -m local.api --fd N`), as a pre-fork server
 kernel hands each new connection to whichever process is free to accept it.
 
 SIGTERM or SIGINT: stop accepting, let the requests being answered finish, exit.
+Each request is one line on the console (`local.console`): method, path, status, milliseconds.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from local import console
 from local.servers import BurstHTTPServer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -117,14 +120,19 @@ class FairSlots:
 # What Chalice local answers for a path with no route: API Gateway's 403, whose body
 # depends on whether the request carried an Authorization header.
 _NO_ROUTE_BODIES = (b'{"message": "Missing Authentication Token"}', b'{"message": "Authorization header requires')
+# http.server's own errors (a malformed request line, an over-long URI or header), by status.
+_SERVER_ERROR_CODES = {400: "bad_request", 404: "not_found", 408: "request_timeout", 414: "uri_too_long"}
 
 
 def _contract_errors_handler() -> Any:
-    """Chalice's local handler, answering an unknown path as our stack in AWS does, and
-    counting the requests it is answering so a stop can wait for them.
+    """Chalice's local handler, answering every error as our stack in AWS does (the contract's
+    JSON error with the security headers), and counting the requests it is answering so a stop
+    can wait for them.
 
     API Gateway says 403 for a path with no route; the AWS template maps that to
-    `404 not_found` in the contract's error shape (infra/template.py).
+    `404 not_found` in the contract's error shape (infra/template.py). Every method, `TRACE`
+    or `FOO` too, goes to Chalice's gateway (a known path answers `405 method_not_allowed`),
+    never to http.server's HTML `501`.
     """
     from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
 
@@ -137,7 +145,10 @@ def _contract_errors_handler() -> Any:
         def in_flight() -> int:
             return answering[0]
 
+        status = 0  # the answer's, as send_response reports it
+
         def _generic_handle(self) -> None:  # a request read, not an idle keep-alive connection
+            started = time.perf_counter()
             with counting:
                 answering[0] += 1
             try:
@@ -146,16 +157,38 @@ def _contract_errors_handler() -> Any:
             finally:
                 with counting:
                     answering[0] -= 1
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                print(f"{self.command} {urlsplit(self.path).path} {self.status} {elapsed_ms:.0f} ms")
 
-        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            """Instead of the access line on stderr: the status, for the console's line."""
+            self.status = int(code) if str(code).isdigit() else 0
+
+        def __getattr__(self, name: str) -> Any:
+            """`do_<METHOD>` for any method http.server parsed: Chalice decides what it means."""
+            if name.startswith("do_"):
+                return self._generic_handle
+            raise AttributeError(name)
+
+        def _send_contract_error(self, status: int, code: str, message: str) -> None:
+            body = json.dumps({"error": {"code": code, "message": message}}).encode()
+            headers = {
+                "Content-Type": "application/json; charset=utf-8",
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            }
+            self._send_http_response(status, headers, body)
 
         def _send_error_response(self, error: LocalGatewayException) -> None:
             if isinstance(error, ForbiddenError) and (error.body or b"").startswith(_NO_ROUTE_BODIES):
-                body = json.dumps({"error": {"code": "not_found", "message": "No such resource."}}).encode()
-                headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
-                self._send_http_response(404, headers, body)
+                self._send_contract_error(404, "not_found", "No such resource.")
                 return
-            super()._send_error_response(error)
+            self._send_contract_error(error.CODE, "bad_request" if error.CODE < 500 else "internal_error", "Refused.")
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's errors (before any route is looked up) in the contract's shape, not HTML."""
+            self.close_connection = True
+            self._send_contract_error(code, _SERVER_ERROR_CODES.get(code, "bad_request"), message or "Bad request.")
 
     return ContractErrorsHandler
 
@@ -164,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fd", type=int, required=True, help="the listening socket, inherited from the stack")
     args = parser.parse_args(argv)
+    console.route(Path(os.environ["LOCAL_STATE_DIR"]))
     serve(socket.socket(fileno=args.fd))
     return 0
 

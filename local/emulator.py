@@ -368,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     from pathlib import Path
 
+    from local import console
     from local.state import IncompatibleState
 
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -380,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     state = StateDir(args.state_dir) if args.state_dir else None
+    if state:
+        console.route(state.path)  # its JSON log lines beside the stack's
     try:
         emulator = Emulator(args.host, args.port, state, tuple(args.services.split(","))).start()
     except IncompatibleState as refused:

@@ -29,7 +29,8 @@ def apply_defaults() -> None:
 
 def use_local_stack() -> None:
     """For `make user` and `make recount`: talk to the services the last `make run` started
-    (written to `.local/endpoints.json`), unless an endpoint is configured already."""
+    (written to `.local/endpoints.json`), unless an endpoint is configured already; exit with
+    one line saying what to do when no stack has run with this state directory."""
     from pathlib import Path
 
     from local.state import StateDir
@@ -38,6 +39,38 @@ def use_local_stack() -> None:
     if os.environ["STAGE"] != "local" or os.environ.get("AWS_ENDPOINT_URL"):
         return
     state = StateDir(Path(os.environ.get("LOCAL_STATE_DIR") or Path(__file__).resolve().parent.parent / ".local"))
-    for service, url in state.endpoints().items():
+    endpoints = state.endpoints()
+    if not endpoints:
+        raise SystemExit(
+            f"error: no stack has run with its state in {state.path}: start `make run` first, "
+            "or use the same LOCAL_STATE_DIR as the `make run` that holds your data"
+        )
+    for service, url in endpoints.items():
         os.environ.setdefault(f"AWS_ENDPOINT_URL_{service.upper()}", url)
-    os.environ.setdefault("AWS_ENDPOINT_URL", emulator_url())
+
+
+def require_tables() -> None:
+    """Exit with one line saying what to do when the app's tables are not where the command
+    looks (one ListTables call): without it, a stopped stack or another `LOCAL_STATE_DIR`
+    ends in a 40-line traceback about an endpoint or a missing table."""
+    import botocore.session
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+    from chalicelib.core.models import ALL_MODELS
+
+    config = Config(connect_timeout=2, read_timeout=10, retries={"total_max_attempts": 1})
+    dynamodb = botocore.session.get_session().create_client("dynamodb", config=config)
+    url = dynamodb.meta.endpoint_url
+    try:
+        found = {name for page in dynamodb.get_paginator("list_tables").paginate() for name in page["TableNames"]}
+    except EndpointConnectionError:
+        raise SystemExit(f"error: nothing answers at {url}: start `make run` first (in another terminal)") from None
+    except (BotoCoreError, ClientError) as error:
+        raise SystemExit(f"error: DynamoDB at {url} could not list its tables: {error}") from None
+    missing = [model.Meta.table_name for model in ALL_MODELS if model.Meta.table_name not in found]
+    if missing:
+        raise SystemExit(
+            f"error: DynamoDB at {url} has no table {missing[0]}: use the same LOCAL_STATE_DIR "
+            "(and RESOURCE_PREFIX) as the `make run` that holds your data"
+        )

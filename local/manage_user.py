@@ -1,6 +1,7 @@
 """`make user USERNAME=u PASSWORD=p ROLE=user|staff|superuser`: create or update an account.
 
-Works on the stack `make run` started (its emulator on 127.0.0.1:4566) or, with
+Works on the stack `make run` started (the endpoints it wrote to `LOCAL_STATE_DIR`, `.local/`
+by default: DynamoDB Local on 127.0.0.1:4567) or, with
 `AWS_ENDPOINT_URL`/real credentials and the stage's `RESOURCE_PREFIX`, on any other.
 """
 
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--email", default=None)
     args = parser.parse_args(argv)
     env.use_local_stack()
+    env.require_tables()
 
     from chalicelib.accounts import accounts
     from chalicelib.core import errors

@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since", type=date.fromisoformat, help="first day to recount (default: first recorded)")
     args = parser.parse_args(argv)
     env.use_local_stack()
+    env.require_tables()
     drifts = drift(args.since)
     for found in drifts:
         print(f"drift {found.counter}: counted {found.counted}, records say {found.recorded}")

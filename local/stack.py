@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from local import dynamodb_local, env, processes
+from local import console, dynamodb_local, env, processes
 from local.state import IncompatibleState, StateDir
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -115,6 +115,8 @@ class Stack:
             os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"] = url
         self.state.write_endpoints(endpoints)
         where["State"] = f"{self.state.path} (FRESH=1 starts empty)"
+        shown = "shown here too" if console.verbose() else "VERBOSE=1 shows them here too"
+        where["Logs"] = f"{console.log_path(self.state.path)} (JSON logs, EMF metrics; {shown})"
         if not os.environ.get("AAMARPAY_BASE_URL"):
             from local.sandbox import SandboxServer
 
@@ -294,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     state = StateDir(Path(os.environ.get("LOCAL_STATE_DIR") or PROJECT_DIR / ".local"))
     if args.fresh:
         state.wipe()
+    console.route(state.path)
     stack = Stack(
         schedule_seconds=args.schedule_seconds,
         visibility_timeout=args.visibility_timeout,

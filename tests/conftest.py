@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 # external_tools: the only skip (a missing tool) and the notice of what did not run; pytester: the
 # plugins' own tests run an inner pytest.
@@ -10,6 +13,9 @@ pytest_plugins = ["tests.scan_guard", "tests.external_tools", "pytester"]
 
 os.environ.update(
     {
+        # The outbox and anything else kept locally: this process's own, never the developer's `.local/`
+        # (and never another pytest-xdist worker's).
+        "LOCAL_STATE_DIR": tempfile.mkdtemp(prefix="paidupload-tests-"),
         "STAGE": "test",
         "RESOURCE_PREFIX": "paidupload-test",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -21,6 +27,7 @@ os.environ.update(
         "LOGIN_MAX_FAILURES": "5",
     }
 )
+atexit.register(shutil.rmtree, os.environ["LOCAL_STATE_DIR"], ignore_errors=True)
 # mock_aws() is silently bypassed when an endpoint override is present.
 for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") or n == "LOCALSTACK_HOST"]:
     del os.environ[name]

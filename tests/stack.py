@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from local.console import LOG_NAME
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Variables tests/conftest.py sets for in-process unit tests; the stack gets its own.
 UNIT_ONLY = {
@@ -56,8 +58,14 @@ class RunningStack:
     def url(self, path: str) -> str:
         return self.api + path
 
-    def logs(self) -> str:
+    def console(self) -> str:
+        """What `make run` printed."""
         return self.log_path.read_text(errors="replace")
+
+    def logs(self) -> str:
+        """The console, then the log file under its state directory (the JSON logs and EMF documents)."""
+        log_file = self.state_dir / LOG_NAME
+        return self.console() + (log_file.read_text(errors="replace") if log_file.exists() else "")
 
     def ports(self) -> list[int]:
         return [

@@ -68,8 +68,18 @@ def user_view(user: User) -> dict[str, Any]:
         "is_superuser": bool(user.is_superuser),
         "has_paid": bool(user.has_paid),
         "mfa_enabled": bool(user.mfa_enabled),
+        "passkeys": passkey_count(user),
         "created_at": user.created_at,
     }
+
+
+def passkey_count(user: User) -> int:
+    return int(user.passkey_count or 0)
+
+
+def has_second_factor(user: User) -> bool:
+    """A confirmed TOTP factor or at least one passkey: what staff routes and passkey changes ask for."""
+    return bool(user.mfa_enabled) or passkey_count(user) > 0
 
 
 def _registration_fields(body: dict[str, Any]) -> tuple[str, str, str, str | None]:
@@ -208,7 +218,7 @@ def create_user(
     return user
 
 
-def _claim_owner(identifier: str) -> str | None:
+def claim_owner(identifier: str) -> str | None:
     """The account a login identifier names (one namespace: at most one claim exists), one round trip."""
     keys = [username_claim(identifier)] + ([email_claim(identifier)] if "@" in identifier else [])
     with transact_get() as transaction:
@@ -250,7 +260,7 @@ def login(body: dict[str, Any], *, client_ip: str) -> dict[str, Any]:
     fields.done()
     assert identifier is not None and password is not None
     identifier = identifier.strip()
-    owner_id = _claim_owner(identifier)
+    owner_id = claim_owner(identifier)
     attempts_key = _attempts_key(owner_id, client_ip)
     _count_attempt(attempts_key)
     user = _get_user(owner_id) if owner_id else None
@@ -416,7 +426,7 @@ def refresh(body: dict[str, Any]) -> dict[str, Any]:
     claims = tokens.decode(token, tokens.REFRESH)
     principal = _principal(claims)
     tokens.revoke_once(claims)
-    return tokens.issue_pair(principal.user_id, epoch_of(principal.user), mfa=claims.mfa)
+    return tokens.issue_pair(principal.user_id, epoch_of(principal.user), mfa=claims.mfa, auth_time=claims.auth_time)
 
 
 def logout(principal: Principal, body: dict[str, Any]) -> None:

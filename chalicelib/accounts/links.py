@@ -20,7 +20,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.core import clock, errors
 from chalicelib.core.models import User
 
-MAX_TOKEN_LENGTH = 200
+MAX_TOKEN_LENGTH = 200  # longer ones are not ours: invalid, like any unknown token
 INVALID = "This link is invalid, used, expired or replaced by a newer one."
 
 
@@ -57,7 +57,7 @@ class LinkKind:
     def holder(self, token: str) -> User:
         """The account whose newest, unexpired token this is (one consistent read), else 400."""
         user_id, _, secret = token.partition(".")
-        if not secret or not clock.is_id(user_id):
+        if not secret or not clock.is_id(user_id) or len(token) > MAX_TOKEN_LENGTH:
             raise invalid()  # malformed: the table is not asked
         try:
             user = User.get(user_id, consistent_read=True)

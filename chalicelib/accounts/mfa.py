@@ -13,8 +13,9 @@ conditional: the account's last accepted time step rises (a TOTP code is accepte
 one recovery code's hash leaves the set (once); the `mfa` token is revoked (one session per
 token); the password attempt window is cleared; the `login` entry is written.
 
-Staff routes ask `require_second_factor`: the session passed the factor and the account
-still has it (disabling it therefore takes every staff session's access at once).
+Staff routes ask `require_second_factor`: the session passed a second factor (this one, or a
+passkey: `passkey_login`) and the account still has one (disabling the last one therefore
+takes every staff session's access at once).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib.accounts import accounts, ratelimit, recovery_codes, tokens, totp
+from chalicelib.accounts import accounts, passkeys, ratelimit, recovery_codes, tokens, totp
 from chalicelib.accounts.accounts import Principal
 from chalicelib.core import activity, errors, metrics
 from chalicelib.core.config import settings
@@ -80,6 +81,7 @@ def setup(principal: Principal) -> dict[str, Any]:
     user = principal.user
     if user.mfa_enabled:
         raise _already_enabled()
+    passkeys.require_factor_if_staff(principal)  # staff with a passkey: not with the password alone
     secret = totp.new_secret()
     try:
         User(user.id).update(actions=[User.mfa_pending_secret.set(secret)], condition=User.id.exists() & _not_enabled())
@@ -233,17 +235,20 @@ def disable(principal: Principal, body: dict[str, Any]) -> None:
 
 
 def require_second_factor(principal: Principal) -> Principal:
-    """403 mfa_required unless this session passed the factor and the account still has it."""
-    if not (principal.claims.mfa and principal.user.mfa_enabled):
+    """403 mfa_required unless this session passed a second factor (a code or a passkey) and
+    the account still has one."""
+    if not (principal.claims.mfa and accounts.has_second_factor(principal.user)):
         raise errors.Forbidden(
-            "Staff pages need two-factor authentication: turn it on, then log in with a code.", code="mfa_required"
+            "Staff pages need a second factor: turn on two-factor authentication or add a passkey, "
+            "then log in with it.",
+            code="mfa_required",
         )
     return principal
 
 
 def ask_to_enrol(user: User, *, base_url: str) -> None:
     """Tell a new staff member without a second factor to turn one on (an email, queued)."""
-    if not user.mfa_enabled:
+    if not accounts.has_second_factor(user):
         jobs.enqueue_after_commit("mfa_enrol", user_id=user.id, base_url=base_url)
 
 
@@ -257,7 +262,7 @@ def _enrol_letter(user_id: str, base_url: str) -> Letter | None:
         user = User.get(user_id)
     except DoesNotExist:
         return None
-    if user.mfa_enabled or not (user.is_staff or user.is_superuser) or not user.email:
+    if accounts.has_second_factor(user) or not (user.is_staff or user.is_superuser) or not user.email:
         return None  # enrolled, or no longer staff, by the time the worker runs
     link = f"{base_url}/dashboard/"
     return Letter(user.email, "mfa_enrol", user.language or "en", {"username": user.username, "link": link})

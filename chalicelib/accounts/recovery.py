@@ -69,7 +69,7 @@ def _reset_letter(user: User, base_url: str) -> Letter | None:
 def reset(body: dict[str, Any]) -> dict[str, Any]:
     """Spend the token: new password, every session ended, fresh tokens; 400 invalid_token."""
     fields = Fields(body)
-    token = fields.string("token", max_length=links.MAX_TOKEN_LENGTH)
+    token = fields.string("token", max_length=None)  # any unknown token: invalid_token
     new = fields.string("new_password", max_length=1000)
     if new is not None and (reason := passwords.problem(new)):
         fields.fail("new_password", reason)

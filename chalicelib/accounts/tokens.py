@@ -4,6 +4,8 @@ Each token also carries the account's `epoch` (0 when absent): a password change
 account's epoch, which ends every token issued before it without listing them. A session that
 passed the second factor carries `mfa: true`, kept through refresh. Between the password and
 the code, the caller holds an `mfa` token: its own `typ`, so it is never an access token.
+`auth_time` is when the session last proved a password, a code or a passkey (Unix seconds),
+also kept through refresh: managing passkeys asks that it be recent (`passkeys.require_fresh`).
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ class Claims:
     expires_at: datetime
     epoch: int = 0
     mfa: bool = False  # the session passed the second factor
+    auth_time: int = 0  # when the session last proved something (absent on older tokens: never)
 
 
-def _issue(user_id: str, token_type: str, lifetime: int, epoch: int, *, mfa: bool = False) -> str:
+def _issue(
+    user_id: str, token_type: str, lifetime: int, epoch: int, *, mfa: bool = False, auth_time: int | None = None
+) -> str:
     import jwt
 
     now = clock.now()
@@ -49,15 +54,17 @@ def _issue(user_id: str, token_type: str, lifetime: int, epoch: int, *, mfa: boo
         "exp": now + timedelta(seconds=lifetime),
         "epoch": epoch,
         "mfa": mfa,
+        "auth_time": int(now.timestamp()) if auth_time is None else auth_time,
     }
     return jwt.encode(payload, app_secrets().jwt_signing_key, algorithm=ALGORITHM)
 
 
-def issue_pair(user_id: str, epoch: int, *, mfa: bool = False) -> dict[str, Any]:
+def issue_pair(user_id: str, epoch: int, *, mfa: bool = False, auth_time: int | None = None) -> dict[str, Any]:
+    """A session's tokens; `auth_time` (default: now) is carried over by a refresh."""
     config = settings()
     return {
-        "access": _issue(user_id, ACCESS, config.access_token_seconds, epoch, mfa=mfa),
-        "refresh": _issue(user_id, REFRESH, config.refresh_token_seconds, epoch, mfa=mfa),
+        "access": _issue(user_id, ACCESS, config.access_token_seconds, epoch, mfa=mfa, auth_time=auth_time),
+        "refresh": _issue(user_id, REFRESH, config.refresh_token_seconds, epoch, mfa=mfa, auth_time=auth_time),
         "token_type": "Bearer",
         "expires_in": config.access_token_seconds,
         "refresh_expires_in": config.refresh_token_seconds,
@@ -101,6 +108,7 @@ def decode(token: str, token_type: str) -> Claims:
         expires_at=datetime.fromtimestamp(payload["exp"], tz=UTC),
         epoch=epoch,
         mfa=payload.get("mfa") is True,
+        auth_time=auth_time if type(auth_time := payload.get("auth_time", 0)) is int else 0,
     )
 
 

@@ -28,6 +28,8 @@ ACTIONS = frozenset(
         "password_reset",
         "mfa_enabled",
         "mfa_disabled",
+        "passkey_added",
+        "passkey_removed",
         "email_verified",
         "payment_initiated",
         "payment_success",

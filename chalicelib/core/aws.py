@@ -10,16 +10,28 @@ LocalStack or moto needs.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
+
+_creating = threading.Lock()  # a botocore session is not thread-safe; the clients it makes are
+
+
+@functools.cache
+def _session() -> Any:
+    """One botocore session for every client: each new session parses botocore's endpoint and
+    model JSON again (about 0.1 CPU-s per client, paid by every test that starts afresh)."""
+    import botocore.session
+
+    return botocore.session.get_session()
 
 
 @functools.cache
 def client(service: str) -> Any:
-    import botocore.session
     from botocore.config import Config
 
     # SigV4 for S3: without it botocore presigns URLs and POSTs with SigV2.
     config = Config(
         retries={"mode": "standard", "max_attempts": 3}, signature_version="s3v4" if service == "s3" else None
     )
-    return botocore.session.get_session().create_client(service, config=config)
+    with _creating:
+        return _session().create_client(service, config=config)

@@ -1,4 +1,8 @@
-"""Small helpers around pynamodb's conditional and transactional write errors."""
+"""The one seam to pynamodb beyond its models: conditional and transactional writes, their
+errors, the conditional update that returns the item either way, and get-or-404.
+
+Domain modules use models and these helpers; pynamodb's internals (`_get_connection`, the
+botocore client it holds) are touched here only."""
 
 from __future__ import annotations
 
@@ -6,12 +10,19 @@ import functools
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.constants import ALL_NEW, ALL_OLD
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
 from pynamodb.transactions import TransactGet, TransactWrite
+
+from chalicelib.core import clock, errors
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 TRANSACTION_CONFLICT = "TransactionConflict"
@@ -19,6 +30,7 @@ CONFLICT_ATTEMPTS = 8
 CONFLICT_BACKOFF_SECONDS = 0.01  # doubled each attempt, full jitter
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Model)
 
 
 def conditional_failed(error: Exception) -> bool:
@@ -82,3 +94,41 @@ def transact_write() -> TransactWrite:
 def transact_get() -> TransactGet:
     """Consistent reads across tables in one round trip."""
     return TransactGet(connection=_connection())
+
+
+def get_or_404(model: type[M], key: str, message: str, *, consistent_read: bool = False) -> M:
+    """The item whose hash key is `key`, else 404 `message`. A key not shaped like the ids we
+    hand out is never looked up: it cannot be ours (and could be too long for a key)."""
+    if clock.is_id(key):
+        try:
+            return model.get(key, consistent_read=consistent_read)
+        except DoesNotExist:
+            pass
+    raise errors.NotFound(message)
+
+
+def update_returning_item(
+    model: type[M], key: str, *, actions: Sequence[Action], condition: Condition
+) -> tuple[M | None, bool]:
+    """One conditional UpdateItem: `(the updated item, True)`, or when the condition refused it
+    `(the item as it stood, or None if there is none, False)`, at the cost of one write.
+
+    pynamodb's `update` raises an error that drops the item DynamoDB sends back with
+    `ALL_OLD`, so the request goes through the botocore client its connection holds."""
+    connection = model._get_connection()
+    request = connection.get_operation_kwargs(
+        key,
+        actions=list(actions),
+        condition=condition,
+        return_values=ALL_NEW,
+        return_values_on_condition_failure=ALL_OLD,
+    )
+    try:
+        client: Any = connection.connection.client
+        reply = client.update_item(**request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise
+        item: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+        return (model.from_raw_data(item) if item else None), False
+    return model.from_raw_data(reply["Attributes"]), True

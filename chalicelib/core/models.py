@@ -101,6 +101,8 @@ class User(Model):
     mfa_pending_secret = UnicodeAttribute(null=True)
     mfa_last_step = NumberAttribute(null=True)
     mfa_recovery_hashes = UnicodeSetAttribute(null=True)
+    # Passkeys registered (`Passkey` items), moved in the transaction that adds or removes one.
+    passkey_count = NumberAttribute(null=True)
     password_hash = UnicodeAttribute()
     is_staff = BooleanAttribute(default=False)
     is_superuser = BooleanAttribute(default=False)
@@ -158,7 +160,8 @@ class Claim(Model):
 
 
 class RevokedToken(Model):
-    """A JWT id that must no longer be accepted (logout, used refresh token)."""
+    """A JWT id that must no longer be accepted (logout, used refresh token), or a spent
+    passkey challenge (`passkey#<nonce>`: each is accepted once, `accounts.passkey_challenges`)."""
 
     class Meta(_TableMeta):
         table_name = settings().resource_name("revoked-tokens")
@@ -188,6 +191,29 @@ class MailLog(Model):
     state = UnicodeAttribute()  # sending | sent | dropped
     lease_until = UnicodeAttribute(null=True)  # while `sending`: when another run may take over
     expires_at = TTLAttribute()
+
+
+class Passkey(Model):
+    """One WebAuthn credential of a user (`chalicelib.accounts.passkeys`).
+
+    The user's partition holds at most `passkeys.MAX_PASSKEYS` items, read newest first by
+    `sk` = `<created_at>#<id>`; a credential id is unique across accounts through its claim
+    (`passkey#<sha256 of the id>`), written in the same transaction."""
+
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("passkeys")
+
+    user_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    credential_id = UnicodeAttribute()  # base64url, as the browser sends it
+    public_key = UnicodeAttribute()  # the COSE key, base64url
+    sign_count = NumberAttribute(default=0)
+    transports = UnicodeSetAttribute(null=True)
+    aaguid = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    last_used_at = UnicodeAttribute(null=True)
 
 
 class PaymentByUser(GlobalSecondaryIndex["Payment"]):
@@ -402,6 +428,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     RevokedToken,
     RateLimit,
     MailLog,
+    Passkey,
     Payment,
     File,
     Activity,

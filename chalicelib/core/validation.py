@@ -50,7 +50,8 @@ class Fields:
             return _MISSING
         return value
 
-    def string(self, name: str, *, required: bool = True, max_length: int = 1000) -> str | None:
+    def string(self, name: str, *, required: bool = True, max_length: int | None = 1000) -> str | None:
+        """A string field; `max_length=None` for one whose every length has one answer (a token)."""
         value = self._get(name, required)
         if value is _MISSING:
             return None
@@ -63,7 +64,7 @@ class Fields:
         if required and not value.strip():
             self.problems[name] = "This field may not be blank."
             return None
-        if len(value) > max_length:
+        if max_length is not None and len(value) > max_length:
             self.problems[name] = f"At most {max_length} characters."
             return None
         return value

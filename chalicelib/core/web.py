@@ -10,6 +10,7 @@ import functools
 import json
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -17,6 +18,7 @@ from chalice.app import Chalice, Request, Response
 
 from chalicelib.core import aws, errors, logs, observability
 from chalicelib.core.config import settings
+from chalicelib.core.declare import Route
 from chalicelib.core.validation import is_scalar_text
 
 log = logs.get("web")
@@ -27,6 +29,9 @@ View = TypeVar("View", bound=Callable[..., Any])
 ANY_CONTENT_TYPE = ["*/*"]
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPE = "application/json; charset=utf-8"
+
+# The declaration of the route being answered: what `json_body` and `query` check their input against.
+_ROUTE: ContextVar[Route | None] = ContextVar("route", default=None)
 
 # The errors Chalice answers by itself, before or around our views.
 _CHALICE_ERROR_CODES = {
@@ -157,6 +162,8 @@ def json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
         raise errors.ValidationError("Request body is not valid JSON.", code="malformed_json") from None
     if not isinstance(body, dict):
         raise errors.ValidationError("Request body must be a JSON object.")
+    if route := _ROUTE.get():
+        route.check_body(body)
     return body
 
 
@@ -178,7 +185,11 @@ def form_body(request: Request) -> dict[str, str]:
 
 
 def query(request: Request) -> dict[str, str]:
-    return dict(request.query_params or {})
+    """The query parameters, checked against the route's declaration (an empty value is a value)."""
+    params = dict(request.query_params or {})
+    if route := _ROUTE.get():
+        route.check_query(params)
+    return params
 
 
 def bearer_token(request: Request) -> str:
@@ -214,11 +225,13 @@ def wants_json(request: Request) -> bool:
     return "application/json" in (request.headers.get("accept") or "")
 
 
-def endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Answer domain errors in the contract's shape and hide unexpected ones behind a 500."""
+def endpoint(view: Callable[..., Any], declared: Route | None = None) -> Callable[..., Any]:
+    """Answer domain errors in the contract's shape and hide unexpected ones behind a 500;
+    while the view runs, its input is checked against `declared`."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = _ROUTE.set(declared)
         try:
             return view(*args, **kwargs)
         except errors.ApiError as error:
@@ -226,19 +239,39 @@ def endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
         except Exception:
             log.exception("unhandled error")
             return json_response(error_body("internal_error", "Something went wrong on our side; please retry."), 500)
+        finally:
+            _ROUTE.reset(token)
 
     return wrapper
 
 
 class App(Chalice):
     """Chalice whose every route answers domain errors in the contract's shape (`endpoint`),
-    so no view needs a decorator of its own for it."""
+    so no view needs a decorator of its own for it; `serve` routes are declared (`declare.Route`)."""
+
+    def __init__(self, app_name: str) -> None:
+        super().__init__(app_name=app_name)
+        self.declarations: list[Route] = []  # in the order served: the OpenAPI document's paths
 
     def route(self, path: str, **kwargs: Any) -> Callable[[View], View]:
         register = super().route(path, **kwargs)
 
         def decorator(view: View) -> View:
             register(endpoint(view))
+            return view
+
+        return decorator
+
+    def serve(self, *declared: Route) -> Callable[[View], View]:
+        """Serve each of `declared` (one path, one method each) with this view. Every content type
+        reaches the view: one that reads a body checks the type itself (our 415, not Chalice's),
+        one that reads none ignores it (aamarPay's cancel link comes back by GET or by POST)."""
+
+        def decorator(view: View) -> View:
+            for route in declared:
+                register = super(App, self).route(route.path, methods=[route.method], content_types=ANY_CONTENT_TYPE)
+                register(endpoint(view, route))
+                self.declarations.append(route)
             return view
 
         return decorator

@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
-from chalicelib.core import activity, aws, clock, counters, errors, logs, pagination
+from chalicelib.core import activity, aws, clock, counters, db, errors, logs, pagination
 from chalicelib.core.config import settings
 from chalicelib.core.db import transact_write, transaction_lost_condition
 from chalicelib.core.models import Activity, File, User, status_day
@@ -283,12 +283,7 @@ def file_view(item: File) -> dict[str, Any]:
 
 
 def _get(file_id: str) -> File:
-    if clock.is_id(file_id):  # anything else cannot be ours (and could be too long a key)
-        try:
-            return File.get(file_id)
-        except DoesNotExist:
-            pass
-    raise errors.NotFound("No such file.")
+    return db.get_or_404(File, file_id, "No such file.")
 
 
 def _owned(user_id: str, file_id: str) -> File:

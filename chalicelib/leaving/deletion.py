@@ -9,7 +9,7 @@ Order, each step safe to run again (docs/accounts.md, "Leaving"):
    `deleting` is set (no new payment or file from then on), only if the epoch is still the
    caller's and no payment is `initiated`; a second, parallel deletion loses here (401);
 4. every file to `deleted` and every stored version of its object gone (`files.purge`);
-5. personal values out of the account's activity entries;
+5. personal values out of the account's activity entries, then its passkeys;
 6. last, one transaction: the user deleted (only if marked and holding no file), its
    username and email claims released, the `users` count lowered, `account_deleted` written.
 A run cut short after 3 is finished by logging in again (the password still works until 6)
@@ -23,7 +23,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib.accounts import accounts, ratelimit
+from chalicelib.accounts import accounts, passkeys, ratelimit
 from chalicelib.accounts.accounts import Principal
 from chalicelib.core import activity, clock, counters, errors, logs
 from chalicelib.core.db import conditional_failed, transact_get, transact_write, transaction_lost_condition
@@ -61,8 +61,10 @@ def delete_account(principal: Principal, body: dict[str, Any]) -> None:
     if busy:
         raise AccountBusy(BUSY_FILE)
     erased = _erase_personal_activity(user.id)
+    forgotten = passkeys.forget_all(user)
     _remove(user, files=moved, versions=versions)
-    logs.event(log, "account deleted", user_id=user.id, files=moved, versions=versions, entries_erased=erased)
+    counts = {"files": moved, "versions": versions, "entries_erased": erased, "passkeys": forgotten}
+    logs.event(log, "account deleted", user_id=user.id, **counts)
 
 
 def _refuse_while_busy(user: User) -> None:

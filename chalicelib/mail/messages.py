@@ -61,7 +61,8 @@ TEMPLATES: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
             (
                 "Hello {username},",
                 "You are now staff. Staff pages need two-factor authentication: log in at {link},"
-                " turn it on with an authenticator app, then log in again with a code.",
+                " turn it on with an authenticator app, then log in again with a code."
+                " Or add a passkey there instead, and sign in with it.",
             ),
         ),
         "bn": (
@@ -69,7 +70,8 @@ TEMPLATES: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
             (
                 "নমস্কার {username},",
                 "আপনি এখন স্টাফ। স্টাফ পাতাগুলোর জন্য দুই-ধাপের যাচাই লাগে: {link} ঠিকানায় লগ ইন করুন,"
-                " একটি অথেনটিকেটর অ্যাপ দিয়ে এটি চালু করুন, তারপর একটি কোড দিয়ে আবার লগ ইন করুন।",
+                " একটি অথেনটিকেটর অ্যাপ দিয়ে এটি চালু করুন, তারপর একটি কোড দিয়ে আবার লগ ইন করুন।"
+                " অথবা সেখানে একটি পাসকি যোগ করে তা দিয়ে সাইন ইন করুন।",
             ),
         ),
     },

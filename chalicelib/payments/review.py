@@ -9,9 +9,7 @@ wins and the other gets `409 invalid_state`.
 
 from __future__ import annotations
 
-from pynamodb.exceptions import DoesNotExist
-
-from chalicelib.core import clock, errors
+from chalicelib.core import db, errors
 from chalicelib.core.models import Payment
 from chalicelib.payments.settlement import REJECTED, Status, move
 
@@ -48,12 +46,7 @@ def reject(transaction_id: str, *, actor_id: str, note: str | None = None) -> Pa
 
 
 def _in_review(transaction_id: str) -> Payment:
-    try:
-        payment = Payment.get(transaction_id, consistent_read=True) if clock.is_id(transaction_id) else None
-    except DoesNotExist:
-        payment = None
-    if payment is None:
-        raise errors.NotFound("No such transaction.")
+    payment = db.get_or_404(Payment, transaction_id, "No such transaction.", consistent_read=True)
     if payment.status != Status.REVIEW:
         raise _not_in_review(payment)
     return payment

@@ -19,12 +19,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-from pynamodb.constants import ALL_NEW, ALL_OLD
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 
-from chalicelib.core import activity, clock, counters, logs, metrics
+from chalicelib.core import activity, clock, counters, db, logs, metrics
 from chalicelib.core.config import app_secrets
 from chalicelib.core.db import conflicted, transact_write, transaction_lost_condition
 from chalicelib.core.models import Payment, User, status_day
@@ -361,21 +359,5 @@ def claim_search(
         condition &= Payment.user_id == owner_id
     if cancel_token is not None:
         condition &= Payment.cancel_token_hash == token_hash(cancel_token)
-    connection = Payment._get_connection()
-    request = connection.get_operation_kwargs(
-        transaction_id,
-        actions=[Payment.searched_at.set(clock.iso(now)), *then],
-        condition=condition,
-        return_values=ALL_NEW,
-        return_values_on_condition_failure=ALL_OLD,
-    )
-    try:
-        # The botocore client itself: pynamodb's error drops the item that ALL_OLD sends back.
-        client: Any = connection.connection.client
-        reply = client.update_item(**request)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-            raise
-        item: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
-        return (Payment.from_raw_data(item) if item else None), False
-    return Payment.from_raw_data(reply["Attributes"]), True
+    actions = [Payment.searched_at.set(clock.iso(now)), *then]
+    return db.update_returning_item(Payment, transaction_id, actions=actions, condition=condition)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pynamodb.exceptions import DoesNotExist
-
 from chalicelib import payments
 from chalicelib.accounts import directory, mfa
 from chalicelib.accounts.accounts import user_view
-from chalicelib.core import activity, clock, counters, errors, pagination
+from chalicelib.core import activity, clock, counters, db, errors, pagination
 from chalicelib.core.config import settings
 from chalicelib.core.db import transact_write
 from chalicelib.core.models import Activity, File, Payment, User
@@ -177,12 +175,7 @@ def reprocess_file(caller: Principal, file_id: str) -> dict[str, Any]:
 
 
 def _payment_owner(transaction_id: str) -> str:
-    if clock.is_id(transaction_id):
-        try:
-            return Payment.get(transaction_id).user_id
-        except DoesNotExist:
-            pass
-    raise errors.NotFound("No such transaction.")
+    return db.get_or_404(Payment, transaction_id, "No such transaction.").user_id
 
 
 def verify_payment(caller: Principal, transaction_id: str) -> dict[str, Any]:
@@ -252,9 +245,4 @@ def set_staff(caller: Principal, user_id: str, body: dict[str, Any], *, base_url
 
 
 def _user(user_id: str) -> User:
-    if clock.is_id(user_id):
-        try:
-            return User.get(user_id, consistent_read=True)
-        except DoesNotExist:
-            pass
-    raise errors.NotFound("No such user.")
+    return db.get_or_404(User, user_id, "No such user.", consistent_read=True)

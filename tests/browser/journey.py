@@ -93,6 +93,13 @@ def file_row(page: Any, filename: str) -> Any:
     return page.get_by_role("table", name="Your files").get_by_role("row").filter(has_text=filename)
 
 
+def cell(table: Any, row_text: str, column: str) -> Any:
+    """One cell: the row holding `row_text`, the column headed `column` (so an assertion on it
+    checks that value alone, not any digit elsewhere in the row such as the date's year)."""
+    headers = [text.strip() for text in table.get_by_role("columnheader").all_text_contents()]
+    return table.get_by_role("row").filter(has_text=row_text).locator("td").nth(headers.index(column))
+
+
 def make_user(stack: Any, username: str, role: str) -> None:
     """An operator creates a staff member or superuser (`make user`)."""
     env = stack.tool_env()

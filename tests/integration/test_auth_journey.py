@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import socket
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 
@@ -49,3 +53,32 @@ def test_unknown_path_answers_404_in_the_contract_shape(stack) -> None:
     response = requests.get(stack.url("/api/no-such-thing/"))
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "No such resource."}}
+
+
+@pytest.mark.parametrize("path", ["/api/me/", "/api/no-such-thing/", "/dashboard/"])
+@pytest.mark.parametrize("method", ["TRACE", "PATCH", "PUT", "PROPFIND", "FOO"])
+def test_every_method_on_every_path_answers_a_json_error_with_the_security_headers(stack, path, method) -> None:
+    response = requests.request(method, stack.url(path))
+    assert response.status_code in (404, 405), response.text
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert set(response.json()["error"]) == {"code", "message"}
+
+
+TOO_MANY_HEADERS = b"GET / HTTP/1.1" + b"".join(b"\r\nX-%d: 1" % n for n in range(120))
+
+
+@pytest.mark.parametrize("request_line", [b"GET /" + b"a" * 70_000 + b" HTTP/1.1", TOO_MANY_HEADERS])
+def test_a_malformed_request_is_answered_in_the_contract_shape(stack, request_line: bytes) -> None:
+    """http.server's own refusals (an over-long URI, too many headers) are JSON too, not HTML.
+    (A request line it cannot even read a version from gets an HTTP/0.9 answer: no headers at all.)"""
+    host, port = urlsplit(stack.url("/")).hostname, urlsplit(stack.url("/")).port
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(request_line + b"\r\nHost: x\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert int(head.split()[1]) >= 400, head
+    assert b"X-Content-Type-Options: nosniff" in head, head
+    assert set(json.loads(body)["error"]) == {"code", "message"}, body

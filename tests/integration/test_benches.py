@@ -1,4 +1,5 @@
-"""The benchmarks on moto's in-process mock still run: a bench that rots gives no figures.
+"""The benchmarks still run (on moto's in-process mock, and the load bench on a stack of its own):
+a bench that rots gives no figures.
 
 Each runs as `make bench` runs it (its own process, `python bench/<name>.py`) at a small size;
 the figures themselves are for docs/performance.md, not for a test.
@@ -6,6 +7,7 @@ the figures themselves are for docs/performance.md, not for a test.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -42,3 +44,20 @@ def test_the_auth_bench_counts_every_auth_request() -> None:
     counted = re.findall(r"^  (\w+) +\d+  \{", out, flags=re.MULTILINE)  # the app's logs interleave
     assert counted == ["register", "login", "me", "refresh", "logout", "login_failed"]
     assert "bcrypt cost 12: verify" in out
+
+
+def test_the_load_bench_runs_five_journeys_on_a_stack_of_its_own() -> None:
+    """`make bench-load N=5`: its superuser passes the second factor, every journey finishes,
+    no invariant breaks and `make recount` finds no drift (the bench exits 1 otherwise)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.load", "--users", "5"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    report = json.loads(result.stdout[result.stdout.index("\n{") :])
+    assert (report["completed"], report["failed"], report["violations"]) == (5, 0, [])
+    assert report["cpu_seconds"]["API processes"] > 0

@@ -25,6 +25,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from moto import mock_aws
 
 from chalicelib.accounts import accounts, tokens
@@ -82,16 +83,18 @@ class Seaweed:
         )
 
 
-def _wait_for_s3(process: subprocess.Popen[bytes], endpoint: str, log: Path) -> None:
-    """Until the gateway answers (anonymous: 403, identities are enforced) or the deadline."""
+def _wait_for_s3(process: subprocess.Popen[bytes], seaweed: Seaweed, log: Path) -> None:
+    """Until the gateway answers and holds the bucket `-bucket=` asks for (weed creates it after
+    the gateway listens: on a loaded machine the first POST met `NoSuchBucket`), or the deadline."""
     deadline = time.monotonic() + START_SECONDS
+    client = seaweed.client()
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"weed exited with {process.returncode}:\n{log.read_text()[-2000:]}")
         try:
-            if requests.get(endpoint, timeout=1).status_code == 403:
-                return
-        except requests.ConnectionError:
+            client.head_bucket(Bucket=seaweed.bucket)
+            return
+        except (ClientError, BotoCoreError):  # not listening yet, or no bucket yet
             pass
         time.sleep(0.2)  # polling the gateway's readiness, with a deadline
     pytest.fail(f"weed's S3 gateway did not answer within {START_SECONDS} s:\n{log.read_text()[-2000:]}")
@@ -135,9 +138,9 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
     with log.open("wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=root)
     try:
-        endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-        _wait_for_s3(process, endpoint, log)
-        yield Seaweed(endpoint, bucket)
+        started = Seaweed(f"http://127.0.0.1:{ports['s3.port']}", bucket)
+        _wait_for_s3(process, started, log)
+        yield started
     finally:
         processes.stop(process, grace_seconds=15)
 

@@ -30,6 +30,7 @@ from chalicelib.payments import aamarpay
 from local.sandbox import Sandbox
 from tests import mailbox
 from tests.aamarpay_browser import GatewayReturn, press
+from tests.passkey_authenticator import SoftAuthenticator
 from tests.unit.conftest import Api
 
 PERFORMANCE = Path(__file__).resolve().parents[2] / "docs" / "performance.md"
@@ -185,6 +186,8 @@ def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls,
     with calls.of("GET /api/activity/"):
         assert api.call("GET", "/api/activity/", token=token).status_code == 200
 
+    _measure_passkeys(api, calls)
+
     for route in ("users", "transactions", "files", "activity", "stats"):
         with calls.of(f"GET /api/admin/{route}/"):
             assert api.call("GET", f"/api/admin/{route}/", token=root).status_code == 200
@@ -246,3 +249,30 @@ def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls,
         if report[name] > written.get(name, -1)
     }
     assert not over, f"over budget (sent, budget, calls): {over}"
+
+
+def _measure_passkeys(api: Api, calls: Calls) -> None:
+    """Registration, sign-in both ways, the list and a removal, for an account of its own."""
+    token = api.signed_up("pat")
+    authenticator = SoftAuthenticator()
+
+    def post(path: str, body: dict[str, Any] | None = None, bearer: str | None = None) -> Any:
+        answer = api.call("POST", path, body or {}, bearer)
+        assert answer.status_code in (200, 201), answer.data
+        return answer.data
+
+    with calls.of("POST /api/passkeys/register/options/"):
+        options = post("/api/passkeys/register/options/", bearer=token)
+    with calls.of("POST /api/passkeys/"):
+        post("/api/passkeys/", {"credential": authenticator.create(options), "name": "Laptop"}, token)
+    with calls.of("GET /api/passkeys/"):
+        (item,) = api.call("GET", "/api/passkeys/", token=token).data["items"]
+    with calls.of("POST /api/login/passkey/options/"):
+        discoverable = post("/api/login/passkey/options/")
+    with calls.of("POST /api/login/passkey/"):
+        post("/api/login/passkey/", {"credential": authenticator.get(discoverable)})
+    with calls.of("POST /api/login/passkey/options/ (a username)"):
+        named = post("/api/login/passkey/options/", {"username": "pat"})
+    post("/api/login/passkey/", {"credential": authenticator.get(named)})
+    with calls.of("DELETE /api/passkeys/{id}/"):
+        assert api.call("DELETE", f"/api/passkeys/{item['id']}/", token=token).status_code == 204

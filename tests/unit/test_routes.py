@@ -18,6 +18,8 @@ PUBLIC = {
     "/api/register",
     "/api/login",
     "/api/login/mfa",
+    "/api/login/passkey",
+    "/api/login/passkey/options",
     "/api/refresh",
     "/api/password/forgot",
     "/api/password/reset",

@@ -3,6 +3,7 @@
 // It runs under `Content-Security-Policy: default-src 'self'`: no inline script or style anywhere.
 
 import { LANGUAGES, currentLanguage, format, has, setLanguage, t, translate } from "./i18n.js";
+import * as passkeys from "./passkeys.js";
 
 const API = new URL("../api/", location.href);
 const REFRESH_KEY = "paidupload.refresh";
@@ -11,7 +12,7 @@ const BUSY = new Set(["pending_upload", "processing"]);
 const CHART_DAYS = 30;
 const SVG = "http://www.w3.org/2000/svg";
 // A customer's own page; a staff member sees it as "My page" of the console.
-const OWN_PANELS = ["#verify-panel", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#leaving-panel"];
+const OWN_PANELS = ["#verify-panel", "#pay-panel", "#upload-panel", "#files-panel", "#payments-panel", "#activity-panel", "#password-panel", "#mfa-panel", "#passkeys-panel", "#leaving-panel"];
 const CONSOLE_PAGES = ["#console-nav", "#overview-page", "#list-page", "#user-detail"];
 // Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
 const RETURN_TONES = { success: "ok", review: "info", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
@@ -225,8 +226,10 @@ async function signedIn() {
   const { user, usage } = await api("me/");
   state.user = user;
   state.usage = usage;
-  // Staff pages need the second factor: without it, enrolment comes first and nothing else is asked.
-  state.enrolling = isStaff(user) && !user.mfa_enabled;
+  // Staff pages need a second factor: without one, enrolment comes first and nothing else is asked.
+  const wasEnrolling = state.enrolling;
+  state.enrolling = isStaff(user) && !user.mfa_enabled && !user.passkeys;
+  if (wasEnrolling && !state.enrolling) endEnrolment(); // a passkey was added instead of TOTP
   show("#signed-out", false);
   show("#account", true);
   await render();
@@ -288,7 +291,7 @@ async function loadOwnPage() {
   renderSecondFactor();
   showUsage();
   if (user.email) announce("#verify-prompt", "verify.prompt", { email: user.email });
-  await Promise.all([loadPayments(), loadActivity(), user.has_paid ? loadFiles() : null]);
+  await Promise.all([passkeys.render(), loadPayments(), loadActivity(), user.has_paid ? loadFiles() : null]);
 }
 
 async function loadFiles() {
@@ -611,7 +614,7 @@ async function onDeleteAccount(event) {
 // --- the second factor -----------------------------------------------------------------
 
 // A staff member's first log-in: the password, then the second factor's enrolment (QR code, key,
-// recovery codes) alone on the page, then the console. No staff page is asked for before it.
+// recovery codes, or a passkey) alone on the page, then the console. No staff page is asked for before it.
 async function enrolment() {
   for (const id of [...OWN_PANELS, ...CONSOLE_PAGES]) show(id, false);
   show("#mfa-panel", true);
@@ -619,6 +622,7 @@ async function enrolment() {
   renderSecondFactor();
   show("#mfa-state", false); // the step's own sentence says it
   show("#mfa-off-open", false);
+  await passkeys.render(); // or a passkey instead: the card signs in with it, and the console opens
   if ($("#mfa-setup-form").hidden && $("#mfa-codes").hidden) await onSecondFactorStart();
 }
 
@@ -1064,6 +1068,7 @@ async function start() {
     $("#mfa-disable-form input").focus();
   });
   $("#mfa-disable-form").addEventListener("submit", onSecondFactorDisable);
+  passkeys.setUp({ api, keep, signedIn, formError, el, show, banner, user: () => state.user, access: () => state.access });
   for (const back of document.querySelectorAll(".recovery-back")) back.addEventListener("click", () => recoveryMode(null));
   $("#logout").addEventListener("click", onLogout);
   $("#verify-resend").addEventListener("click", onResendVerification);
