@@ -1,26 +1,35 @@
 """A faithful fake of aamarPay for local runs and tests (dev tooling, never shipped to Lambda).
 
-Speaks the wire format of /work/shared/aamarpay-protocol.md, quirks included:
-- `POST /jsonpost.php`: errors arrive with HTTP 200 as a bare JSON string (bad credentials) or an
-  object without `result` (missing/invalid fields, reused `tran_id`, with aamarPay's "Dublicate");
-  success is `{"result": "true", "payment_url": ".../paynow.php?track=AAM<16 digits>"}`.
-- `GET /paynow.php?track=…`: the hosted page with buttons "Pay", "Fail" and "Cancel". Pay/Fail answer
-  an auto-submitting form that makes the browser POST the gateway's fields to success_url/fail_url;
-  Cancel redirects the browser to cancel_url with no data.
-- `GET /api/v1/trxcheck/request.php`: the search API, every value a string.
+Answers as the real gateway does (shared/aamarpay-protocol.md, section 5; the shapes are in
+`local.sandbox_replies` and a test holds them against the corpus in tests/aamarpay_replies.py).
+Every JSON reply is served as `text/html`, as the gateway labels it.
+- `POST /jsonpost.php` and `POST /index.php`: a JSON body, or a form body with `type=json` (the
+  PyPI `aamarpay` client's), both answered `{"result": "true", "payment_url": ".../paynow.php?track=…"}`.
+  Refusals arrive with HTTP 200: wrong credentials `{"result": false, "message": "Invalid Signature Key"}`
+  (or "Invalid Store ID"), a body that is neither JSON nor a form the plain text `invalid json`,
+  missing or malformed fields an object without `result`, a reused `tran_id` aamarPay's "Dublicate".
+  The address fields (`cus_add1` … `cus_country`) are optional.
+- `GET /paynow.php?track=…`: the hosted page with "Pay", "Pay (risky card)", "Fail" and "Cancel".
+  Pay/Fail answer an auto-submitting form that makes the browser POST the 2025 return fields to
+  success_url/fail_url; Cancel sends the browser to cancel_url with no data.
+- `GET /api/v1/trxcheck/request.php`: the search API. Wrong store or key: the plain text
+  `Store_id & signature key not matched`; an unknown `request_id`: `{"request_id", "store_id",
+  "status": "Invalid-Data"}`; a transaction: its record (`Incomplete`/0, `Successful`/2,
+  `Expired`/3, `Failed`/7).
 
 Where aamarPay documents nothing, this emulator picks (and tests rely on):
-- the four cus_* address fields the official Node sample marks required (add1, add2, city, country)
-  are required here too, so our client is held to the strictest reading;
-- a transaction never completed searches as `pay_status "Pending"`, `status_code "0"`; a failed one
-  as `"Failed"`/`"7"`, a cancelled one as `"Cancelled"`/`"7"`; an unknown `request_id` as `{}`;
-- the hosted page stays payable after Fail or Cancel (customers retry) but not after Pay;
-- the fee is 2.1 % (the protocol's example: store_amount "9.79" of "10.00").
+- Cancel on the hosted page changes nothing: no "Cancelled" state was ever seen, so the transaction
+  stays as it was (`Incomplete`/0 until it expires or is paid); the page stays payable after Fail or
+  Cancel (customers retry) but not after Pay or expiry. Nothing expires by the clock: expiry is
+  `POST /__sandbox/settle {"outcome": "expired"}` (or `Sandbox.expire`).
+- a USD payment is converted at the fixed `USD_RATE`; the fee is 2.1 % of the taka amount.
+- a search with `type` other than `json` answers the plain text `Invalid Request Type` (never captured).
 
 Fault switches (`POST /__sandbox/faults` with a JSON object, or `Sandbox.set_faults`), see `FAULTS`.
-`POST /__sandbox/settle {"tran_id", "outcome": "paid"|"failed"}` settles without a browser and
-without the return POST (a customer who closed the tab); `POST /__sandbox/reset` forgets everything.
-`Sandbox.hits` counts requests per endpoint, so tests can tell a retry from a single call.
+`POST /__sandbox/settle {"tran_id", "outcome": "paid"|"failed"|"expired", "risky": bool}` settles
+without a browser and without the return POST (a customer who closed the tab);
+`POST /__sandbox/reset` forgets everything. `Sandbox.hits` counts requests per endpoint, so tests
+can tell a retry from a single call.
 
 Run alone: `python -m local.sandbox --port 8001`.
 """
@@ -37,9 +46,8 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, NotFound
@@ -49,23 +57,60 @@ from werkzeug.wrappers import Request, Response
 
 from chalicelib.core.config import SANDBOX_SIGNATURE_KEY, SANDBOX_STORE_ID
 from chalicelib.core.validation import is_web_url
+from local.sandbox_replies import (
+    ADDRESS_FIELDS,
+    OPT_FIELDS,
+    RATES,
+    Money,
+    Transaction,
+    invalid_data,
+    return_form,
+    search_record,
+)
 from local.servers import BurstWSGIServer
 
 # What each fault does and its value when off. Switches take true (until cleared) or a count N
-# (the next N requests only); overrides take a string (or null to clear).
+# (the next N requests, or payments for risky_card, that they apply to); overrides take a string
+# (or null to clear).
 FAULTS: dict[str, tuple[Any, str]] = {
     "initiate_timeout": (False, "switch: sleep delay_seconds, then create the transaction anyway"),
     "initiate_500": (False, "switch: HTTP 500 with an HTML body, nothing created"),
     "initiate_garbage": (False, "switch: HTTP 200 with an HTML maintenance page, nothing created"),
+    "initiate_invalid_json": (False, 'switch: the plain text "invalid json", nothing created'),
+    "initiate_bad_key": (
+        False,
+        'switch: refuse as for a wrong key: {"result": false, "message": "Invalid Signature Key"}',
+    ),
+    "initiate_duplicate": (
+        False,
+        'switch: refuse as for a reused tran_id: {"tran_id": "Dublicate …"}, nothing created',
+    ),
+    "legacy_refusals": (
+        False,
+        'switch: credential refusals at initiation are the older bare JSON strings ("Invalid Store ID")',
+    ),
     "search_timeout": (False, "switch: sleep delay_seconds, then answer normally"),
     "search_500": (False, "switch: HTTP 500 with an HTML body"),
     "search_garbage": (False, "switch: HTTP 200 with truncated JSON"),
-    "search_unknown": (False, 'switch: answer {} for every request_id; "list" answers [] instead'),
+    "search_unknown": (
+        False,
+        'switch: answer {"request_id", "store_id", "status": "Invalid-Data"} for every request_id',
+    ),
+    "search_bad_credentials": (False, 'switch: answer the plain text "Store_id & signature key not matched"'),
+    "search_legacy": (
+        False,
+        'switch: the 2021 record: every value a string, no amount_original etc., error_code "0000"',
+    ),
+    "risky_card": (False, 'switch: the next payment(s) succeed with risk level "1" (risk_title "High")'),
+    "cancel_by_post": (False, "switch: Cancel makes the browser POST an empty form to cancel_url (not a GET)"),
     "search_status": (None, "override: report this pay_status (status_code follows it)"),
-    "search_amount": (None, "override: report this amount"),
-    "search_currency": (None, "override: report this currency"),
+    "search_amount": (None, "override: report this merchant amount (amount_original; the taka amount follows)"),
+    "search_currency": (None, "override: report this merchant currency (currency_merchant; the taka amount follows)"),
     "search_store": (None, "override: report this store_id"),
-    "search_risk": (None, 'override: report this risk_level (not "0": the card\'s issuer flagged it)'),
+    "search_risk": (
+        None,
+        'override: report this risk_level (not "0": the card\'s issuer flagged it; risk_title "High")',
+    ),
     "delay_seconds": (12.0, "setting: how long the *_timeout faults sleep (longer than the client's 10 s)"),
 }
 _SWITCHES = {name for name, (off, _) in FAULTS.items() if off is False}
@@ -80,54 +125,22 @@ REQUIRED_FIELDS = (
     "cus_name",
     "cus_email",
     "cus_phone",
-    "cus_add1",
-    "cus_add2",
-    "cus_city",
-    "cus_country",
     "success_url",
     "fail_url",
     "cancel_url",
     "type",
 )
-OPTIONAL_FIELDS = ("cus_state", "cus_postcode", "opt_a", "opt_b", "opt_c", "opt_d")
-STATUS_CODES = {
-    "Pending": ("0", "Pending Transaction"),
-    "Successful": ("2", "Successful Transaction"),
-    "Failed": ("7", "Failed Transaction"),
-    "Cancelled": ("7", "Cancelled Transaction"),
-}
-FEE_RATIO = Decimal("0.021")
-CARD_TYPE = "bKash-bKash"
+OPTIONAL_FIELDS = ADDRESS_FIELDS + OPT_FIELDS
+CREDENTIALS_NOT_MATCHED = "Store_id & signature key not matched"
+INVALID_JSON = "invalid json"
+DUPLICATE = {"tran_id": "Dublicate Transaction ID Provided By You."}
 DHAKA = timezone(timedelta(hours=6))
 _AMOUNT = re.compile(r"\d+(\.\d{1,2})?")
-_CENTS = Decimal("0.01")
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+_GATEWAY_CONTENT_TYPE = "text/html; charset=UTF-8"  # the gateway labels its JSON and text as HTML
 _MAINTENANCE_PAGE = "<html><body><h1>We'll be back soon</h1><p>Scheduled maintenance.</p></body></html>"
 _SERVER_ERROR_PAGE = "<html><body><h1>500 Internal Server Error</h1></body></html>"
 _TRUNCATED_JSON = '{"pay_status": "Successful", "status_code": "2", "amount": "10'
-
-
-@dataclass
-class Transaction:
-    """One initiated payment as the gateway remembers it."""
-
-    fields: dict[str, str]  # the initiate body, credentials excluded
-    track: str
-    created: str
-    status: str = "Pending"
-    pay_time: str = ""
-
-    @property
-    def tran_id(self) -> str:
-        return self.fields["tran_id"]
-
-    def money(self) -> dict[str, str]:
-        amount = Decimal(self.fields["amount"])
-        charge = (amount * FEE_RATIO).quantize(_CENTS, ROUND_HALF_UP)
-        return {
-            "amount": self.fields["amount"],
-            "store_amount": str((amount - charge).quantize(_CENTS)),
-            "processing_charge": str(charge),
-        }
 
 
 def _now() -> str:
@@ -135,7 +148,18 @@ def _now() -> str:
 
 
 def _json(value: Any, status: int = 200) -> Response:
+    """Our own control API's answers (real JSON)."""
     return Response(json.dumps(value), status=status, mimetype="application/json")
+
+
+def _gateway(value: Any) -> Response:
+    """A gateway answer: JSON with HTTP 200, labelled as HTML."""
+    return _gateway_text(json.dumps(value))
+
+
+def _gateway_text(body: str) -> Response:
+    """A gateway answer that is not JSON (or not only), with HTTP 200, labelled as HTML."""
+    return Response(body, content_type=_GATEWAY_CONTENT_TYPE)
 
 
 def _html(body: str, status: int = 200) -> Response:
@@ -144,7 +168,7 @@ def _html(body: str, status: int = 200) -> Response:
 
 _GARBAGE = {
     "initiate": lambda: _html(_MAINTENANCE_PAGE),  # a maintenance page, still HTTP 200
-    "search": lambda: Response(_TRUNCATED_JSON, mimetype="application/json"),  # cut-off JSON
+    "search": lambda: _gateway_text(_TRUNCATED_JSON),  # cut-off JSON
 }
 
 
@@ -155,9 +179,13 @@ def _page(title: str, content: str) -> str:
         f"<title>{html.escape(title)}</title>"
         "<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}"
         "dl{display:grid;grid-template-columns:auto 1fr;gap:.3rem 1rem}dt{font-weight:600}"
-        "button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.5rem}</style></head>"
+        "button{font-size:1rem;padding:.5rem 1.2rem;margin:0 .5rem .5rem 0}</style></head>"
         f"<body><main><h1>aamarPay sandbox</h1>{content}</main></body></html>"
     )
+
+
+# The hosted page's buttons: action value → label.
+ACTIONS = {"pay": "Pay", "pay_risky": "Pay (risky card)", "fail": "Fail", "cancel": "Cancel"}
 
 
 class Sandbox:
@@ -177,6 +205,7 @@ class Sandbox:
         self._routes = Map(
             [
                 Rule("/jsonpost.php", endpoint="initiate", methods=["POST"]),
+                Rule("/index.php", endpoint="initiate", methods=["POST"]),
                 Rule("/paynow.php", endpoint="pay_page", methods=["GET"]),
                 Rule("/paynow.php", endpoint="pay_action", methods=["POST"]),
                 Rule("/api/v1/trxcheck/request.php", endpoint="search", methods=["GET"]),
@@ -206,18 +235,26 @@ class Sandbox:
                 self._faults[name] = FAULTS[name][0] if value is None else value
             return dict(self._faults)
 
-    def settle(self, tran_id: str, *, paid: bool) -> Transaction:
-        """Pay or fail a transaction server-side, as if the customer clicked and closed the tab."""
-        with self._lock:
-            transaction = self._transactions.get(tran_id)
-            if transaction is None:
-                raise KeyError(tran_id)
-            self._complete(transaction, "Successful" if paid else "Failed")
-            return transaction
+    def settle(self, tran_id: str, *, paid: bool, risky: bool = False) -> Transaction:
+        """Pay (with a risky card if asked) or fail a transaction server-side, as if the customer
+        clicked and closed the tab."""
+        return self._finish(tran_id, "Successful" if paid else "Failed", risky=risky)
+
+    def expire(self, tran_id: str) -> Transaction:
+        """End an unpaid transaction as the gateway does when its window passes."""
+        return self._finish(tran_id, "Expired")
 
     def transaction(self, tran_id: str) -> Transaction | None:
         with self._lock:
             return self._transactions.get(tran_id)
+
+    def _finish(self, tran_id: str, status: str, *, risky: bool = False) -> Transaction:
+        with self._lock:
+            transaction = self._transactions.get(tran_id)
+            if transaction is None:
+                raise KeyError(tran_id)
+            self._complete(transaction, status, risky=risky)
+            return transaction
 
     # --- WSGI ----------------------------------------------------------------------------
 
@@ -233,12 +270,15 @@ class Sandbox:
         return response(environ, start_response)
 
     def _take(self, name: str) -> Any:
-        """A fault's current value; a counted switch is used up by one request."""
         with self._lock:
-            value = self._faults[name]
-            if name in _SWITCHES and type(value) is int:
-                self._faults[name] = value - 1 if value > 1 else False
-            return value
+            return self._use(name)
+
+    def _use(self, name: str) -> Any:
+        """A fault's current value (lock held); a counted switch is used up by one use."""
+        value = self._faults[name]
+        if name in _SWITCHES and type(value) is int:
+            self._faults[name] = value - 1 if value > 1 else False
+        return value
 
     def _injected(self, api: str) -> Response | None:
         """The faulty answer switched on for `api` ("initiate" or "search"); a timeout only stalls."""
@@ -250,41 +290,39 @@ class Sandbox:
             time.sleep(self._take("delay_seconds"))
         return None
 
-    def _credentials_error(self, values: dict[str, str]) -> str | None:
-        if values.get("store_id") != self.store_id:
-            return "Invalid Store ID"
-        if values.get("signature_key") != self.signature_key:
-            return "Invalid Signature Key"
-        return None
-
     # --- initiate ------------------------------------------------------------------------
 
     def _initiate(self, request: Request) -> Response:
         injected = self._injected("initiate")
         if injected:
             return injected
-        body = request.get_json(silent=True)
-        fields = {
-            str(key): str(value)
-            for key, value in (body if isinstance(body, dict) else {}).items()
-            if isinstance(value, (str, int, float)) and not isinstance(value, bool)
-        }
-        refusal = self._credentials_error(fields)
-        if refusal:
-            return _json(refusal)
-        problems = _field_problems(fields)
-        if problems:
-            return _json(problems)
-        kept = {name: fields.get(name, "") for name in REQUIRED_FIELDS + OPTIONAL_FIELDS}
+        fields = _initiation_fields(request)
+        if fields is None or self._take("initiate_invalid_json"):
+            return _gateway_text(INVALID_JSON)
+        refusal = self._initiation_refusal(fields)
+        if refusal is not None:
+            return _gateway(refusal)
+        kept = {name: fields[name] for name in REQUIRED_FIELDS + OPTIONAL_FIELDS if name in fields}
         del kept["store_id"], kept["signature_key"]
+        duplicate = self._take("initiate_duplicate")
         with self._lock:
-            if kept["tran_id"] in self._transactions:
-                return _json({"tran_id": "Dublicate Transaction ID Provided By You."})
+            if duplicate or kept["tran_id"] in self._transactions:
+                return _gateway(DUPLICATE)
             track = f"AAM{int(time.time())}{next(self._tracks) % 1_000_000:06d}"
             self._transactions[kept["tran_id"]] = Transaction(fields=kept, track=track, created=_now())
             self._by_track[track] = kept["tran_id"]
         base = request.host_url.rstrip("/")
-        return _json({"result": "true", "payment_url": f"{base}/paynow.php?track={track}"})
+        return _gateway({"result": "true", "payment_url": f"{base}/paynow.php?track={track}"})
+
+    def _initiation_refusal(self, fields: dict[str, str]) -> Any:
+        """Wrong credentials (today's object, or the older bare string), then field problems; None if fine."""
+        if fields.get("store_id") != self.store_id:
+            message: str | None = "Invalid Store ID"
+        elif fields.get("signature_key") != self.signature_key or self._take("initiate_bad_key"):
+            message = "Invalid Signature Key"
+        else:
+            return _field_problems(fields) or None
+        return message if self._take("legacy_refusals") else {"result": False, "message": message}
 
     # --- hosted payment page -------------------------------------------------------------
 
@@ -298,84 +336,63 @@ class Sandbox:
     def _pay_page(self, request: Request) -> Response:
         transaction = self._tracked(request)
         fields = transaction.fields
+        money = Money.of(fields["amount"], fields["currency"])
+        charged = f" (charged as {money.taka} BDT)" if money.foreign else ""
         details = (
             f"<dl><dt>Merchant</dt><dd>{html.escape(self.store_id)}</dd>"
-            f"<dt>Amount</dt><dd>{html.escape(fields['amount'])} {html.escape(fields['currency'])}</dd>"
+            f"<dt>Amount</dt><dd>{html.escape(fields['amount'])} {html.escape(fields['currency'])}"
+            f"{charged}</dd>"
             f"<dt>Description</dt><dd>{html.escape(fields['desc'])}</dd>"
             f"<dt>Transaction</dt><dd>{html.escape(transaction.tran_id)}</dd></dl>"
         )
-        if transaction.status == "Successful":
+        if transaction.paid:
             actions = "<p role='status'>This payment is already complete.</p>"
+        elif transaction.status == "Expired":
+            actions = "<p role='status'>This payment link has expired.</p>"
         else:
+            buttons = "".join(
+                f'<button type="submit" name="action" value="{value}">{label}</button>'
+                for value, label in ACTIONS.items()
+            )
             actions = (
-                f'<form method="post" action="/paynow.php?track={html.escape(transaction.track)}">'
-                '<button type="submit" name="action" value="pay">Pay</button>'
-                '<button type="submit" name="action" value="fail">Fail</button>'
-                '<button type="submit" name="action" value="cancel">Cancel</button></form>'
+                f'<form method="post" action="/paynow.php?track={html.escape(transaction.track)}">{buttons}</form>'
             )
         return _html(_page(f"Pay {fields['amount']} {fields['currency']}", details + actions))
 
     def _pay_action(self, request: Request) -> Response:
         transaction = self._tracked(request)
         action = request.form.get("action", "")
-        if action not in ("pay", "fail", "cancel"):
+        if action not in ACTIONS:
             return _html(_page("Bad request", "<p>Unknown action.</p>"), 400)
         with self._lock:
-            if transaction.status == "Successful":
+            if transaction.paid:
                 return _html(_page("Already paid", "<p>This payment is already complete.</p>"), 409)
-            status = {"pay": "Successful", "fail": "Failed", "cancel": "Cancelled"}[action]
-            self._complete(transaction, status)
+            if transaction.status == "Expired":
+                return _html(_page("Expired", "<p>This payment link has expired.</p>"), 410)
             if action == "cancel":
-                return redirect(transaction.fields["cancel_url"], 303)
-            form = self._return_fields(transaction, request.remote_addr or "")
-        target = transaction.fields["success_url" if action == "pay" else "fail_url"]
+                return self._cancel(transaction)
+            status = "Failed" if action == "fail" else "Successful"
+            self._complete(transaction, status, risky=action == "pay_risky", ip=request.remote_addr or "")
+            form = return_form(transaction, self.store_id, request.remote_addr or "")
+        target = transaction.fields["success_url" if transaction.paid else "fail_url"]
         return _html(_auto_submit(target, form))
 
-    def _complete(self, transaction: Transaction, status: str) -> None:
-        """Record an outcome (lock held); a successful payment is final, as at the gateway."""
-        if transaction.status != "Successful":
-            transaction.status = status
-            transaction.pay_time = _now()
+    def _cancel(self, transaction: Transaction) -> Response:
+        """Back to cancel_url with no data (lock held); the transaction stays as it was."""
+        target = transaction.fields["cancel_url"]
+        if self._use("cancel_by_post"):
+            return _html(_auto_submit(target, {}))
+        return redirect(target, 303)
 
-    def _return_fields(self, transaction: Transaction, ip_address: str) -> dict[str, str]:
-        """The form the browser POSTs back to the merchant: every field the protocol lists."""
-        fields = transaction.fields
-        paid = transaction.status == "Successful"
-        money = transaction.money()
-        return {
-            "pay_status": transaction.status,
-            "status_code": STATUS_CODES[transaction.status][0],
-            "mer_txnid": transaction.tran_id,
-            "pg_txnid": transaction.track,
-            "epw_txnid": transaction.track,
-            "store_id": self.store_id,
-            "merchant_id": self.store_id,
-            "amount": money["amount"],
-            "store_amount": money["store_amount"] if paid else "0.00",
-            "currency": fields["currency"],
-            "currency_merchant": fields["currency"],
-            "convertion_rate": "1",
-            "pay_time": transaction.pay_time,
-            "bank_txn": f"BKH{transaction.track[3:]}" if paid else "",
-            "card_type": CARD_TYPE,
-            "card_number": "017XXXXXXXX",
-            "card_holder": fields["cus_name"],
-            "pg_card_bank_name": "bKash",
-            "pg_card_bank_country": "Bangladesh",
-            "pg_service_charge_bdt": money["processing_charge"] if paid else "0.00",
-            "pg_service_charge_usd": "0.00",
-            "pg_card_risklevel": "0",
-            "pg_error_code_details": "" if paid else "Customer declined the payment.",
-            "ip_address": ip_address,
-            "cus_name": fields["cus_name"],
-            "cus_email": fields["cus_email"],
-            "cus_phone": fields["cus_phone"],
-            "desc": fields["desc"],
-            "success_url": fields["success_url"],
-            "fail_url": fields["fail_url"],
-            **{name: fields[name] for name in ("opt_a", "opt_b", "opt_c", "opt_d")},
-            "reason": "" if paid else "Customer declined the payment.",
-        }
+    def _complete(self, transaction: Transaction, status: str, *, risky: bool = False, ip: str = "") -> None:
+        """Record an outcome (lock held); a successful or expired transaction is final, as at the gateway."""
+        if transaction.status in ("Successful", "Expired"):
+            return
+        transaction.status = status
+        transaction.pay_time = _now()
+        transaction.ip = ip
+        if status == "Successful" and (risky or self._use("risky_card")):
+            transaction.risk_level = "1"
 
     # --- search API ----------------------------------------------------------------------
 
@@ -383,89 +400,35 @@ class Sandbox:
         injected = self._injected("search")
         if injected:
             return injected
-        params = {name: request.args.get(name, "") for name in ("request_id", "store_id", "signature_key", "type")}
-        if not all(params.values()):
-            refusal: str | None = "Please provide request_id, store_id, signature_key and type."
-        else:
-            refusal = self._credentials_error(params) or (None if params["type"] == "json" else "Invalid Request Type")
-        if refusal:
-            return _json(refusal)
+        args = request.args
+        credentials = (args.get("store_id"), args.get("signature_key"))
+        if self._take("search_bad_credentials") or credentials != (self.store_id, self.signature_key):
+            return _gateway_text(CREDENTIALS_NOT_MATCHED)
+        if args.get("type") != "json":
+            return _gateway_text("Invalid Request Type")
+        request_id = args.get("request_id", "")
         unknown = self._take("search_unknown")
+        legacy = self._take("search_legacy")
         with self._lock:
-            transaction = self._transactions.get(params["request_id"])
+            transaction = self._transactions.get(request_id)
             if unknown or transaction is None:
-                return _json([] if unknown == "list" else {})
-            return _json(self._search_record(transaction))
+                return _gateway(invalid_data(request_id, self.store_id))
+            return _gateway(self._search_record(transaction, legacy=bool(legacy)))
 
-    def _search_record(self, transaction: Transaction) -> dict[str, str]:
-        """The search-API object (lock held): every value a string, overrides applied."""
+    def _search_record(self, transaction: Transaction, *, legacy: bool) -> dict[str, Any]:
+        """The search-API object (lock held), overrides applied."""
         fields = transaction.fields
-        status = self._faults["search_status"] or transaction.status
-        code, title = STATUS_CODES.get(status, ("0", status))
-        paid = status == "Successful"
-        money = transaction.money()
-        amount = self._faults["search_amount"] or money["amount"]
-        currency = self._faults["search_currency"] or fields["currency"]
-        store = self._faults["search_store"] or self.store_id
-        return {
-            "pg_txnid": transaction.track,
-            "mer_txnid": transaction.tran_id,
-            "risk_title": "Risky" if self._faults["search_risk"] else "Safe",
-            "risk_level": self._faults["search_risk"] or "0",
-            "cus_name": fields["cus_name"],
-            "cus_email": fields["cus_email"],
-            "cus_phone": fields["cus_phone"],
-            "desc": fields["desc"],
-            "cus_add1": fields["cus_add1"],
-            "cus_add2": fields["cus_add2"],
-            "cus_city": fields["cus_city"],
-            "cus_state": fields["cus_state"],
-            "cus_postcode": fields["cus_postcode"],
-            "cus_country": fields["cus_country"],
-            "cus_fax": "Not-Available",
-            "ship_name": fields["cus_name"],
-            "ship_add1": fields["cus_add1"],
-            "ship_add2": fields["cus_add2"],
-            "ship_city": fields["cus_city"],
-            "ship_state": fields["cus_state"],
-            "ship_postcode": fields["cus_postcode"],
-            "ship_country": fields["cus_country"],
-            "merchant_id": store,
-            "store_id": store,
-            "amount": amount,
-            "amount_bdt": amount,
-            "pay_status": status,
-            "status_code": code,
-            "status_title": title,
-            "cardnumber": "017XXXXXXXX" if paid else "",
-            "approval_code": transaction.track[-6:] if paid else "",
-            "payment_processor": "bKash" if paid else "",
-            "bank_trxid": f"BKH{transaction.track[3:]}" if paid else "",
-            "payment_type": CARD_TYPE if paid else "",
-            "error_code": "0000" if paid else "",
-            "error_title": "" if paid else title,
-            "bin_country": "Bangladesh",
-            "bin_issuer": "bKash",
-            "bin_cardtype": "MFS",
-            "bin_cardcategory": "MFS",
-            "date": transaction.created,
-            "date_processed": transaction.pay_time,
-            "amount_currency": amount,
-            "rec_amount": money["store_amount"] if paid else "0.00",
-            "processing_ratio": f"{FEE_RATIO * 100:.2f}",
-            "processing_charge": money["processing_charge"] if paid else "0.00",
-            "ip": "",
-            "currency": currency,
-            "currency_merchant": currency,
-            "convertion_rate": "1",
-            **{name: fields[name] or "Not-Available" for name in ("opt_a", "opt_b", "opt_c", "opt_d")},
-            "verify_status": "PENDING",
-            "call_type": "Json",
-            "email_send": "No",
-            "doc_recived": "No",
-            # Copies the published sample's inconsistency on purpose (see the protocol notes).
-            "checkout_status": "Not-Paid-Yet",
-        }
+        money = Money.of(
+            self._faults["search_amount"] or fields["amount"], self._faults["search_currency"] or fields["currency"]
+        )
+        return search_record(
+            transaction,
+            self._faults["search_store"] or self.store_id,
+            status=self._faults["search_status"] or transaction.status,
+            money=money,
+            risk_level=self._faults["search_risk"] or transaction.risk_level,
+            legacy=legacy,
+        )
 
     # --- control API over HTTP -----------------------------------------------------------
 
@@ -486,15 +449,39 @@ class Sandbox:
         return _json({"reset": True})
 
     def _control_settle(self, request: Request) -> Response:
-        body = request.get_json(silent=True) or {}
-        outcome = body.get("outcome") if isinstance(body, dict) else None
-        if outcome not in ("paid", "failed"):
-            return _json({"error": 'send {"tran_id": "...", "outcome": "paid" | "failed"}'}, 400)
+        body = request.get_json(silent=True)
+        body = body if isinstance(body, dict) else {}
+        outcome, risky = body.get("outcome"), body.get("risky", False)
+        if outcome not in ("paid", "failed", "expired") or not isinstance(risky, bool):
+            return _json(
+                {"error": 'send {"tran_id": "...", "outcome": "paid" | "failed" | "expired", "risky": bool}'}, 400
+            )
+        tran_id = str(body.get("tran_id", ""))
         try:
-            transaction = self.settle(str(body.get("tran_id", "")), paid=outcome == "paid")
+            if outcome == "expired":
+                transaction = self.expire(tran_id)
+            else:
+                transaction = self.settle(tran_id, paid=outcome == "paid", risky=risky)
         except KeyError:
             return _json({"error": "unknown tran_id"}, 404)
         return _json({"tran_id": transaction.tran_id, "pay_status": transaction.status})
+
+
+def _initiation_fields(request: Request) -> dict[str, str] | None:
+    """The initiate body as strings: a form (first value of each field) or a JSON object; None if neither."""
+    if request.mimetype in _FORMS:
+        return dict(request.form.items())
+    try:
+        body = json.loads(request.get_data(as_text=True))
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    return {
+        str(key): str(value)
+        for key, value in body.items()
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    }
 
 
 def _field_problems(fields: dict[str, str]) -> dict[str, str]:
@@ -506,7 +493,7 @@ def _field_problems(fields: dict[str, str]) -> dict[str, str]:
         problems["tran_id"] = "Transaction ID must be at most 32 characters."
     if not _AMOUNT.fullmatch(fields["amount"]) or Decimal(fields["amount"]) <= 0:
         problems["amount"] = "Invalid Amount."
-    if fields["currency"] not in ("BDT", "USD"):
+    if fields["currency"] not in RATES:
         problems["currency"] = "Invalid Currency."
     if fields["type"] != "json":
         problems["type"] = "Invalid Request Type."
@@ -523,8 +510,6 @@ def _check_fault(name: str, value: Any) -> None:
         return
     if name == "delay_seconds":
         valid = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-    elif name == "search_unknown":
-        valid = value in (True, False, "list") or (type(value) is int and value >= 0)
     elif name in _SWITCHES:
         valid = isinstance(value, bool) or (isinstance(value, int) and value >= 0)
     else:

@@ -1,8 +1,9 @@
 """A tiny browser for the aamarPay sandbox's hosted page: press a button, see where it sends you.
 
-Pay and Fail answer an auto-submitting form (a real browser POSTs its fields to our
-success_url/fail_url); Cancel answers a redirect to cancel_url. `press` stops there and returns
-that last hop, so a test can deliver it to the in-process test client or to the real stack.
+Pay, Pay (risky card) and Fail answer an auto-submitting form (a real browser POSTs its fields to
+our success_url/fail_url); Cancel answers a redirect to cancel_url (or, with the sandbox's
+`cancel_by_post` switch, an empty form POSTed there). `press` stops there and returns that last
+hop, so a test can deliver it to the in-process test client or to the real stack.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import requests
 
 @dataclass(frozen=True)
 class GatewayReturn:
-    method: str  # "POST" (success/fail form) or "GET" (cancel link)
+    method: str  # "POST" (success/fail form, or a cancel by POST) or "GET" (cancel link)
     url: str  # absolute, at our API
     form: dict[str, str] = field(default_factory=dict)
 
@@ -51,7 +52,7 @@ def _only_form(html: str) -> _Form:
 
 
 def press(payment_url: str, button: str) -> GatewayReturn:
-    """Open the hosted page, press "pay", "fail" or "cancel", and return where the browser goes next."""
+    """Open the hosted page, press "pay", "pay_risky", "fail" or "cancel", and return where the browser goes next."""
     session = requests.Session()
     page = session.get(payment_url, timeout=10)
     page.raise_for_status()
