@@ -284,6 +284,7 @@ function showOwnPage(visible) {
   show("#pay-panel", visible && !user.has_paid);
   show("#verify-panel", visible && user.email !== null && !user.email_verified);
   for (const id of ["#upload-panel", "#files-panel"]) show(id, visible && user.has_paid);
+  show("#passkeys-panel", visible && passkeys.supported());
 }
 
 async function loadOwnPage() {
@@ -622,7 +623,8 @@ async function enrolment() {
   renderSecondFactor();
   show("#mfa-state", false); // the step's own sentence says it
   show("#mfa-off-open", false);
-  await passkeys.render(); // or a passkey instead: the card signs in with it, and the console opens
+  show("#passkeys-panel", passkeys.supported()); // or a passkey instead: the card signs in with it, then the console
+  await passkeys.render();
   if ($("#mfa-setup-form").hidden && $("#mfa-codes").hidden) await onSecondFactorStart();
 }
 

@@ -8,7 +8,7 @@ import { format, t } from "./i18n.js";
 const $ = (selector, root = document) => root.querySelector(selector);
 let app = null; // { api, keep, signedIn, formError, el, show, banner, user, access }
 
-const supported = () =>
+export const supported = () =>
   typeof PublicKeyCredential !== "undefined" &&
   typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function" &&
   typeof PublicKeyCredential.parseRequestOptionsFromJSON === "function";
@@ -96,9 +96,8 @@ function row(passkey) {
   );
 }
 
-// The card's list, after sign-in and on a language switch.
+// The card's list, after sign-in and on a language switch (app.js shows the card where it belongs).
 export async function render() {
-  app.show("#passkeys-panel", supported());
   if (!supported()) return;
   const { items } = await app.api("passkeys/?limit=20");
   $("#passkey-list").replaceChildren(...items.map(row));
