@@ -7,19 +7,11 @@ import functools
 import bcrypt
 
 from chalicelib.core.config import settings
+from chalicelib.core.validation import PASSWORD_MAX_BYTES as MAX_BYTES
+from chalicelib.core.validation import PASSWORD_MIN_BYTES as MIN_BYTES
+from chalicelib.core.validation import password_problem as problem
 
-MIN_BYTES = 8
-MAX_BYTES = 72  # bcrypt's own limit; bcrypt 5 raises beyond it instead of truncating
-
-
-def problem(password: str) -> str | None:
-    """Why this password is refused, or None."""
-    size = len(password.encode("utf-8"))
-    if size < MIN_BYTES:
-        return f"Password must be at least {MIN_BYTES} bytes."
-    if size > MAX_BYTES:
-        return f"Password must be at most {MAX_BYTES} bytes of UTF-8."
-    return None
+__all__ = ["MAX_BYTES", "MIN_BYTES", "hash_password", "problem", "verify"]
 
 
 def hash_password(password: str) -> str:

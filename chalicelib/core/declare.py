@@ -12,7 +12,7 @@ are those of `validation.Fields`, which the domain still uses for rules no schem
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -39,6 +39,9 @@ class Text:
     blank: bool = False
     is_date: bool = False  # `YYYY-MM-DD`, a real calendar day (JSON Schema's `format: date`)
     description: str = ""
+    # A rule no schema states (a password's length in bytes), checked last; its refusal is
+    # documented by the route's `refused` so the fuzzer expects it.
+    rule: Callable[[str], str | None] | None = None
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "string"}
@@ -68,7 +71,8 @@ class Text:
             ),
             (not self.is_date or _is_date(value), self.message or "Give a date as YYYY-MM-DD."),
         )
-        return next((message for passed, message in checks if not passed), None)
+        found = next((message for passed, message in checks if not passed), None)
+        return found or (self.rule(value) if self.rule else None)
 
     def from_query(self, raw: str) -> str | None:
         return self.problem(raw)

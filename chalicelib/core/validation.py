@@ -102,3 +102,18 @@ def is_web_url(url: str) -> bool:
     """An absolute http(s) URL with a host and no whitespace (what a browser can be sent to)."""
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in url)
+
+
+PASSWORD_MIN_BYTES = 8
+PASSWORD_MAX_BYTES = 72  # bcrypt's own limit; bcrypt 5 raises beyond it instead of truncating
+
+
+def password_problem(password: str) -> str | None:
+    """Why this password is refused, or None: its length in bytes of UTF-8, which no JSON Schema
+    states, so the edge (`declare.Text.rule`) and the domain both ask this."""
+    size = len(password.encode("utf-8", "surrogatepass"))
+    if size < PASSWORD_MIN_BYTES:
+        return f"Password must be at least {PASSWORD_MIN_BYTES} bytes."
+    if size > PASSWORD_MAX_BYTES:
+        return f"Password must be at most {PASSWORD_MAX_BYTES} bytes of UTF-8."
+    return None

@@ -25,6 +25,7 @@ from chalicelib.core.declare import (
     error,
     page_of,
 )
+from chalicelib.core.validation import password_problem
 
 PAYMENT_STATUSES = ("initiated", "success", "review", "failed", "cancelled", "expired")
 FILE_STATUSES = ("pending_upload", "processing", "completed", "failed", "deleted")
@@ -66,7 +67,7 @@ EMAIL = f"^[^@{WHITESPACE}]+@[^@{WHITESPACE}]+\\.[^@{WHITESPACE}]+$"  # accounts
 # Printable ASCII without spaces at the ends (HTTP strips those before the value arrives).
 IDEMPOTENCY_KEY = r"^[!-~]([ -~]{0,126}[!-~])?$"
 
-PASSWORD = Text(description="8 to 72 bytes of UTF-8")
+PASSWORD = Text(description="8 to 72 bytes of UTF-8", rule=password_problem)
 LENGTH_IN_BYTES = "8 to 72 bytes of UTF-8: a password of other length in bytes is refused"
 TOKEN = Text(max_length=None, description="Any length: one that is not a live token answers `invalid_token`.")
 CODE = Text(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from jsonschema import Draft4Validator, ValidationError, validators
 import app
 from chalicelib.core import errors
 from chalicelib.core.declare import Body, Field, Integer, Param, Route, Text, _ecma
+from chalicelib.core.validation import password_problem
 
 
 def _ecma_pattern(validator: Any, pattern: str, value: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
@@ -52,7 +54,24 @@ def _schema(kind: Field) -> dict[str, Any]:
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(value=VALUES)
 def test_every_declared_field_refuses_exactly_what_its_schema_refuses(where: str, kind: Field, value: Any) -> None:
-    assert (kind.problem(value) is None) == Checker(_schema(kind)).is_valid(value), (where, value)
+    """A `rule` (a password's length in bytes) refuses more, as the route's `refused` declares:
+    everything else a field refuses, its schema refuses too, and nothing more."""
+    schema_part = dataclasses.replace(kind, rule=None) if isinstance(kind, Text) else kind
+    assert (schema_part.problem(value) is None) == Checker(_schema(kind)).is_valid(value), (where, value)
+    if isinstance(kind, Text) and kind.rule is not None and schema_part.problem(value) is None:
+        assert kind.problem(value) == kind.rule(value)
+
+
+def test_a_rule_refuses_with_its_own_message_after_the_schema_checks() -> None:
+    password = Text(rule=password_problem)
+    assert password.problem("short") == "Password must be at least 8 bytes."
+    assert password.problem("৳৳৳") is None  # 9 bytes in 3 characters
+    assert password.problem("   ") == "This field may not be blank."
+    body = Body(required={"username": Text(pattern="^[a-z]{3,}$", message="Bad."), "password": password})
+    assert body.problems({"username": "a", "password": "short"}) == {
+        "username": "Bad.",
+        "password": "Password must be at least 8 bytes.",
+    }
 
 
 def test_a_body_refuses_extra_properties_and_treats_null_as_absent() -> None:
