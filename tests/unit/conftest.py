@@ -85,6 +85,24 @@ def api(client: Client) -> Api:
     return Api(client)
 
 
+ROLES = ("user", "staff", "superuser")
+
+
+@pytest.fixture
+def tokens(api: Api) -> dict[str, str]:
+    """An access token per role (staff and superuser past the second factor), and each
+    role's user id as `<role>_id`."""
+    from chalicelib.accounts import accounts
+
+    result = {}
+    for role in ROLES:
+        user = accounts.create_user(role, f"{role}@example.com", "long enough", role=role)
+        log_in = api.login if role == "user" else api.staff_login
+        result[role] = log_in(role, "long enough")["access"]
+        result[f"{role}_id"] = user.id
+    return result
+
+
 @pytest.fixture
 def atomic_dynamodb() -> Iterator[None]:
     """Serialize moto's DynamoDB requests, as DynamoDB itself applies each one atomically

@@ -17,7 +17,7 @@ const CONSOLE_PAGES = ["#console-nav", "#overview-page", "#list-page", "#user-de
 // Tone of the banner after a return from the gateway (`?payment=`); anything else is "invalid".
 const RETURN_TONES = { success: "ok", review: "info", failed: "warn", cancelled: "warn", expired: "warn", initiated: "info", invalid: "error" };
 
-const state = { access: null, user: null, usage: null, poll: null, banner: null, choices: null, list: { view: null, cursor: null, ticket: 0 }, enrolling: false, lastList: "users", resetToken: null, mfaToken: null };
+const state = { access: null, user: null, usage: null, poll: null, banner: null, choices: null, list: { view: null, cursor: null, ticket: 0 }, enrolling: false, renderTurn: 0, lastList: "users", resetToken: null, mfaToken: null };
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -238,6 +238,9 @@ async function signedIn() {
 // Everything that depends on data, language or the address; called after sign-in, on a language
 // switch and when the console's page changes (`focus`: its heading takes the focus).
 async function render({ focus = false } = {}) {
+  // Renders overlap (a click on the navigation while the last page still loads): only the newest
+  // may show its page, or a slow older one would hide the page the user asked for after it.
+  const turn = ++state.renderTurn;
   const user = state.user;
   const role = user.is_superuser ? "role.superuser" : user.is_staff ? "role.staff" : null;
   $("#whoami").textContent = role ? `${user.username} (${t(role)})` : user.username;
@@ -263,6 +266,7 @@ async function render({ focus = false } = {}) {
     state.lastList = view; // where "Back to the list" leads from a user's story
     await loadList(view);
   }
+  if (turn !== state.renderTurn) return;
   showOwnPage(view === "me");
   show("#overview-page", view === "overview");
   show("#list-page", Object.hasOwn(LISTS, view));

@@ -33,7 +33,6 @@ from tests.aamarpay_replies import Reply
 from tests.unit.conftest import Api
 
 SEARCH_PATH = "/api/v1/trxcheck/request.php"
-ROLES = ("user", "staff", "superuser")
 
 # What each search shape means for one of our BDT payments of 100.00.
 MEANINGS = {
@@ -86,17 +85,6 @@ def corpus(gateway: Sandbox, monkeypatch: pytest.MonkeyPatch) -> CorpusSearch:
 def every_return_is_searched(monkeypatch: pytest.MonkeyPatch) -> None:
     """No 10 s search window between the steps of one test."""
     monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 0)
-
-
-@pytest.fixture
-def tokens(api: Api) -> dict[str, str]:
-    result = {}
-    for role in ROLES:
-        user = accounts.create_user(role, f"{role}@example.com", "long enough", role=role)
-        log_in = api.login if role == "user" else api.staff_login
-        result[role] = log_in(role, "long enough")["access"]
-        result[f"{role}_id"] = user.id
-    return result
 
 
 def _start(api: Api, token: str) -> dict[str, Any]:

@@ -23,9 +23,8 @@ from local.runner import lambda_sqs_event
 from local.sandbox import Sandbox
 from tests import records
 from tests.aamarpay_browser import press
-from tests.unit.conftest import Api
+from tests.unit.conftest import ROLES, Api
 
-ROLES = ("user", "staff", "superuser")
 READS = [
     "/api/admin/users/",
     "/api/admin/transactions/",
@@ -34,19 +33,6 @@ READS = [
     "/api/admin/stats/",
 ]
 MISSING = "0" * 32
-
-
-@pytest.fixture
-def tokens(api: Api) -> dict[str, str]:
-    """An access token per role (staff and superuser past the second factor), and each
-    role's user id as `<role>_id`."""
-    result = {}
-    for role in ROLES:
-        user = accounts.create_user(role, f"{role}@example.com", "long enough", role=role)
-        log_in = api.login if role == "user" else api.staff_login
-        result[role] = log_in(role, "long enough")["access"]
-        result[f"{role}_id"] = user.id
-    return result
 
 
 @pytest.fixture
