@@ -28,11 +28,6 @@ UNIT_ONLY = {
 }
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -76,11 +71,12 @@ class RunningStack:
 
     def kill(self) -> None:
         """SIGKILL to every process of the stack at once (a power cut, as far as it can tell);
-        returns once none of them listens any more."""
+        returns once none of them is left (its ports are no proof: under pytest-xdist another
+        worker's stack may take a freed port at once)."""
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         deadline = time.monotonic() + 30
-        while any(_listening(port) for port in self.ports()):
+        while group_alive(self.process.pid):
             if time.monotonic() > deadline:
                 raise RuntimeError("the stack's processes outlived its SIGKILL")
             time.sleep(0.05)
@@ -94,6 +90,18 @@ class RunningStack:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a running (not zombie) process is left in process group `pgid` (Linux's /proc)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # that process ended while we looked
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def start_stack(

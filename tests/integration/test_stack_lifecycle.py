@@ -13,7 +13,7 @@ import requests
 
 from local.state import SNAPSHOT_NAME
 from tests.journeys import Customer, paid_customer
-from tests.stack import RunningStack, start_stack
+from tests.stack import RunningStack, group_alive, start_stack
 
 pytestmark = pytest.mark.integration
 
@@ -32,21 +32,9 @@ def test_ctrl_c_stops_every_part(tmp_path: Path) -> None:
     # Every part was in the stack's process group: none is left. (Its ports are no proof under
     # pytest-xdist: another worker's stack may take a freed port at once.)
     deadline = time.monotonic() + 15
-    while _group_alive(stack.process.pid):
+    while group_alive(stack.process.pid):
         assert time.monotonic() < deadline, "a part of the stack outlived Ctrl-C"
         time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a running (not zombie) process is left in process group `pgid` (Linux's /proc)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # that process ended while we looked
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
 
 
 def _same_customer(customer: Customer, stack: RunningStack) -> Customer:

@@ -203,6 +203,20 @@ def test_every_route_within_its_budget(api: Api, gateway: Sandbox, calls: Calls,
     user_id = api.call("GET", "/api/me/", token=other).data["user"]["id"]
     with calls.of("POST /api/admin/users/{id}/staff/"):
         assert api.call("POST", f"/api/admin/users/{user_id}/staff/", {"is_staff": True}, root).status_code == 200
+    held = []
+    for name in ("grace", "heidi"):
+        risky = api.call("POST", "/api/initiate-payment/", {}, api.signed_up(name)).data
+        hop = press(risky["payment_url"], "pay_risky")
+        if not held:
+            with calls.of("POST /api/payment/success/ (risky card: review)"):
+                assert _deliver(api, hop).status_code == 303
+        else:
+            _deliver(api, hop)
+        held.append(risky["transaction_id"])
+    for (decision, body), tid in zip((("approve", None), ("reject", {"note": "stolen card"})), held, strict=True):
+        with calls.of(f"POST /api/admin/transactions/{{id}}/{decision}/"):
+            decided = api.call("POST", f"/api/admin/transactions/{tid}/{decision}/", body, root)
+        assert decided.status_code == 200, decided.data
 
     otp_user = api.signed_up("frank")
     with calls.of("POST /api/mfa/setup/"):
