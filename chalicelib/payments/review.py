@@ -53,9 +53,11 @@ def _in_review(transaction_id: str) -> Payment:
 
 
 def _decided(payment: Payment, moved: bool) -> Payment:
-    if not moved:  # another superuser decided first
-        raise _not_in_review(payment)
-    return payment
+    if moved:
+        return payment
+    if payment.status == Status.REVIEW:  # DynamoDB cancelled the move twice (TransactionConflict)
+        raise errors.Conflict("Another request met this one; please try again.", code="conflict")
+    raise _not_in_review(payment)  # another superuser decided first
 
 
 def _not_in_review(payment: Payment) -> errors.Conflict:

@@ -452,3 +452,20 @@ def test_while_a_payment_is_in_review_no_second_payment_and_no_deletion(
     api.call("POST", f"/api/admin/transactions/{tid}/reject/", {}, tokens["superuser"])
     assert _user(_payment(tid).user_id).payments_in_review == 0
     assert _start(api, token)["status"] == "initiated"  # another card, another try
+
+
+def test_a_review_decision_survives_transaction_conflicts(
+    api: Api, corpus: CorpusSearch, tokens: dict[str, str]
+) -> None:
+    """DynamoDB cancelling every try answers 409 conflict (never a 500), and the payment waits on."""
+    from chalicelib.core import db
+    from tests.unit.conflicts import transaction_conflicts
+
+    _, tid = _held(api, corpus, "alice")
+    path = f"/api/admin/transactions/{tid}/approve/"
+    with transaction_conflicts(db.CONFLICT_ATTEMPTS):
+        busy = api.call("POST", path, None, tokens["superuser"])
+    assert (busy.status_code, busy.data["error"]["code"]) == (409, "conflict")
+    assert _payment(tid).status == "review"
+    with transaction_conflicts(1):  # one conflict: the retry goes through
+        assert api.call("POST", path, None, tokens["superuser"]).data["status"] == "success"
