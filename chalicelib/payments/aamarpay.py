@@ -42,6 +42,8 @@ _NO_SUCH_TRANSACTION = "invalid-data"
 _CREDENTIAL_WORDS = ("signature key", "store id", "store_id")
 # Risk levels that flag nothing: "0" ("Safe"), and the gateway's fillers for a value it did not send.
 _SAFE_RISK_LEVELS = frozenset({"", "0", "not available", "not-available"})
+# Spellings of an attempt that ended unpaid; "cancelled" was never seen at the gateway but means the same.
+_UNPAID_STATES = frozenset({"failed", "cancelled", "canceled", "expired"})
 
 
 class GatewayFailure(Exception):
@@ -165,10 +167,6 @@ class SearchResult:
         return self.raw.get("convertion_rate", "")
 
 
-# Spellings of an attempt that ended unpaid; "cancelled" was never seen at the gateway but means the same.
-_UNPAID_STATES = frozenset({"failed", "cancelled", "canceled", "expired"})
-
-
 def parse_amount(value: str) -> Decimal | None:
     """`"100"`, `"100.0"`, `"100.00"` → Decimal; anything else (symbols, separators, NaN) → None."""
     try:
@@ -253,7 +251,7 @@ class AamarPayClient:
             raise GatewayFailure("gateway answered an unexpected JSON value")
         if str(data.get("result", "")).lower() != "true":
             details = "; ".join(
-                f"{_text(value)}" if key == "message" else f"{key}: {_text(value)}"
+                _text(value) if key == "message" else f"{key}: {_text(value)}"
                 for key, value in data.items()
                 if key != "result"
             )

@@ -7,7 +7,7 @@ from typing import Any
 from chalicelib.core import errors, logs, pagination
 from chalicelib.core.models import Payment
 from chalicelib.payments import aamarpay
-from chalicelib.payments.settlement import claim_search, search, settle
+from chalicelib.payments.settlement import Status, claim_search, search, settle
 
 RECHECK_WINDOW_SECONDS = 30
 
@@ -28,7 +28,7 @@ def payment_view(payment: Payment, fields: tuple[str, ...] = PAYMENT_FIELDS) -> 
     """A payment as the API answers it: the contract's Payment (plus `review_reason` while in
     review), or the attributes `fields` names in their order (initiation's answer)."""
     view = {field: getattr(payment, field) for field in fields}
-    if fields is PAYMENT_FIELDS and payment.status == "review":
+    if fields is PAYMENT_FIELDS and payment.status == Status.REVIEW:
         view["review_reason"] = payment.review_reason
     return view
 

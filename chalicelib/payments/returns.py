@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from chalicelib.core import activity, clock, logs, metrics
 from chalicelib.core.models import Payment
 from chalicelib.payments.settlement import (
+    REJECTED,
     Check,
     Occasion,
     Status,
@@ -88,7 +89,7 @@ _MESSAGES: dict[str, str] = {
 def _answer(payment: Payment, message: str | None = None) -> ReturnOutcome:
     """The payment's current state, with `message` or the one its status says."""
     if message is None:
-        refused = payment.review_decision is not None and payment.status != Status.SUCCESS
+        refused = payment.review_decision == REJECTED
         message = _MESSAGES.get(payment.status) or (
             "The payment was refused after review." if refused else f"The payment is {payment.status}."
         )

@@ -38,6 +38,10 @@ CANCEL_URL = "http://testserver/api/payment/cancel/"
 # --- fixtures ----------------------------------------------------------------------------
 
 
+# Each return asks the gateway (the 10 s window has its own tests, which set it).
+pytestmark = pytest.mark.usefixtures("every_return_is_searched")
+
+
 @pytest.fixture
 def gateway_calls(gateway: Sandbox, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every HTTP exchange our client has with the gateway ("GET /api/v1/trxcheck/request.php")."""
@@ -68,12 +72,6 @@ def dynamodb_calls(aws_resources: dict[str, Any]) -> Iterator[list[str]]:
     yield calls
     for client in clients.values():
         client.meta.events.unregister("before-call.dynamodb", hook)
-
-
-@pytest.fixture(autouse=True)
-def every_return_is_searched(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No 10 s search window here, so each return asks the gateway; the window has its own tests."""
-    monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 0)
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -46,6 +46,10 @@ MEANINGS = {
 }
 
 
+# Each return asks the gateway (the 10 s window has its own tests, which set it).
+pytestmark = pytest.mark.usefixtures("every_return_is_searched")
+
+
 def _response(reply: Reply) -> requests.Response:
     response = requests.Response()
     response.status_code = reply.status
@@ -79,12 +83,6 @@ class CorpusSearch:
 @pytest.fixture
 def corpus(gateway: Sandbox, monkeypatch: pytest.MonkeyPatch) -> CorpusSearch:
     return CorpusSearch(monkeypatch)
-
-
-@pytest.fixture(autouse=True)
-def every_return_is_searched(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No 10 s search window between the steps of one test."""
-    monkeypatch.setattr(settlement, "SEARCH_WINDOW_SECONDS", 0)
 
 
 def _start(api: Api, token: str) -> dict[str, Any]:
