@@ -15,6 +15,7 @@ import html
 import json
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,12 @@ def test_every_function_answers_as_the_local_stack_does(functions: dict[str, run
     assert (dead.outcome, dead.payload) == ("response", {"batchItemFailures": []})
 
     # the mail queue's message: a verification job for our account, sent to the local outbox
+    # Registration queued its own verification email, which the stack's worker delivers: wait for
+    # it, or it could land between the two counts below.
+    deadline = time.monotonic() + 60
+    while not outbox_for(stack, f"{ours}@example.com"):
+        assert time.monotonic() < deadline, "the registration's verification email never arrived"
+        time.sleep(0.05)
     before = len(outbox_for(stack, f"{ours}@example.com"))
     job = {"kind": "verify", "id": clock.new_id(), "user_id": user["id"], "base_url": "https://example.test"}
     mail_arn = queue_arn.replace("upload-events", "mail")
