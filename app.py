@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalice import Rate
-from chalice.app import Response, SQSEvent
+from chalice.app import DynamoDBEvent, Response, SQSEvent
 
 from chalicelib.core import batches, web
 from chalicelib.core.config import settings
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # mypy checks every call from a route into the domain against
     from chalicelib.files import expiry, quota, uploads, worker
     from chalicelib.leaving import deletion as leaving
     from chalicelib.leaving import export
-    from chalicelib.mail import delivery
+    from chalicelib.mail import delivery, jobs
     from chalicelib.openapi import document as openapi
     from chalicelib.payments import receipts
     from chalicelib.staff import admin
@@ -48,6 +48,7 @@ else:  # ...that are imported by the first route that uses them (cold start: ben
     export = Lazy("chalicelib.leaving.export")
     leaving = Lazy("chalicelib.leaving.deletion")
     health = Lazy("chalicelib.core.health")
+    jobs = Lazy("chalicelib.mail.jobs")
     mfa = Lazy("chalicelib.accounts.mfa")
     passkey_login = Lazy("chalicelib.accounts.passkey_login")
     passkeys = Lazy("chalicelib.accounts.passkeys")
@@ -64,6 +65,7 @@ else:  # ...that are imported by the first route that uses them (cold start: ben
 app = web.App(app_name="paidupload")
 app.register_middleware(web.request_context_middleware, "http")
 app.register_middleware(event_middleware, "sqs")
+app.register_middleware(event_middleware, "dynamodb")
 app.register_middleware(event_middleware, "scheduled")
 
 
@@ -452,6 +454,21 @@ def send_mail(event: SQSEvent) -> dict[str, Any]:
     return batches.each_record(
         (record.to_dict() for record in event), lambda records: delivery.handle_records(records, handlers)
     )
+
+
+# Replaced in the template by the outbox table's own stream (infra/template.py); the local
+# runner reads that table's stream whatever this says.
+OUTBOX_STREAM = f"arn:aws:dynamodb:::table/{settings().resource_name('outbox')}/stream/*"
+
+
+@app.on_dynamodb_record(
+    stream_arn=OUTBOX_STREAM,
+    batch_size=settings().queue_batch_size,
+    starting_position="TRIM_HORIZON",
+    maximum_batching_window_in_seconds=settings().queue_batch_window_seconds,
+)
+def relay_mail(event: DynamoDBEvent) -> dict[str, Any]:
+    return jobs.relay(event.to_dict()["Records"])
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES))

@@ -23,6 +23,7 @@ FUNCTIONS = {
     "process_dead_upload_events": "ProcessDeadUploadEvents",
     "reconcile_payments": "ReconcilePayments",
     "send_mail": "SendMail",
+    "relay_mail": "RelayMail",
     "expire_uploads": "ExpireUploads",
 }
 WORKERS = ("ProcessUploadEvents", "ProcessDeadUploadEvents")

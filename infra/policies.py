@@ -21,6 +21,7 @@ from chalicelib.core.models import (
     DailyCounter,
     File,
     MailLog,
+    Outbox,
     Passkey,
     Payment,
     RateLimit,
@@ -32,7 +33,10 @@ from infra.resources import UPLOAD_PREFIX
 DYNAMODB_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"]
 DYNAMODB_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
 DYNAMODB_APPEND = ["dynamodb:PutItem"]
-APPEND_ONLY: tuple[type, ...] = (Activity,)  # the audit log: no function may change or remove an entry
+# The audit log and the outbox: no function may change or remove an entry or a job (a change to
+# an outbox item would reach its stream as MODIFY, which nothing relays).
+APPEND_ONLY: tuple[type, ...] = (Activity, Outbox)
+STREAM_READ = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
 SENDER_PARAMETER = "MailSenderIdentity"  # the template's parameter: the SES identity (domain or address)
 LOGS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
 # Object reads that may meet a missing key: S3 answers 404 only to a caller that may also
@@ -51,14 +55,12 @@ class FunctionAccess:
     queue_actions: dict[str, tuple[str, ...]] | None = None  # queue name -> actions
     reads_secrets: bool = False
     sends_email: bool = False  # ses:SendEmail, on the sender identity only
+    reads_streams_of: tuple[type[Model], ...] = ()  # tables whose stream feeds the function (its event source mapping)
 
 
 def function_access(config: Settings) -> dict[str, FunctionAccess]:
     """Chalice function name -> its access (names as `chalice package` gives them)."""
     queue, dead_letters = config.upload_queue, config.upload_dead_letter_queue
-    mail: dict[str, tuple[str, ...]] = {
-        config.mail_queue: ("sqs:SendMessage", "sqs:GetQueueUrl")
-    }  # receipts, reset links, notices
     consume = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
     return {
         # Every route: all tables; presigns POST/GET for uploads; re-queues for reprocess.
@@ -69,8 +71,14 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
             deletes_from=(RateLimit, User, Claim, Passkey),
             s3_actions=("s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"),
             bucket_actions=("s3:ListBucketVersions",),
-            queue_actions={queue: ("sqs:SendMessage", "sqs:GetQueueUrl"), **mail},
+            queue_actions={queue: ("sqs:SendMessage", "sqs:GetQueueUrl")},
             reads_secrets=True,
+        ),
+        # The outbox's relay: new jobs from the table's stream onto the mail queue.
+        "relay_mail": FunctionAccess(
+            tables=(),
+            reads_streams_of=(Outbox,),
+            queue_actions={config.mail_queue: ("sqs:SendMessage", "sqs:GetQueueUrl")},
         ),
         # The mail worker: reads the account or payment it writes about, stores a reset
         # token's hash, counts reset emails and keeps each email's delivery state.
@@ -94,7 +102,7 @@ def function_access(config: Settings) -> dict[str, FunctionAccess]:
             queue_actions={dead_letters: consume},
         ),
         "reconcile_payments": FunctionAccess(
-            tables=(Payment, User, Activity, Counter, DailyCounter), queue_actions=mail, reads_secrets=True
+            tables=(Payment, User, Activity, Counter, DailyCounter, Outbox), reads_secrets=True
         ),
         # Stale uploads: asks S3 whether the bytes came (HEAD), then moves the file with its
         # entry, counters and the owner's quota.
@@ -124,9 +132,14 @@ def _dynamodb_statements(access: FunctionAccess) -> list[dict[str, Any]]:
         (DYNAMODB_READ + DYNAMODB_APPEND, appended),
         (["dynamodb:DeleteItem"], access.deletes_from),
     ]
-    return [
+    statements = [
         {"Effect": "Allow", "Action": actions, "Resource": _table_arns(models)} for actions, models in grants if models
     ]
+    if access.reads_streams_of:
+        prefix = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+        streams = [_sub(f"{prefix}{model.Meta.table_name}/stream/*") for model in access.reads_streams_of]
+        statements.append({"Effect": "Allow", "Action": STREAM_READ, "Resource": streams})
+    return statements
 
 
 def _s3_statements(access: FunctionAccess, config: Settings) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 from pynamodb.models import Model
 
 from chalicelib.core.config import Settings
-from chalicelib.core.models import ALL_MODELS
+from chalicelib.core.models import ALL_MODELS, Outbox
 from infra import observability, resources, waf
 from infra.policies import SENDER_PARAMETER
 
@@ -49,6 +49,8 @@ def table_resource(model: type[Model]) -> dict[str, Any]:
     ]
     if indexes:
         properties["GlobalSecondaryIndexes"] = indexes
+    if view := getattr(model.Meta, "stream_view_type", None):
+        properties["StreamSpecification"] = {"StreamViewType": view}
     ttl = model._ttl_attribute()
     if ttl is not None:
         properties["TimeToLiveSpecification"] = {"AttributeName": ttl.attr_name, "Enabled": True}
@@ -261,6 +263,34 @@ def event_source_queues(config: Settings) -> dict[str, Any]:
     }
 
 
+def event_source_outbox() -> dict[str, Any]:
+    """Feed the mail relay from the outbox table's stream (Chalice writes the decorator's
+    placeholder ARN; a reference to our table also orders the stack: the table first).
+
+    New items only (its TTL's deletions are no work); partial batch responses, so a batch is
+    retried from the first job SQS did not take; retried for as long as the stream keeps the
+    record (24 h, the defaults of -1), since a relay fails only while SQS does, and dropping a
+    job would lose an email. `RelayMailIteratorAge` alarms long before that.
+    """
+    return {
+        "RelayMail": {
+            "Properties": {
+                "Events": {
+                    "RelayMailDynamodbEventSource": {
+                        "Properties": {
+                            "Stream": {"Fn::GetAtt": [logical_id(Outbox.Meta.table_name), "StreamArn"]},
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                            "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"eventName": ["INSERT"]})}]},
+                            "MaximumRetryAttempts": -1,
+                            "MaximumRecordAgeInSeconds": -1,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+
 def merge_template(config: Settings) -> dict[str, Any]:
     resources_: dict[str, Any] = {logical_id(m.Meta.table_name): table_resource(m) for m in ALL_MODELS}
     resources_ |= queue_resources(config)
@@ -271,6 +301,7 @@ def merge_template(config: Settings) -> dict[str, Any]:
     # stage); CloudFormation emulators also need it (tests/integration/test_local_deploy.py).
     resources_["RestAPI"]["Properties"]["Name"] = config.resource_prefix
     resources_ |= event_source_queues(config)
+    resources_ |= event_source_outbox()
     template = {
         "Parameters": {
             SENDER_PARAMETER: {

@@ -24,6 +24,16 @@ def ensure_tables() -> list[str]:
     return names
 
 
+def stream_arns() -> dict[str, str]:
+    """Table name -> its latest stream, for every model whose table has one (`Meta.stream_view_type`)."""
+    dynamodb = aws.client("dynamodb")
+    return {
+        model.Meta.table_name: dynamodb.describe_table(TableName=model.Meta.table_name)["Table"]["LatestStreamArn"]
+        for model in ALL_MODELS
+        if getattr(model.Meta, "stream_view_type", None)
+    }
+
+
 def ensure_queues(config: Settings, visibility_timeout: int | None = None) -> dict[str, str]:
     """Queue name -> URL; dead-letter queues first so redrive policies can name them."""
     sqs = aws.client("sqs")
@@ -103,9 +113,9 @@ def ensure_all(
     visibility_timeout: int | None = None,
     cors_origins: tuple[str, ...] = ("*",),
 ) -> dict[str, Any]:
-    """Create everything; returns what was ensured (table names, queue URLs, bucket)."""
+    """Create everything; returns what was ensured (table names, their streams, queue URLs, bucket)."""
     config = config or settings()
     tables = ensure_tables()
     queue_urls = ensure_queues(config, visibility_timeout)
     bucket = ensure_bucket(config, queue_urls, cors_origins)
-    return {"tables": tables, "queues": queue_urls, "bucket": bucket}
+    return {"tables": tables, "streams": stream_arns(), "queues": queue_urls, "bucket": bucket}

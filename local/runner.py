@@ -1,4 +1,4 @@
-"""Run the app's SQS and schedule handlers locally the way Lambda would.
+"""Run the app's SQS, stream and schedule handlers locally the way Lambda would.
 
 `chalice local` serves routes only. An `SqsPoller` plays Lambda's event source mapping with
 the handler's own settings (`sqs_pollers` reads them from the Chalice app): long-poll, fill a
@@ -7,19 +7,23 @@ batch of up to `batch_size` messages for at most the batching window, one Lambda
 as `ReportBatchItemFailures` does: delete every message but those the partial batch response
 names; on an exception, or a response naming no message of the batch, delete none. What
 stays comes back after the visibility timeout, and the redrive policy moves it after
-maxReceiveCount, exactly as on AWS. A `Scheduler` plays EventBridge for `@app.schedule`
-handlers.
+maxReceiveCount, exactly as on AWS. A `StreamPoller` plays the DynamoDB stream mapping of an
+`@app.on_dynamodb_record` handler (see its docstring). A `Scheduler` plays EventBridge for
+`@app.schedule` handlers.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from chalice.local import LambdaContext
@@ -169,6 +173,210 @@ def sqs_pollers(application: Any, queue_urls: dict[str, str]) -> list[SqsPoller]
         )
         for source in application.app.event_sources
         if isinstance(source, SQSEventConfig)
+    ]
+
+
+class Checkpoints:
+    """Where each shard of a stream was read to, as the mapping keeps it: in a JSON file when
+    given one (written before the next batch is read, so a SIGKILL repeats at most one batch),
+    else in memory."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._positions: dict[str, str] = json.loads(path.read_text()) if path and path.exists() else {}
+
+    def get(self, stream_arn: str, shard_id: str) -> str | None:
+        return self._positions.get(f"{stream_arn} {shard_id}")
+
+    def set(self, stream_arn: str, shard_id: str, sequence_number: str) -> None:
+        self._positions[f"{stream_arn} {shard_id}"] = sequence_number
+        if self.path is not None:
+            written = self.path.with_suffix(".tmp")
+            written.write_text(json.dumps(self._positions, indent=1, sort_keys=True))
+            os.replace(written, self.path)
+
+
+@dataclass
+class _Shard:
+    shard_id: str
+    parent_id: str | None
+    iterator: str | None = None
+    finished: bool = False  # closed (split) and read to its end
+
+
+class StreamPoller(threading.Thread):
+    """One table's stream, one handler, as Lambda's DynamoDB event source mapping runs it.
+
+    Every shard (a parent before its children) is read from its checkpoint, or from its start
+    (`TRIM_HORIZON`), `poll_seconds` apart when idle, as Lambda polls a shard four times a
+    second. Up to `batch_size` records, gathered for at most the batching window, make one
+    event of the records whose `eventName` passes the filter (the mapping's `FilterCriteria`);
+    the checkpoint then moves past the batch. A failure, or a partial batch response naming a
+    record, moves it only up to that record, and the shard is read again from there after
+    `retry_seconds`, for as long as it fails (the template's MaximumRetryAttempts -1: a record
+    waits until it succeeds or leaves the stream after 24 hours).
+    """
+
+    SHARDS_EVERY_SECONDS = 10  # how often new shards are looked for (DynamoDB splits them now and then)
+
+    def __init__(
+        self,
+        stream_arn: str,
+        handler: Handler,
+        *,
+        name: str,
+        checkpoints: Checkpoints,
+        batch_size: int = 100,
+        window_seconds: float = 0,
+        event_names: tuple[str, ...] = ("INSERT",),
+        poll_seconds: float = 0.25,
+        retry_seconds: float = 1,
+        timeout_seconds: int = 60,
+    ) -> None:
+        super().__init__(name=name, daemon=True)
+        self.stream_arn = stream_arn
+        self.handler = handler
+        self.checkpoints = checkpoints
+        self.batch_size = batch_size
+        self.window_seconds = window_seconds
+        self.event_names = event_names
+        self.poll_seconds = poll_seconds
+        self.retry_seconds = retry_seconds
+        self.timeout_seconds = timeout_seconds
+        self.invocations = 0
+        self._shards: dict[str, _Shard] = {}
+        self._shards_listed_at = -math.inf
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = self.poll_once()
+            except Exception:
+                log.exception("stream poller error", extra={"fields": {"stream": self.name}})
+                busy = False
+            self._stopping.wait(0 if busy else self.poll_seconds)
+
+    def poll_once(self) -> bool:
+        """One batch from every shard that has records; True when some shard had any."""
+        if time.monotonic() - self._shards_listed_at > self.SHARDS_EVERY_SECONDS:
+            self._list_shards()
+        busy = False
+        for shard in list(self._shards.values()):
+            parent = self._shards.get(shard.parent_id or "")
+            if shard.finished or (parent is not None and not parent.finished):
+                continue
+            busy |= self._poll_shard(shard)
+        return busy
+
+    def drain(self) -> None:
+        """Poll until no shard has records left (tests: everything written so far is handled)."""
+        self._shards_listed_at = -math.inf
+        while self.poll_once():
+            pass
+
+    def _list_shards(self) -> None:
+        streams = aws.client("dynamodbstreams")
+        start: dict[str, str] = {}
+        while True:
+            description = streams.describe_stream(StreamArn=self.stream_arn, **start)["StreamDescription"]
+            for found in description.get("Shards", []):
+                self._shards.setdefault(found["ShardId"], _Shard(found["ShardId"], found.get("ParentShardId")))
+            if not (last := description.get("LastEvaluatedShardId")):
+                break
+            start = {"ExclusiveStartShardId": last}
+        self._shards_listed_at = time.monotonic()
+
+    def _iterator(self, shard: _Shard) -> str:
+        done = self.checkpoints.get(self.stream_arn, shard.shard_id)
+        position = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": done}
+            if done
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        )
+        reply = aws.client("dynamodbstreams").get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=shard.shard_id, **position
+        )
+        return str(reply["ShardIterator"])
+
+    def _read(self, shard: _Shard, limit: int) -> list[dict[str, Any]]:
+        streams = aws.client("dynamodbstreams")
+        if shard.iterator is None:
+            shard.iterator = self._iterator(shard)
+        try:
+            reply = streams.get_records(ShardIterator=shard.iterator, Limit=limit)
+        except streams.exceptions.ExpiredIteratorException:  # they last 15 minutes
+            shard.iterator = self._iterator(shard)
+            reply = streams.get_records(ShardIterator=shard.iterator, Limit=limit)
+        shard.iterator = reply.get("NextShardIterator")
+        records = list(reply.get("Records", []))
+        if shard.iterator is None and not records:
+            shard.finished = True
+        return records
+
+    def _gather(self, shard: _Shard) -> list[dict[str, Any]]:
+        records = self._read(shard, self.batch_size)
+        closes = time.monotonic() + self.window_seconds
+        while records and len(records) < self.batch_size and shard.iterator and time.monotonic() < closes:
+            self._stopping.wait(min(self.poll_seconds, max(0.0, closes - time.monotonic())))
+            records += self._read(shard, self.batch_size - len(records))
+        return records
+
+    def _poll_shard(self, shard: _Shard) -> bool:
+        # From the checkpoint each time, not the last reply's iterator: moto replaces a table's
+        # stream whenever it rolls a cancelled transaction back, stranding older iterators.
+        shard.iterator = None
+        records = self._gather(shard)
+        if not records:
+            return False
+        chosen = [{**record, "eventSourceARN": self.stream_arn} for record in records]
+        chosen = [record for record in chosen if record.get("eventName") in self.event_names]
+        failed_at = self._invoke(chosen) if chosen else None
+        numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+        done = numbers if failed_at is None else numbers[: numbers.index(failed_at)]
+        if done:
+            self.checkpoints.set(self.stream_arn, shard.shard_id, done[-1])
+        if failed_at is not None:  # read again from the checkpoint, the failed record first
+            self._stopping.wait(self.retry_seconds)
+        return True
+
+    def _invoke(self, records: list[dict[str, Any]]) -> str | None:
+        """The handler on one batch; the sequence number to retry from, or None when all succeeded."""
+        numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+        self.invocations += 1
+        try:
+            response = self.handler({"Records": records}, _context(self.name, self.timeout_seconds))
+        except Exception:
+            log.exception("handler failed; the batch is retried", extra={"fields": {"stream": self.name}})
+            return numbers[0]
+        failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+        if not failures:
+            return None
+        named = [item.get("itemIdentifier") if isinstance(item, dict) else None for item in failures]
+        if all(identifier in numbers for identifier in named):  # the lowest one, as Lambda reads it
+            return min(named, key=numbers.index)
+        return numbers[0]  # an identifier that names no record of the batch: all of it again
+
+
+def stream_pollers(application: Any, stream_arns: dict[str, str], checkpoints: Checkpoints) -> list[StreamPoller]:
+    """A poller for every `@app.on_dynamodb_record` handler, on the stream of the table its
+    `stream_arn` names (`stream_arns`: table name to its latest stream), with its batch settings."""
+    from chalice.app import DynamoDBEventConfig
+
+    return [
+        StreamPoller(
+            stream_arns[source.stream_arn.split(":table/", 1)[1].split("/", 1)[0]],
+            getattr(application, source.name),
+            name=source.name,
+            checkpoints=checkpoints,
+            batch_size=source.batch_size,
+            window_seconds=source.maximum_batching_window_in_seconds,
+        )
+        for source in application.app.event_sources
+        if isinstance(source, DynamoDBEventConfig)
     ]
 
 

@@ -10,7 +10,8 @@ Parts (each honours the contract's environment variables):
 - the aamarPay sandbox emulator (127.0.0.1:8001), unless `AAMARPAY_BASE_URL` is set;
 - the API and dashboard on `API_PORT` (8000): `API_PROCESSES` processes on one socket
   (`local.api`), as Lambda runs concurrent requests in containers of their own;
-- the SQS workers and the scheduled jobs, run as Lambda would run them, in this process.
+- the SQS workers, the outbox stream's relay and the scheduled jobs, run as Lambda would run
+  them, in this process (the stream's read positions kept in `stream-checkpoints.json`).
 
 State lives in `.local/` (`LOCAL_STATE_DIR`); `--fresh` (`make run FRESH=1`) deletes it first.
 Stopping lets the API answer what it is answering and the workers finish their message.
@@ -113,6 +114,7 @@ class Stack:
             wait()
         for service, url in endpoints.items():
             os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"] = url
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = endpoints["dynamodb"]  # served beside the tables
         self.state.write_endpoints(endpoints)
         where["State"] = f"{self.state.path} (FRESH=1 starts empty)"
         shown = "shown here too" if console.verbose() else "VERBOSE=1 shows them here too"
@@ -131,7 +133,7 @@ class Stack:
         from local import bootstrap
 
         created = bootstrap.ensure_all(visibility_timeout=self.visibility_timeout)
-        self._start_background(created["queues"])
+        self._start_background(created["queues"], created["streams"])
         where["API"] = f"http://localhost:{os.environ['API_PORT']}/api/ ({self.api_processes} processes)"
         where["Dashboard"] = f"http://localhost:{os.environ['API_PORT']}/dashboard/"
         return where
@@ -171,12 +173,14 @@ class Stack:
         self._stoppers.append(lambda: _stop_process(emulator))
         return env.emulator_url()
 
-    def _start_background(self, queue_urls: dict[str, str]) -> None:
+    def _start_background(self, queue_urls: dict[str, str], stream_arns: dict[str, str]) -> None:
         import app as application
-        from local.runner import Scheduler, sqs_pollers
+        from local.runner import Checkpoints, Scheduler, sqs_pollers, stream_pollers
 
+        checkpoints = Checkpoints(self.state.path / "stream-checkpoints.json")
         workers: list[Any] = [
             *sqs_pollers(application, queue_urls),
+            *stream_pollers(application, stream_arns, checkpoints),
             Scheduler(
                 application.reconcile_payments, name="reconcile-payments", interval_seconds=self.schedule_seconds
             ),

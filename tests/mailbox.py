@@ -1,4 +1,5 @@
-"""The mail queue and the local outbox as tests read them: run the mail worker, open what it wrote."""
+"""Mail as tests read it: relay the outbox's stream to the mail queue, run the mail worker, open
+the local outbox (the emails it wrote)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,39 @@ from chalice.test import Client
 
 from chalicelib.core import aws
 from chalicelib.core.config import settings
+from chalicelib.core.models import Outbox
 from chalicelib.mail import senders
-from local.runner import lambda_sqs_event
+from local import bootstrap
+from local.runner import Checkpoints, StreamPoller, lambda_sqs_event, stream_pollers
 
 LINK = re.compile(r"https?://\S+/dashboard/\?(reset|verify)=([A-Za-z0-9._-]+)")
 
 
+_relays: dict[str, StreamPoller] = {}
+
+
+def relay_poller() -> StreamPoller:
+    """The outbox stream's mapping to the mail relay (one per stream: each test's moto account
+    has its own), remembering how far it has read."""
+    import app
+
+    stream = bootstrap.stream_arns()[Outbox.Meta.table_name]
+    if stream not in _relays:
+        _relays.clear()
+        (_relays[stream],) = stream_pollers(app, {Outbox.Meta.table_name: stream}, Checkpoints())
+        _relays[stream].window_seconds = 0  # a test reads what is there, without waiting for more
+    return _relays[stream]
+
+
+def relay() -> None:
+    """The mail relay on every outbox record not relayed yet."""
+    relay_poller().drain()
+
+
 def queued() -> list[dict[str, Any]]:
-    """Receive every message on the mail queue (they come back after the visibility timeout)."""
+    """Relay the outbox, then receive every message on the mail queue (they come back after the
+    visibility timeout)."""
+    relay()
     sqs = aws.client("sqs")
     url = sqs.get_queue_url(QueueName=settings().mail_queue)["QueueUrl"]
     messages: list[dict[str, Any]] = []

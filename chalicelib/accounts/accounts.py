@@ -106,11 +106,9 @@ def _registration_fields(body: dict[str, Any]) -> tuple[str, str, str, str | Non
 
 
 def register(body: dict[str, Any], *, base_url: str) -> User:
-    """Create the account and queue its verification email (sent by the mail worker)."""
+    """Create the account; its verification email is queued in the same transaction."""
     username, email, password, language = _registration_fields(body)
-    user = create_user(username, email, password, language=language)
-    jobs.enqueue_after_commit("verify", user_id=user.id, base_url=base_url)
-    return user
+    return create_user(username, email, password, language=language, verify_at=base_url)
 
 
 def pending_claim(email: str) -> str:
@@ -161,8 +159,10 @@ def create_user(
     role: str = "user",
     language: str | None = None,
     verified: bool = False,
+    verify_at: str | None = None,
 ) -> User:
-    """Create a user with its identifier claims in one transaction.
+    """Create a user with its identifier claims in one transaction (with the job of its
+    verification email, whose link opens `verify_at`, when that is given).
 
     One namespace for login identifiers: besides claiming its own username, the transaction
     checks that no account has the username as its email (usernames may contain `@`; verified
@@ -198,6 +198,8 @@ def create_user(
                 )
             transaction.save(user, condition=User.id.does_not_exist())
             transaction.save(activity.entry("user_registered", user.id, metadata={"username": username, "role": role}))
+            if verify_at is not None:
+                jobs.add(transaction, "verify", user_id=user.id, base_url=verify_at)
             if not verified:
                 transaction.update(
                     Claim(pending_claim(email)),
@@ -208,6 +210,7 @@ def create_user(
     except TransactWriteError as error:
         # pynamodb sends condition checks first, then puts, then updates, each in the order added.
         codes: list[str | None] = [code for _, code, _ in checks] + [code for _, code in own] + [None, None]
+        codes += [] if verify_at is None else [None]  # the verification email's job
         codes += [] if verified else ["email_taken"]  # the pending holders: nobody verified it, under the cap
         for refused, reason in zip(codes, cancellation_codes(error), strict=False):
             if refused and reason == CONDITION_FAILED:
@@ -348,8 +351,7 @@ def change_password(principal: Principal, body: dict[str, Any]) -> dict[str, Any
     assert current is not None and new is not None
     user = principal.user
     ratelimit.clear(check_password(user, current, reason="wrong_current_password"))
-    epoch = set_password(user, new, action="password_changed")
-    notify_password_changed(user.id)
+    epoch = set_password(user, new, action="password_changed", notify=True)
     return tokens.issue_pair(user.id, epoch, mfa=principal.claims.mfa)
 
 
@@ -380,11 +382,6 @@ def ending_sessions(user: User) -> tuple[int, Action, Any]:
     return moved, User.token_epoch.set(moved), same_epoch(user)
 
 
-def notify_password_changed(user_id: str) -> None:
-    """The "your password was changed" email, queued once the change is committed."""
-    jobs.enqueue_after_commit("password_changed", user_id=user_id)
-
-
 def set_password(
     user: User,
     password: str,
@@ -393,8 +390,10 @@ def set_password(
     actions: list[Any] | None = None,
     condition: Any = None,
     lost: errors.ApiError | None = None,
+    notify: bool = False,
 ) -> int:
-    """New hash and a new token epoch (every token issued before answers 401), with its entry.
+    """New hash and a new token epoch (every token issued before answers 401), with its entry
+    and, when `notify`, the job of the "your password was changed" email.
 
     `condition` joins the epoch's (a reset's token must still be the one read); when the
     transaction is refused, `lost` is raised (default: this session has ended)."""
@@ -409,6 +408,8 @@ def set_password(
                 User(user.id), actions=[*updates, *(actions or [])], condition=User.id.exists() & unchanged
             )
             transaction.save(activity.entry(action, user.id))
+            if notify:
+                jobs.add(transaction, "password_changed", user_id=user.id)
     except TransactWriteError:
         # Another change moved the epoch (or met this one): this session has ended either way.
         raise lost or errors.Unauthorized(

@@ -27,6 +27,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.accounts import accounts, passkeys, ratelimit, recovery_codes, tokens, totp
 from chalicelib.accounts.accounts import Principal
@@ -246,10 +247,11 @@ def require_second_factor(principal: Principal) -> Principal:
     return principal
 
 
-def ask_to_enrol(user: User, *, base_url: str) -> None:
-    """Tell a new staff member without a second factor to turn one on (an email, queued)."""
+def ask_to_enrol(transaction: TransactWrite, user: User, *, base_url: str) -> None:
+    """Tell a new staff member without a second factor to turn one on: the email's job joins
+    the transaction that makes them staff."""
     if not accounts.has_second_factor(user):
-        jobs.enqueue_after_commit("mfa_enrol", user_id=user.id, base_url=base_url)
+        jobs.add(transaction, "mfa_enrol", user_id=user.id, base_url=base_url)
 
 
 def enrol_mails(job: dict[str, Any]) -> Iterator[Outgoing]:

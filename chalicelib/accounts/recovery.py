@@ -32,14 +32,14 @@ MAILS_PER_HOUR = 3
 
 
 def forgot(body: dict[str, Any], *, base_url: str) -> None:
-    """Queue the job; one SQS call whatever the address (no account is looked up here)."""
+    """Queue the job: one PutItem whatever the address (no account is looked up here)."""
     fields = Fields(body)
     email = fields.string("email", max_length=254)
     if email is not None and not accounts.EMAIL.match(email.strip()):
         fields.fail("email", "Enter a valid email address.")
     fields.done()
     assert email is not None
-    jobs.enqueue("forgot", email=email.strip().lower(), base_url=base_url)
+    jobs.put("forgot", email=email.strip().lower(), base_url=base_url)
 
 
 def forgot_mails(job: dict[str, Any]) -> Iterator[Outgoing]:
@@ -83,8 +83,8 @@ def reset(body: dict[str, Any]) -> dict[str, Any]:
         actions=TOKEN.spent(),
         condition=TOKEN.unchanged(token),
         lost=links.invalid(),
+        notify=True,
     )
-    accounts.notify_password_changed(user.id)
     return accounts.signed_in(user, epoch)
 
 

@@ -63,7 +63,7 @@ def resend(principal: Principal, *, base_url: str) -> None:
             code="too_many_requests",
             details={"retry_after_seconds": 3600},
         )
-    jobs.enqueue("verify", user_id=user.id, base_url=base_url)
+    jobs.put("verify", user_id=user.id, base_url=base_url)
 
 
 def verify_mails(job: dict[str, Any]) -> Iterator[Outgoing]:

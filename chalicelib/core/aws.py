@@ -29,9 +29,12 @@ def _session() -> Any:
 def client(service: str) -> Any:
     from botocore.config import Config
 
-    # SigV4 for S3: without it botocore presigns URLs and POSTs with SigV2.
+    # SigV4 for S3: without it botocore presigns URLs and POSTs with SigV2. Regional endpoints
+    # for DynamoDB Streams (read by the local runner): moto answers no account-based one.
     config = Config(
-        retries={"mode": "standard", "max_attempts": 3}, signature_version="s3v4" if service == "s3" else None
+        retries={"mode": "standard", "max_attempts": 3},
+        signature_version="s3v4" if service == "s3" else None,
+        account_id_endpoint_mode="disabled" if service == "dynamodbstreams" else None,
     )
     with _creating:
         return _session().create_client(service, config=config)

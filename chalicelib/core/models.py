@@ -21,6 +21,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.constants import STREAM_NEW_IMAGE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -190,6 +191,25 @@ class MailLog(Model):
     key = UnicodeAttribute(hash_key=True)
     state = UnicodeAttribute()  # sending | sent | dropped
     lease_until = UnicodeAttribute(null=True)  # while `sending`: when another run may take over
+    expires_at = TTLAttribute()
+
+
+class Outbox(Model):
+    """Work a change asks for (an email job), written in the change's own transaction.
+
+    The table's stream hands each new item to the relay (`chalicelib.mail.jobs.relay`), which
+    puts it on the mail queue: the job exists exactly when the change does, whatever crashes
+    after the commit. Items are kept a while for the record, then expire; the stream's REMOVE
+    records are filtered out by the event source mapping.
+    """
+
+    class Meta(_TableMeta):
+        table_name = settings().resource_name("outbox")
+        stream_view_type = STREAM_NEW_IMAGE
+
+    id = UnicodeAttribute(hash_key=True)  # unique per item; the job's own `id` is its dedupe key
+    job = JSONAttribute()
+    created_at = UnicodeAttribute()
     expires_at = TTLAttribute()
 
 
@@ -428,6 +448,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     RevokedToken,
     RateLimit,
     MailLog,
+    Outbox,
     Passkey,
     Payment,
     File,

@@ -254,6 +254,9 @@ def move(
             entry = activity.entry(action or ACTIONS[to_status], payment.user_id, actor_id=actor_id, metadata=metadata)
             transaction.save(entry)
             counters.add(transaction, _counts(old_status, to_status, payment), day=payment.day)
+            if to_status == Status.SUCCESS:  # only the move that wins commits it: one receipt job
+                receipt = receipt_key(payment.transaction_id)
+                jobs.add(transaction, "receipt", job_id=receipt, transaction_id=payment.transaction_id)
     except TransactWriteError as error:
         if not (transaction_lost_condition(error) or conflicted(error)):
             raise
@@ -262,10 +265,6 @@ def move(
         return Payment.get(payment.transaction_id, consistent_read=True), False
     for name, value in changes.items():
         setattr(payment, name, value)
-    if to_status == Status.SUCCESS:  # only the winner of the move gets here: one receipt job
-        jobs.enqueue_after_commit(
-            "receipt", job_id=receipt_key(payment.transaction_id), transaction_id=payment.transaction_id
-        )
     logs.event(log, "payment settled", transaction_id=payment.transaction_id, status=to_status, via=via)
     metrics.count("PaymentsSettled", status=str(to_status))
     return payment, True

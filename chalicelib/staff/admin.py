@@ -214,8 +214,8 @@ def _record_verify(caller: Principal, owner: str, transaction_id: str, *, outcom
 
 
 def set_staff(caller: Principal, user_id: str, body: dict[str, Any], *, base_url: str) -> User:
-    """Grant or revoke staff. The flag and its entry commit together (one transaction); a
-    new staff member without a second factor is then emailed to turn one on.
+    """Grant or revoke staff. The flag, its entry and, for a new staff member without a second
+    factor, the email asking them to turn one on commit together (one transaction).
 
     Refused: one's own flag (a superuser cannot lock themselves out by mistake; another
     superuser or `make user` can change it) and revoking a superuser's (always staff).
@@ -238,8 +238,8 @@ def set_staff(caller: Principal, user_id: str, body: dict[str, Any], *, base_url
     with transact_write() as transaction:
         transaction.update(user, actions=[User.is_staff.set(is_staff)], condition=User.id.exists())
         transaction.save(entry, condition=Activity.sk.does_not_exist())
-    if is_staff and not user.is_staff:
-        mfa.ask_to_enrol(user, base_url=base_url)
+        if is_staff and not user.is_staff:
+            mfa.ask_to_enrol(transaction, user, base_url=base_url)
     user.is_staff = is_staff
     return user
 

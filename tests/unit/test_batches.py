@@ -76,7 +76,7 @@ def test_a_poison_mail_job_fails_alone_and_a_redelivered_batch_sends_nothing_twi
     alice, bob = (api.register(name).data["user"] for name in ("alice", "bob"))
     mailbox.delete(mailbox.queued())  # the verification emails
     for user in (alice, bob, alice):
-        jobs.enqueue("password_changed", user_id=user["id"])
+        jobs.put("password_changed", user_id=user["id"])
     queued = mailbox.queued()
     original = senders._write_outbox
 

@@ -28,7 +28,7 @@ from chalicelib.payments import aamarpay, settlement
 from chalicelib.payments.settlement import Verdict
 from chalicelib.staff import stats
 from local.sandbox import Sandbox
-from tests import aamarpay_replies
+from tests import aamarpay_replies, mailbox
 from tests.aamarpay_replies import Reply
 from tests.unit.conftest import Api
 
@@ -370,10 +370,6 @@ def test_a_superuser_approves_a_held_payment_once(
     api: Api, corpus: CorpusSearch, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token, tid = _held(api, corpus, "alice")
-    receipts: list[str] = []
-    monkeypatch.setattr(
-        settlement.jobs, "enqueue_after_commit", lambda kind, **fields: receipts.append(fields["transaction_id"])
-    )
     path = f"/api/admin/transactions/{tid}/approve/"
     assert api.call("POST", path, None, tokens["staff"]).status_code == 403  # staff may only look
     listed = api.call("GET", "/api/admin/transactions/?status=review", None, tokens["staff"]).data["items"]
@@ -402,7 +398,8 @@ def test_a_superuser_approves_a_held_payment_once(
     totals = stats.values([counters.status_key("payments", "review"), counters.status_key("payments", "success")])
     assert (totals["payments#review"], totals["payments#success"]) == (0, 1)
     assert api.call("POST", "/api/upload/", {"filename": "a.txt", "size": 10}, token).status_code == 201
-    assert receipts == [tid]  # one receipt, from the one approval that won
+    jobs = [json.loads(message["Body"]) for message in mailbox.queued()]
+    assert [job["transaction_id"] for job in jobs if job["kind"] == "receipt"] == [tid]  # the one approval that won
 
 
 def test_a_rejected_payment_stays_failed_whatever_the_gateway_says(
