@@ -36,7 +36,10 @@ DYNAMODB_APPEND = ["dynamodb:PutItem"]
 # The audit log and the outbox: no function may change or remove an entry or a job (a change to
 # an outbox item would reach its stream as MODIFY, which nothing relays).
 APPEND_ONLY: tuple[type, ...] = (Activity, Outbox)
-STREAM_READ = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+# What Lambda's event source mapping needs to read a stream with the function's role; ListStreams
+# names no stream (IAM evaluates it against `*`), and tells nothing but the account's stream ARNs.
+STREAM_READ = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+STREAM_LIST = ["dynamodb:ListStreams"]
 SENDER_PARAMETER = "MailSenderIdentity"  # the template's parameter: the SES identity (domain or address)
 LOGS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
 # Object reads that may meet a missing key: S3 answers 404 only to a caller that may also
@@ -139,6 +142,7 @@ def _dynamodb_statements(access: FunctionAccess) -> list[dict[str, Any]]:
         prefix = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
         streams = [_sub(f"{prefix}{model.Meta.table_name}/stream/*") for model in access.reads_streams_of]
         statements.append({"Effect": "Allow", "Action": STREAM_READ, "Resource": streams})
+        statements.append({"Effect": "Allow", "Action": STREAM_LIST, "Resource": "*"})
     return statements
 
 
