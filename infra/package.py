@@ -3,13 +3,17 @@
 Steps: read the stage's environment from `.chalice/config.json` (before anything imports
 the models, whose table names depend on it); stage a copy of the app in `build/src` with the
 rendered least-privilege policies; vendor pynamodb without its dependencies (Lambda's runtime
-already has botocore, which would otherwise add ~17 MB to the zip); render the merge
-template; run `chalice package`; put bytecode beside every module in the zip.
+already has botocore, which would otherwise add ~17 MB); render the merge template; run
+`chalice package`. The stage's `automatic_layer` splits its output: `deployment.zip` holds our
+code and Chalice's runtime, `layer-deployment.zip` (the `ManagedLayer` every function uses)
+the requirements and `vendor/`. Then check the layer lacks nothing (`infra/layer.py`) and put
+bytecode beside every module in both zips.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -21,9 +25,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from infra import layer
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BUILD = PROJECT_DIR / "build"
-NOT_SHIPPED = ("pynamodb", "chalice")  # vendored without dependencies / provided by chalice itself
+NOT_SHIPPED = ("pynamodb", "chalice")  # vendored without dependencies (into the layer) / provided by chalice itself
+# Chalice takes a wheel by its tag only, and cbor2 (webauthn's, >=6.1.2) has no release tagged for
+# Lambda's python3.11 glibc (2.26): its manylinux_2_28 wheel is vendored, since it loads there
+# (infra/layer.py reads what its library needs; the build checks every library in the layer).
+FOR_NEWER_GLIBC = ("cbor2",)
 
 
 def stage_environment(stage: str) -> dict[str, str]:
@@ -50,10 +60,12 @@ def stage_sources(source: Path, policies: dict[str, dict]) -> None:
     kept = [line for line in lines if not any(_pinned(line, name) for name in NOT_SHIPPED)]
     (source / "requirements.txt").write_text("\n".join(kept) + "\n")
     pynamodb = next(line for line in lines if _pinned(line, "pynamodb"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(source / "vendor"), pynamodb],
-        check=True,
-    )
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(source / "vendor")]
+    subprocess.run([*pip, pynamodb], check=True)
+    wheels = [f"{name}=={importlib.metadata.version(name)}" for name in FOR_NEWER_GLIBC]
+    lambda_wheel = ["--only-binary=:all:", "--platform=manylinux_2_28_x86_64", "--implementation=cp"]
+    version = f"--python-version={sys.version_info.major}.{sys.version_info.minor}"
+    subprocess.run([*pip, *lambda_wheel, version, *wheels], check=True)
 
 
 def runtime_matches(template: dict) -> bool:
@@ -66,11 +78,12 @@ def runtime_matches(template: dict) -> bool:
 def add_bytecode(archive: Path) -> int:
     """Rewrite `archive` with an unchecked-hash `.pyc` beside each `.py`; returns how many.
 
-    Lambda's code directory is read-only, so a module without bytecode is compiled again on
-    every cold start (chalice ships `app.py`, `chalicelib` and its own `chalice/app.py` as
-    source). Unchecked: the code never changes under a deployed function, so the import
-    skips even the source's timestamp check. Earlier `.pyc` files are dropped, since pip's
-    timestamp-checked ones go stale when zip stores times in 2-second steps.
+    Lambda's code and layer directories (/var/task, /opt) are read-only, so a module without
+    bytecode is compiled again on every cold start (chalice ships `app.py`, `chalicelib` and
+    its own `chalice/app.py` as source, and its layer without bytecode). Unchecked: the code
+    never changes under a deployed function, so the import skips even the source's timestamp
+    check. Earlier `.pyc` files are dropped, since pip's timestamp-checked ones go stale when
+    zip stores times in 2-second steps.
     """
     compiled = 0
     rebuilt = archive.with_suffix(".rebuilt")
@@ -135,14 +148,16 @@ def main(argv: list[str] | None = None) -> int:
         cwd=source,
         check=True,
     )
-    archive = output / "deployment.zip"
     if not runtime_matches(json.loads((output / "sam.json").read_text())):
         raise SystemExit(f"the functions' runtime is not this Python {sys.version_info[:2]}: no bytecode added")
-    compiled = add_bytecode(archive)
-    with zipfile.ZipFile(archive) as opened:
-        files = len(opened.infolist())
-    size = archive.stat().st_size / 1_000_000
-    print(f"{archive.relative_to(PROJECT_DIR)}: {size:.2f} MB, {files} files ({compiled} compiled modules)")
+    required = (source / "requirements.txt").read_text().splitlines()
+    layer.check(output / "layer-deployment.zip", required, {"pynamodb", *FOR_NEWER_GLIBC})
+    for archive in (output / "deployment.zip", output / "layer-deployment.zip"):
+        compiled = add_bytecode(archive)
+        with zipfile.ZipFile(archive) as opened:
+            files = len(opened.infolist())
+        size = archive.stat().st_size / 1_000_000
+        print(f"{archive.relative_to(PROJECT_DIR)}: {size:.2f} MB, {files} files ({compiled} compiled modules)")
     print(f"template: {(output / 'sam.json').relative_to(PROJECT_DIR)}")
     return 0
 

@@ -3,8 +3,9 @@
 `awslambdaric` (the code inside Lambda's Python runtime that imports the handler and loops on
 `/2018-06-01/runtime/invocation/next`) runs in a venv that holds only what Lambda's python3.11
 runtime provides (`tests/lambda-runtime-requirements.txt`); the zip is unpacked beside it as
-`/var/task` is. `RuntimeApi` is the other side of that loop: it hands out one event at a time
-and collects the `/response` or `/error` the client posts back.
+`/var/task` is, and the layer as `/opt` is, on the path where Lambda puts a layer's Python.
+`RuntimeApi` is the other side of that loop: it hands out one event at a time and collects the
+`/response` or `/error` the client posts back.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def runtime_venv(target: Path) -> Path:
 
 
 def unpack(archive: Path, task_root: Path) -> Path:
-    """The zip as Lambda lays it out in /var/task (a fresh directory every time)."""
+    """The zip as Lambda lays it out in /var/task, or a layer's in /opt (a fresh directory every time)."""
     if task_root.exists():
         subprocess.run(["rm", "-rf", str(task_root)], check=True)
     with zipfile.ZipFile(archive) as opened:
@@ -163,16 +164,31 @@ class Function:
         return self.log_path.read_text(errors="replace")
 
 
+def layer_path(task_root: Path, opt: Path) -> str:
+    """sys.path's head on Lambda's python3.11: the task root, then the layers' two folders."""
+    return os.pathsep.join(
+        str(path) for path in (task_root, opt / "python" / "lib" / "python3.11" / "site-packages", opt / "python")
+    )
+
+
 def start_function(
-    python: Path, task_root: Path, name: str, *, handler: str, memory: int, environment: dict[str, str], log_dir: Path
+    python: Path,
+    task_root: Path,
+    opt: Path,
+    name: str,
+    *,
+    handler: str,
+    memory: int,
+    environment: dict[str, str],
+    log_dir: Path,
 ) -> Function:
-    """`python -m awslambdaric <handler>` in the task root, with the variables Lambda sets."""
+    """`python -m awslambdaric <handler>` in the task root, `opt` its layer, with the variables Lambda sets."""
     api = RuntimeApi()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "PYTHONPATH": str(task_root),
+        "PYTHONPATH": layer_path(task_root, opt),
         "LAMBDA_TASK_ROOT": str(task_root),
         "_HANDLER": handler,
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",

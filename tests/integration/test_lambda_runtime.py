@@ -1,12 +1,13 @@
 """Every function of the template, from the shipped zip, under AWS's own runtime client.
 
-`build/package/deployment.zip` is unpacked into a task root; each function's handler (as the
+`build/package/deployment.zip` is unpacked into a task root and `layer-deployment.zip` (the
+`ManagedLayer` every function lists) into an /opt of its own; each function's handler (as the
 template names it) is started by `awslambdaric` in a venv holding only what Lambda's python3.11
 runtime holds, and fed, through a Runtime API in this test, the events AWS delivers: API Gateway
 REST proxy events, SQS events (an S3 notification, a mail job), EventBridge's scheduled event.
 The functions talk to the running local stack's engines with its configuration, so every
 request is answered as the same request is answered over HTTP on `make run`: same status, same
-shape of body. A module the zip lacks fails here, on whatever path first imports it.
+shape of body. A module the zip or the layer lacks fails here, on whatever path first imports it.
 """
 
 from __future__ import annotations
@@ -61,16 +62,18 @@ def function_environment(stack: Any) -> dict[str, str]:
 
 
 def start_all(
-    template: dict[str, Any], python: Path, task_root: Path, env: dict[str, str], logs: Path
+    template: dict[str, Any], python: Path, task_root: Path, opt: Path, *, env: dict[str, str], logs: Path
 ) -> dict[str, runtime.Function]:
     started = {}
     for name, resource in template["Resources"].items():
         if resource["Type"] == "AWS::Serverless::Function":
             properties = resource["Properties"]
             assert properties["Runtime"] == "python3.11" and properties["CodeUri"] == "./deployment.zip"
+            assert properties["Layers"] == [{"Ref": "ManagedLayer"}]
             started[name] = runtime.start_function(
                 python,
                 task_root,
+                opt,
                 name,
                 handler=properties["Handler"],
                 memory=properties["MemorySize"],
@@ -85,7 +88,8 @@ def functions(
     package: dict[str, Any], runtime_python: Path, stack: Any, logs_dir: Path
 ) -> Iterator[dict[str, runtime.Function]]:
     task_root = runtime.unpack(BUILD / "package" / "deployment.zip", BUILD / "lambda-task")
-    started = start_all(package, runtime_python, task_root, function_environment(stack), logs_dir)
+    opt = runtime.unpack(BUILD / "package" / "layer-deployment.zip", BUILD / "lambda-opt")
+    started = start_all(package, runtime_python, task_root, opt, env=function_environment(stack), logs=logs_dir)
     yield started
     for function in started.values():
         function.stop()
@@ -242,16 +246,31 @@ def test_every_function_answers_as_the_local_stack_does(functions: dict[str, run
         assert (ran.outcome, ran.payload) == ("response", None), functions[name].logs()[-3000:]
 
 
-def test_a_module_missing_from_the_zip_fails_the_request_that_needs_it(
-    package: dict[str, Any], runtime_python: Path, stack: Any, logs_dir: Path
+SITE_PACKAGES = "python/lib/python3.11/site-packages"
+
+
+@pytest.mark.parametrize(
+    "removal",
+    [
+        ("layer-deployment.zip", f"{SITE_PACKAGES}/pynamodb", "No module named 'pynamodb'"),
+        ("deployment.zip", "chalicelib/accounts/accounts.py", "No module named 'chalicelib.accounts.accounts'"),
+    ],
+    ids=["from-the-layer", "from-the-zip"],
+)
+def test_a_module_missing_from_the_zip_or_the_layer_fails_the_request_that_needs_it(
+    package: dict[str, Any], runtime_python: Path, stack: Any, logs_dir: Path, removal: tuple[str, str, str]
 ) -> None:
-    """The same zip without pynamodb: the runtime still starts (imports are lazy), and the
-    first request that needs the models answers 500 with the import error in the log."""
+    """The same zip and layer but one module: the runtime still starts (imports are lazy), and
+    the first request that needs it answers 500 with the import error in the log."""
     task_root = runtime.unpack(BUILD / "package" / "deployment.zip", BUILD / "lambda-task-broken")
-    shutil.rmtree(task_root / "pynamodb")
+    opt = runtime.unpack(BUILD / "package" / "layer-deployment.zip", BUILD / "lambda-opt-broken")
+    archive, removed, error = removal
+    missing = (opt if archive == "layer-deployment.zip" else task_root) / removed
+    shutil.rmtree(missing) if missing.is_dir() else missing.unlink()
     api = runtime.start_function(
         runtime_python,
         task_root,
+        opt,
         "Broken",
         handler="app.app",
         memory=256,
@@ -262,6 +281,6 @@ def test_a_module_missing_from_the_zip_fails_the_request_that_needs_it(
         body = {"username": f"rt{clock.new_id()[:12]}", "email": "x@example.com", "password": "runtime test password"}
         status, _ = answer(api, runtime.rest_event("POST", "/api/register", body=body))
         assert status == 500
-        assert "No module named 'pynamodb'" in api.logs()
+        assert error in api.logs()
     finally:
         api.stop()

@@ -1,7 +1,7 @@
 """The packaged template deployed on moto's CloudFormation: references, order, wiring.
 
 `build/package/sam.json` goes through AWS's own SAM translator (`aws-sam-translator`, what
-CloudFormation's `AWS::Serverless` transform runs), the zip to an artifacts bucket, and the
+CloudFormation's `AWS::Serverless` transform runs), the zip and the layer to an artifacts bucket, and the
 result to moto's CloudFormation, which creates each resource in its own backends in dependency
 order, resolving every `Ref`, `Fn::GetAtt` and `Fn::Sub`. Then the services are asked what
 exists. What moto cannot create is listed below with the reason; docs/deploy.md says the rest.
@@ -27,6 +27,7 @@ from tests.stack import PROJECT_DIR
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:Tried to parse AWS::")]
 
 ARCHIVE = PROJECT_DIR / "build" / "package" / "deployment.zip"
+LAYER = PROJECT_DIR / "build" / "package" / "layer-deployment.zip"
 STACK = "paidupload-prod"
 PARAMETERS = {"MailSenderIdentity": "example.com"}
 # Types left out of the stack moto gets, each with its reason.
@@ -49,12 +50,14 @@ class _NoManagedPolicies:
 
 
 def translated(template: dict[str, Any]) -> dict[str, Any]:
-    """What CloudFormation's SAM transform makes of the template, its code in the artifacts bucket
-    (as `aws cloudformation package` rewrites it)."""
+    """What CloudFormation's SAM transform makes of the template, its code and layer in the artifacts
+    bucket (as `aws cloudformation package` rewrites it)."""
     template = json.loads(json.dumps(template))
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = "s3://artifacts/deployment.zip"
+        elif resource["Type"] == "AWS::Serverless::LayerVersion":
+            resource["Properties"]["ContentUri"] = "s3://artifacts/layer-deployment.zip"
     return transform(template, {**PARAMETERS, "AWS::Region": "us-east-1"}, _NoManagedPolicies())
 
 
@@ -69,6 +72,7 @@ def deployed(package: dict[str, Any]) -> Iterator[dict[str, Any]]:
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket="artifacts")
         s3.upload_file(str(ARCHIVE), "artifacts", "deployment.zip")
+        s3.upload_file(str(LAYER), "artifacts", "layer-deployment.zip")
         cloudformation = boto3.client("cloudformation", region_name="us-east-1")
         cloudformation.create_stack(
             StackName=STACK,
@@ -132,11 +136,15 @@ def test_tables_queues_and_bucket_exist_with_their_references_resolved(deployed:
     assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
 
-def test_functions_run_the_zip_with_their_own_roles(deployed: dict[str, Any]) -> None:
+def test_functions_run_the_zip_and_the_layer_with_their_own_roles(deployed: dict[str, Any]) -> None:
     lambda_ = boto3.client("lambda", region_name="us-east-1")
     iam = boto3.client("iam", region_name="us-east-1")
     declared = _of_type(deployed["template"], "AWS::Lambda::Function")
     assert len(declared) == 6
+    [layer_id] = _of_type(deployed["template"], "AWS::Lambda::LayerVersion")  # the requirements
+    [layer] = lambda_.list_layers()["Layers"]  # named by moto after the stack and the logical id
+    version = lambda_.get_layer_version(LayerName=layer["LayerName"], VersionNumber=1)
+    assert (version["Content"]["CodeSize"], version["CompatibleRuntimes"]) == (LAYER.stat().st_size, ["python3.11"])
     for name, resource in declared.items():
         physical = deployed["resources"][name]["PhysicalResourceId"]
         function = lambda_.get_function(FunctionName=physical)["Configuration"]
@@ -144,6 +152,7 @@ def test_functions_run_the_zip_with_their_own_roles(deployed: dict[str, Any]) ->
         assert (function["Runtime"], function["Handler"]) == ("python3.11", properties["Handler"])
         assert (function["MemorySize"], function["Timeout"]) == (properties["MemorySize"], properties["Timeout"])
         assert function["CodeSize"] == ARCHIVE.stat().st_size
+        assert properties["Layers"] == [{"Ref": layer_id}]  # moto drops a function's Layers: checked declared
         assert function["Environment"]["Variables"]["STAGE"] == "prod"
         role_name = function["Role"].rsplit("/", 1)[-1]
         [policy_name] = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
