@@ -291,6 +291,31 @@ def sqs_event(bodies: list[str], queue_arn: str) -> dict[str, Any]:
     }
 
 
+def stream_event(images: list[dict[str, Any]], stream_arn: str) -> dict[str, Any]:
+    """What Lambda's DynamoDB stream mapping delivers for new items (`NEW_IMAGE`): one record each."""
+    return {
+        "Records": [
+            {
+                "eventID": uuid.uuid4().hex,
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "ApproximateCreationDateTime": int(time.time()),
+                    "Keys": {"id": image["id"]},
+                    "NewImage": image,
+                    "SequenceNumber": f"{4421584500000000017450439091 + number}",
+                    "SizeBytes": len(json.dumps(image)),
+                    "StreamViewType": "NEW_IMAGE",
+                },
+                "eventSourceARN": stream_arn,
+            }
+            for number, image in enumerate(images)
+        ]
+    }
+
+
 def s3_notification(bucket: str, key: str, size: int) -> str:
     """The body S3 puts on the queue for one ObjectCreated event (keys URL-encoded, as AWS does)."""
     from urllib.parse import quote_plus

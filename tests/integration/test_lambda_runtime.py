@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from chalicelib.core import clock
+from chalicelib.mail import jobs
 from local.state import StateDir
 from tests import lambda_runtime as runtime
 from tests.journeys import HIDDEN_INPUT, PAY_FORM_ACTION, Customer
@@ -239,6 +240,17 @@ def test_every_function_answers_as_the_local_stack_does(functions: dict[str, run
     mailed = functions["SendMail"].invoke(runtime.sqs_event([json.dumps(job)], mail_arn))
     assert (mailed.outcome, mailed.payload) == ("response", {"batchItemFailures": []})
     assert len(verification_emails_to(stack, f"{ours}@example.com")) == before + 1
+
+    # the outbox stream's record of a new job: the relay puts it on the mail queue, whose worker
+    # (the stack's) sends it
+    item = jobs.job_item("verify", user_id=user["id"], base_url="https://example.test")
+    outbox_stream = "arn:aws:dynamodb:us-east-1:000000000000:table/paidupload-local-outbox/stream/2026-12-08T00:00"
+    relayed = functions["RelayMail"].invoke(runtime.stream_event([item.serialize()], outbox_stream))
+    assert (relayed.outcome, relayed.payload) == ("response", {"batchItemFailures": []})
+    deadline = time.monotonic() + 60
+    while len(verification_emails_to(stack, f"{ours}@example.com")) < before + 2:
+        assert time.monotonic() < deadline, "the relayed job's email never arrived"
+        time.sleep(0.05)
 
     # the schedules' event
     for name in ("ReconcilePayments", "ExpireUploads"):
