@@ -113,7 +113,7 @@ def test_policies_name_only_our_resources_and_secrets() -> None:
     assert "s3:" not in json.dumps(reconcile) and "ses:" not in json.dumps(reconcile)
     assert "sqs:" not in json.dumps(reconcile)  # its receipts go into the outbox, with the settlement
     for name, access in function_access(config).items():  # only the relay queues email jobs
-        queue_arn = f"${{AWS::AccountId}}:{config.mail_queue}\""
+        queue_arn = f'${{AWS::AccountId}}:{config.mail_queue}"'
         assert (queue_arn in json.dumps(policy(access, config))) == (name in ("relay_mail", "send_mail")), name
     for name, access in function_access(config).items():  # only the mail worker sends email
         assert ("ses:" in json.dumps(policy(access, config))) == (name == "send_mail"), name
