@@ -140,7 +140,7 @@ def test_functions_run_the_zip_and_the_layer_with_their_own_roles(deployed: dict
     lambda_ = boto3.client("lambda", region_name="us-east-1")
     iam = boto3.client("iam", region_name="us-east-1")
     declared = _of_type(deployed["template"], "AWS::Lambda::Function")
-    assert len(declared) == 6
+    assert len(declared) == 7
     [layer_id] = _of_type(deployed["template"], "AWS::Lambda::LayerVersion")  # the requirements
     [layer] = lambda_.list_layers()["Layers"]  # named by moto after the stack and the logical id
     version = lambda_.get_layer_version(LayerName=layer["LayerName"], VersionNumber=1)
@@ -163,7 +163,8 @@ def test_functions_run_the_zip_and_the_layer_with_their_own_roles(deployed: dict
 def test_queues_and_schedules_reach_the_right_functions(deployed: dict[str, Any]) -> None:
     lambda_ = boto3.client("lambda", region_name="us-east-1")
     physical = {name: r["PhysicalResourceId"] for name, r in deployed["resources"].items()}
-    mappings = lambda_.list_event_source_mappings()["EventSourceMappings"]
+    every = lambda_.list_event_source_mappings()["EventSourceMappings"]
+    mappings = [m for m in every if m["EventSourceArn"].startswith("arn:aws:sqs:")]
     wired = {m["EventSourceArn"].rsplit(":", 1)[-1]: m["FunctionArn"].rsplit(":", 1)[-1] for m in mappings}
     assert wired == {
         "paidupload-prod-upload-events": physical["ProcessUploadEvents"],
@@ -173,6 +174,13 @@ def test_queues_and_schedules_reach_the_right_functions(deployed: dict[str, Any]
     batching = {(m["BatchSize"], m["MaximumBatchingWindowInSeconds"], *m["FunctionResponseTypes"]) for m in mappings}
     assert batching == {(10, 1, "ReportBatchItemFailures")}
     assert {m["ScalingConfig"]["MaximumConcurrency"] for m in mappings} == {5}
+    # The outbox's stream, created with its table, feeds the relay from its start.
+    [stream] = [m for m in every if m not in mappings]
+    outbox = boto3.client("dynamodb", region_name="us-east-1").describe_table(TableName="paidupload-prod-outbox")
+    assert stream["EventSourceArn"] == outbox["Table"]["LatestStreamArn"]
+    assert outbox["Table"]["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    assert stream["FunctionArn"].rsplit(":", 1)[-1] == physical["RelayMail"]
+    assert (stream["StartingPosition"], stream["BatchSize"]) == ("TRIM_HORIZON", 10)
     events = boto3.client("events", region_name="us-east-1")
     schedules = {}
     for rule in events.list_rules()["Rules"]:
