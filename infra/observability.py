@@ -212,6 +212,17 @@ def alarms(config: Settings) -> list[Alarm]:
             stat="Maximum",
         ),
         Alarm(
+            "MailRelayStalled",
+            "The relay has not moved the outbox's oldest new job to the mail queue for 10 minutes (SQS refusing,"
+            " or the relay failing).",
+            "600 s of iterator age: the relay retries a failing batch for as long as the stream keeps it (24 h),"
+            " so nothing is lost yet, but every email after it waits; a healthy relay keeps this near a second.",
+            600_000,
+            (_function("IteratorAge", FUNCTIONS["relay_mail"]),),
+            stat="Maximum",
+            comparison="GreaterThanThreshold",
+        ),
+        Alarm(
             "WorkerErrors",
             "The upload worker or the dead-letter handler raised (Lambda Errors).",
             "4 in 5 minutes: one poison message costs 3 (maxReceiveCount) before it moves to the dead-letter"
