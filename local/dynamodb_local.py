@@ -63,10 +63,22 @@ def launch(port: int, data_dir: Path, spawn: Callable[..., subprocess.Popen[byte
     have finished with it; `spawn` makes it die with the stack all the same.
     """
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _wait_for_previous_engine(data_dir)
     with _log(data_dir).open("ab") as log:
         # Its working directory is its data directory: it writes `dynamodb-local-metadata.json` there.
         return spawn(
             command(port, data_dir), cwd=data_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _wait_for_previous_engine(data_dir: Path) -> None:
+    """After a `kill -9` of a stack its engine dies a moment later (by PR_SET_PDEATHSIG, once its
+    parent is gone). Two engines on one SQLite file lose acknowledged writes (seen: a registration
+    answered 201 before the kill was gone after an immediate restart), so a new one waits for the
+    old one to end, and refuses to start beside one that does not."""
+    if left := processes.wait_until_gone(str(data_dir), timeout_seconds=10):
+        raise RuntimeError(
+            f"Another DynamoDB Local (pid {', '.join(map(str, left))}) is using {data_dir}: stop that stack first."
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 
@@ -21,3 +22,25 @@ def stop(process: subprocess.Popen[bytes], *, grace_seconds: float) -> None:
 def log_tail(log: Path) -> str:
     """The end of an engine's log, for the error that says it did not start."""
     return log.read_text(errors="replace").strip()[-2000:] if log.exists() else "(no log)"
+
+
+def holding(argument: str) -> list[int]:
+    """Running processes with `argument` as one of their command-line arguments (Linux's /proc)."""
+    wanted = argument.encode()
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            arguments = cmdline.read_bytes().split(b"\0")
+        except OSError:  # it ended while we looked
+            continue
+        if wanted in arguments:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def wait_until_gone(argument: str, *, timeout_seconds: float) -> list[int]:
+    """Wait for every process holding `argument` to end; those still running after the timeout."""
+    deadline = time.monotonic() + timeout_seconds
+    while (left := holding(argument)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left

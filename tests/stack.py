@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from local import processes
 from local.console import LOG_NAME
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -80,6 +81,9 @@ class RunningStack:
             if time.monotonic() > deadline:
                 raise RuntimeError("the stack's processes outlived its SIGKILL")
             time.sleep(0.05)
+        # DynamoDB Local runs in a session of its own and dies with its parent, a moment later.
+        if processes.wait_until_gone(str(self.state_dir / "dynamodb"), timeout_seconds=30):
+            raise RuntimeError("the stack's DynamoDB Local outlived its SIGKILL")
 
     def stop(self) -> int:
         if self.process.poll() is None:
