@@ -87,13 +87,15 @@ def _log(data_dir: Path) -> Path:
 
 
 def wait_until_answering(process: subprocess.Popen[bytes], port: int, data_dir: Path) -> None:
-    """Returns once it answers DynamoDB's API (not merely once its port is open)."""
+    """Returns once it answers DynamoDB's API (not merely once its port is open), from a socket of
+    its own: a port some other process took first (another stack's engine) answers too, and the
+    stack would write to the wrong database; this one then fails to bind and exits, saying so."""
     log = _log(data_dir)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"DynamoDB Local exited with {process.returncode}: {processes.log_tail(log)}")
-        if _answers(port):
+        if _answers(port) and processes.listens_on(process.pid, port):
             return
         time.sleep(0.05)
     stop(process)

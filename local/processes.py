@@ -44,3 +44,25 @@ def wait_until_gone(argument: str, *, timeout_seconds: float) -> list[int]:
     while (left := holding(argument)) and time.monotonic() < deadline:
         time.sleep(0.02)
     return left
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds a listening TCP socket on `port` (IPv4 or IPv6), from /proc:
+    proof that an answer on the port is its own, not a process that took the port first."""
+    sockets = set()
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # it ended
+        return False
+    for descriptor in descriptors:
+        try:
+            sockets.add(descriptor.readlink().name)
+        except OSError:  # closed while we looked (the listing's own, for one)
+            continue
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+            if local_port == port and state == "0A" and f"socket:[{inode}]" in sockets:  # 0A: LISTEN
+                return True
+    return False

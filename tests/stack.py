@@ -108,6 +108,10 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+class PortTaken(RuntimeError):
+    """A port chosen free was taken by someone else (another xdist worker's stack) before its part bound it."""
+
+
 def start_stack(
     log_path: Path,
     extra_env: dict[str, str] | None = None,
@@ -116,7 +120,28 @@ def start_stack(
     state_dir: Path | None = None,
     args: tuple[str, ...] = (),
 ) -> RunningStack:
-    """`make run` on free ports, its state in `state_dir` (default: fresh, beside the log)."""
+    """`make run` on free ports, its state in `state_dir` (default: fresh, beside the log).
+
+    A port found free may be bound by another worker's stack before ours binds it: the part
+    that lost says "Address already in use" and the stack exits (DynamoDB Local's engine too:
+    the stack checks that the answering socket is its own). Then it starts again on new ports.
+    """
+    for _ in range(2):
+        try:
+            return _start_once(log_path, extra_env, timeout, state_dir=state_dir, args=args)
+        except PortTaken:
+            continue
+    return _start_once(log_path, extra_env, timeout, state_dir=state_dir, args=args)
+
+
+def _start_once(
+    log_path: Path,
+    extra_env: dict[str, str] | None,
+    timeout: float,
+    *,
+    state_dir: Path | None,
+    args: tuple[str, ...],
+) -> RunningStack:
     api_port, emulator_port, sandbox_port, dynamodb_port = free_port(), free_port(), free_port(), free_port()
     state_dir = state_dir or log_path.with_suffix(".state")
     env = {k: v for k, v in os.environ.items() if k not in UNIT_ONLY}
@@ -161,7 +186,9 @@ def start_stack(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"local stack exited early:\n{stack.logs()}")
+            logs = stack.logs()
+            failure = PortTaken if "Address already in use" in logs else RuntimeError
+            raise failure(f"local stack exited early:\n{logs}")
         try:
             if requests.get(stack.url("/api/health/"), timeout=5).status_code == 200:
                 return stack

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -49,3 +51,18 @@ def test_a_new_engine_refuses_a_database_another_one_keeps_using(
     finally:
         lingering.kill()
         lingering.wait()
+
+
+def test_only_the_process_that_owns_a_listening_socket_listens_on_its_port() -> None:
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        other = _sleeper(f"/tmp/{uuid.uuid4().hex}", 30)
+        try:
+            assert processes.listens_on(os.getpid(), port)
+            assert not processes.listens_on(other.pid, port)  # it could answer nothing there
+            assert not processes.listens_on(os.getpid(), port + 1 if port < 65535 else port - 1)
+        finally:
+            other.kill()
+            other.wait()
