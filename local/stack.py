@@ -247,9 +247,8 @@ def _start_emulator(port: int, state: StateDir, services: tuple[str, ...]) -> su
             if process.returncode == 2:
                 raise IncompatibleState("The emulator refused the kept local state (see above).")
             raise RuntimeError(f"the emulator exited with {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return process
+        if processes.listens_on(process.pid, port):  # its own socket: not a process that took the port first
+            return process
         time.sleep(0.05)
     process.kill()
     raise RuntimeError("the emulator did not start listening")

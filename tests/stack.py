@@ -190,7 +190,8 @@ def _start_once(
             failure = PortTaken if "Address already in use" in logs else RuntimeError
             raise failure(f"local stack exited early:\n{logs}")
         try:
-            if requests.get(stack.url("/api/health/"), timeout=5).status_code == 200:
+            answered = requests.get(stack.url("/api/health/"), timeout=5).status_code == 200
+            if answered and processes.listens_on(process.pid, api_port):  # not another stack on a taken port
                 return stack
         except requests.RequestException:  # not listening yet, or busy importing on a loaded machine
             pass
