@@ -25,7 +25,7 @@ import locust  # noqa: F401  # gevent patches the standard library here, before 
 import requests
 from locust.env import Environment
 
-from bench.load import cpu, invariants, threads
+from bench.load import cpu, floor, invariants, threads
 from bench.load.users import LEDGER, STEPS, JourneyUser
 from tests import second_factor
 
@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             report = _report(environment, args.users, elapsed)
         if stack is not None:
             report["cpu_seconds"] = cpu.spent(cpu_before, cpu.by_part(stack.process.pid))
+        rounds = MAKE_RUN_SETTINGS["BCRYPT_ROUNDS"] if stack else os.environ.get("BCRYPT_ROUNDS", "12")
+        report |= floor.report(args.users, elapsed, int(rounds))
         violations = [v for j in LEDGER.finished for v in invariants.journey_violations(api, j)]
         violations += invariants.stats_violations(
             before, invariants.admin_stats(api, admin), LEDGER.finished, LEDGER.registered
