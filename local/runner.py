@@ -291,16 +291,20 @@ class StreamPoller(threading.Thread):
         self._shards_listed_at = time.monotonic()
 
     def _iterator(self, shard: _Shard) -> str:
+        """After the checkpoint; from the oldest record kept when there is none, or when the
+        checkpoint's record has left the stream (a stack started again a day later)."""
+        streams = aws.client("dynamodbstreams")
         done = self.checkpoints.get(self.stream_arn, shard.shard_id)
-        position = (
-            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": done}
-            if done
-            else {"ShardIteratorType": "TRIM_HORIZON"}
-        )
-        reply = aws.client("dynamodbstreams").get_shard_iterator(
-            StreamArn=self.stream_arn, ShardId=shard.shard_id, **position
-        )
-        return str(reply["ShardIterator"])
+        start = {"StreamArn": self.stream_arn, "ShardId": shard.shard_id}
+        if done:
+            try:
+                after = streams.get_shard_iterator(
+                    **start, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=done
+                )
+                return str(after["ShardIterator"])
+            except streams.exceptions.TrimmedDataAccessException:
+                log.warning("checkpoint no longer in the stream; reading from its oldest record")
+        return str(streams.get_shard_iterator(**start, ShardIteratorType="TRIM_HORIZON")["ShardIterator"])
 
     def _read(self, shard: _Shard, limit: int) -> list[dict[str, Any]]:
         streams = aws.client("dynamodbstreams")

@@ -164,3 +164,26 @@ def _stream_records() -> list[dict[str, Any]]:
 def test_a_record_that_holds_no_job_is_passed_over() -> None:
     garbage = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "1", "NewImage": {"id": {"S": "x"}}}}
     assert jobs.relay([garbage]) == {"batchItemFailures": []}
+
+
+def test_a_checkpoint_that_left_the_stream_reads_from_the_oldest_record_kept(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stack started again after the stream's 24 hours: its checkpoint names a trimmed record."""
+    checkpoints = tmp_path / "checkpoints.json"
+    api.register("alice")
+    _poller(Checkpoints(checkpoints)).drain()
+    api.register("bob")
+    (trimmed,) = json.loads(checkpoints.read_text()).values()
+    streams = aws.client("dynamodbstreams")
+    original = streams.get_shard_iterator
+
+    def get_shard_iterator(**kwargs: Any) -> Any:
+        if kwargs.get("SequenceNumber") == trimmed:
+            error = {"Error": {"Code": "TrimmedDataAccessException", "Message": "trimmed"}}
+            raise streams.exceptions.TrimmedDataAccessException(error, "GetShardIterator")
+        return original(**kwargs)
+
+    monkeypatch.setattr(streams, "get_shard_iterator", get_shard_iterator)
+    _poller(Checkpoints(checkpoints)).drain()
+    assert sorted(job["kind"] for job in _queued_jobs()) == ["verify"] * 3  # alice's again: dedupe keys hold
