@@ -170,6 +170,11 @@ def test_every_function_answers_as_the_local_stack_does(functions: dict[str, run
         answer(api, runtime.rest_event("POST", "/api/login", body=wrong)),
         requests.post(stack.url("/api/login/"), json={**wrong, "username": theirs}, timeout=30),
     )
+    # a passkey sign-in's options: the route that imports py_webauthn, cbor2 and cryptography from the layer
+    assert_same(
+        answer(api, runtime.rest_event("POST", "/api/login/passkey/options", body={"username": ours})),
+        requests.post(stack.url("/api/login/passkey/options/"), json={"username": theirs}, timeout=30),
+    )
     right = {"username": ours, "password": over_http.password}  # the same password for both
     tokens = answer(api, runtime.rest_event("POST", "/api/login", body=right))
     assert_same(tokens, requests.post(stack.url("/api/login/"), json={**right, "username": theirs}, timeout=30))
