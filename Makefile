@@ -25,33 +25,35 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt  # see the file: a pin we must not follow
 	touch $(STAMP)
 
-$(ENGINES): local/install.py | $(STAMP)
-	$(PY) -m local.install dynamodb-local
+# The tools need a Python, not the project's venv (local.install is standard library only): make test installs
+# them beside it.
+$(ENGINES): local/install.py
+	$(PYTHON) -m local.install dynamodb-local
 
-$(LOCALSTACK): local/localstack-requirements.txt | $(STAMP)
-	$(PY) -m local.install localstack
+$(LOCALSTACK): local/localstack-requirements.txt
+	$(PYTHON) -m local.install localstack
 
-$(SCANNERS): infra/scan-requirements.txt | $(STAMP)
-	$(PY) -m local.install scanners
+$(SCANNERS): infra/scan-requirements.txt
+	$(PYTHON) -m local.install scanners
 
-$(LIGHTHOUSE): local/lighthouse/package-lock.json | $(STAMP)
-	$(PY) -m local.install lighthouse
+$(LIGHTHOUSE): local/lighthouse/package-lock.json
+	$(PYTHON) -m local.install lighthouse
 
 engines: $(if $(filter moto,$(EMULATOR)),,$(ENGINES)) $(if $(filter localstack,$(EMULATOR)),$(LOCALSTACK))
 
 run: $(STAMP) engines  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty, VERBOSE=1 prints the JSON logs too
 	EMULATOR=$(EMULATOR) VERBOSE=$(VERBOSE) $(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
 
-test: $(STAMP)  ## every test (unit, integration, browser); fails on "no tests collected"
+test:  ## every test (unit, integration, browser); fails on "no tests collected"
 	@$(MAKE) --no-print-directory --jobs=5 --output-sync=target test-tools
 	$(PY) -m pytest $(PARALLEL)
 
-# What the tests need beside the project's venv, and the lint: independent of each other, so side by side
-# (make -j; each one's output printed whole when it ends). docs/performance.md#the-test-loop has the figures.
-test-tools: $(ENGINES) $(SCANNERS) $(LIGHTHOUSE) localstack-optional lint
+# What the tests need: the project's venv, the tools beside it, then the lint. Side by side (make -j), each
+# one's output printed whole when it ends; docs/performance.md#the-test-loop has the figures.
+test-tools: $(STAMP) $(ENGINES) $(SCANNERS) $(LIGHTHOUSE) localstack-optional lint
 
-localstack-optional: | $(STAMP)
-	@$(PY) -m local.install localstack --optional-localstack  # without Python 3.13 its tests skip (fail if CI=true)
+localstack-optional:
+	@$(PYTHON) -m local.install localstack --optional-localstack  # without Python 3.13 its tests skip (fail if CI=true)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
