@@ -39,8 +39,8 @@ SLOW_MARKS = ("integration", "browser")  # a stack, a browser or both per file: 
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The files that start stacks or browsers first, then the rest, each part largest first; every file's
-    tests stay together and in their order.
+    """The files that start stacks, browsers or an inner pytest run (`pytester`) first, then the rest, each
+    part largest first; every file's tests stay together and in their order.
 
     `make test` hands files to pytest-xdist's workers in this order (`--dist loadfile
     --no-loadscope-reorder`). xdist's own order (most tests first) sent the one-test files that each run a
@@ -51,7 +51,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     slow: set[object] = set()
     for item in items:
         sizes[item.path] = sizes.get(item.path, 0) + 1
-        if any(item.get_closest_marker(mark) for mark in SLOW_MARKS):
+        if "pytester" in getattr(item, "fixturenames", ()) or any(item.get_closest_marker(m) for m in SLOW_MARKS):
             slow.add(item.path)
     items.sort(key=lambda item: (item.path not in slow, -sizes[item.path]))  # stable: a file's order kept
 
