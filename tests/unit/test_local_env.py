@@ -99,3 +99,24 @@ def test_without_python_313_localstack_is_optional_for_make_test_only(
     assert "LocalStack needs Python 3.13" in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r"LocalStack needs Python 3\.13 \(e\.g\. `pyenv install 3\.13`\)"):
         install.ensure_localstack(tmp_path)
+
+
+def test_the_installer_puts_each_engine_where_the_stack_looks_for_it() -> None:
+    from local import dynamodb_local, localstack
+
+    assert install.DYNAMODB_LOCAL_DIR == dynamodb_local.INSTALL_DIR
+    assert install.LOCALSTACK_DIR == localstack.INSTALL_DIR
+
+
+def test_the_installer_runs_on_the_standard_library_alone() -> None:
+    """`make test` runs `python3 -m local.install` while the project's venv is still being installed:
+    a third-party import there would fail only on a fresh clone. `-S`: no site-packages at all."""
+    base = getattr(sys, "_base_executable", sys.executable)  # the interpreter the venv was made from
+    result = subprocess.run(
+        [base, "-S", "-c", "import local.install, infra.scan"],
+        cwd=Path(install.__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
