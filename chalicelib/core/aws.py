@@ -36,5 +36,11 @@ def client(service: str) -> Any:
         signature_version="s3v4" if service == "s3" else None,
         account_id_endpoint_mode="disabled" if service == "dynamodbstreams" else None,
     )
+    return create_client(service, config=config)
+
+
+def create_client(*args: Any, **kwargs: Any) -> Any:
+    """A client of the one session, made under its lock: how pynamodb's connections get theirs
+    (`chalicelib.core.db`), instead of a session of their own each."""
     with _creating:
-        return _session().create_client(service, config=config)
+        return _session().create_client(*args, **kwargs)

@@ -25,8 +25,11 @@ from pynamodb.constants import STREAM_NEW_IMAGE
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib.core import db
 from chalicelib.core.clock import day_of
 from chalicelib.core.config import settings
+
+db.share_one_session()
 
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
 

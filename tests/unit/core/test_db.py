@@ -39,3 +39,27 @@ def test_update_returning_item_returns_the_new_item_or_the_old_one(aws_resources
         User, clock.new_id(), actions=[User.mfa_pending_secret.set("x")], condition=User.id.exists()
     )
     assert (missing, won) == (None, False)
+
+
+def test_every_table_connection_makes_its_client_from_the_one_botocore_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pynamodb would make a botocore session per model (each parsing botocore's files again)."""
+    import botocore.session
+    from pynamodb.connection.base import Connection as PynamoConnection
+
+    from chalicelib.core import aws, models
+
+    aws.client("sts")  # the one session exists before the first connection asks for it
+    monkeypatch.setattr(botocore.session, "get_session", lambda *args: pytest.fail("a session of its own"))
+    created: list[str] = []
+    original = aws.create_client
+
+    def create_client(service: str, *args: Any, **kwargs: Any) -> Any:
+        created.append(service)
+        return original(service, *args, **kwargs)
+
+    monkeypatch.setattr(aws, "create_client", create_client)
+    connections = [PynamoConnection(region="us-east-1") for _ in models.ALL_MODELS]  # fresh: no client yet
+    assert all(connection.client is not None for connection in connections)
+    assert created == ["dynamodb"] * len(models.ALL_MODELS)
