@@ -93,7 +93,8 @@ def _send(chunk: list[tuple[str, dict[str, Any]]]) -> int | None:
     entries = [{"Id": str(i), "MessageBody": json.dumps(job, sort_keys=True)} for i, (_, job) in enumerate(chunk)]
     try:
         reply = aws.client("sqs").send_message_batch(QueueUrl=queue_url(), Entries=entries)
-    except (BotoCoreError, ClientError):
+    except (BotoCoreError, ClientError) as error:
+        logs.event(log, "mail queue unreachable", logging.ERROR, error=type(error).__name__)
         return 0
     failed = [int(entry["Id"]) for entry in reply.get("Failed", [])]
     return min(failed) if failed else None
