@@ -38,12 +38,15 @@ def _poller(checkpoints: Checkpoints, handler: Any = None) -> StreamPoller:
 
 
 def _queued_jobs() -> list[dict[str, Any]]:
-    """The mail queue's messages as jobs, without relaying first."""
+    """The mail queue's messages as jobs, without relaying first; taken off the queue, so a later
+    call sees only what was queued since (not what comes back after the visibility timeout)."""
     sqs = aws.client("sqs")
     url = sqs.get_queue_url(QueueName=settings().mail_queue)["QueueUrl"]
     found = []
     while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
         found += [json.loads(message["Body"]) for message in batch]
+        for message in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     return found
 
 
