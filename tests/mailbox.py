@@ -48,6 +48,11 @@ def queued() -> list[dict[str, Any]]:
     """Relay the outbox, then receive every message on the mail queue (they come back after the
     visibility timeout)."""
     relay()
+    return received()
+
+
+def received() -> list[dict[str, Any]]:
+    """Every message on the mail queue now, without relaying first."""
     sqs = aws.client("sqs")
     url = sqs.get_queue_url(QueueName=settings().mail_queue)["QueueUrl"]
     messages: list[dict[str, Any]] = []

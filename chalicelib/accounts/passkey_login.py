@@ -17,7 +17,6 @@ having passed a second factor (`mfa: true`): staff reach the admin routes with i
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import logging
@@ -111,7 +110,12 @@ def _user_handle(raw: bytes | None) -> str:
 def complete_login(body: dict[str, Any], *, base_url: str) -> dict[str, Any]:
     """Verify an assertion: tokens marked `mfa: true`; 401 invalid_credentials otherwise."""
     from webauthn import verify_authentication_response
-    from webauthn.helpers import bytes_to_base64url, parse_authentication_credential_json, parse_client_data_json
+    from webauthn.helpers import (
+        base64url_to_bytes,
+        bytes_to_base64url,
+        parse_authentication_credential_json,
+        parse_client_data_json,
+    )
 
     credential = body.get("credential")
     if not isinstance(credential, dict):
@@ -143,7 +147,7 @@ def complete_login(body: dict[str, Any], *, base_url: str) -> dict[str, Any]:
             expected_challenge=challenge.raw,
             expected_rp_id=rp_id,
             expected_origin=origin,
-            credential_public_key=base64.urlsafe_b64decode(passkey.public_key + "=" * (-len(passkey.public_key) % 4)),
+            credential_public_key=base64url_to_bytes(passkey.public_key),
             credential_current_sign_count=0,  # compared below, once the signature is known good
             require_user_verification=True,
         )

@@ -40,14 +40,9 @@ def _poller(checkpoints: Checkpoints, handler: Any = None) -> StreamPoller:
 def _queued_jobs() -> list[dict[str, Any]]:
     """The mail queue's messages as jobs, without relaying first; taken off the queue, so a later
     call sees only what was queued since (not what comes back after the visibility timeout)."""
-    sqs = aws.client("sqs")
-    url = sqs.get_queue_url(QueueName=settings().mail_queue)["QueueUrl"]
-    found = []
-    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-        found += [json.loads(message["Body"]) for message in batch]
-        for message in batch:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return found
+    messages = mailbox.received()
+    mailbox.delete(messages)
+    return [json.loads(message["Body"]) for message in messages]
 
 
 def test_the_relay_is_fed_by_the_outbox_stream_with_the_configured_batch() -> None:
